@@ -1,0 +1,3 @@
+from dsr.cli import run
+
+run()

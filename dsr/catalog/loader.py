@@ -1,0 +1,490 @@
+"""Load catalog YAML files into a :class:`~dsr.catalog.model.Catalog`, or fail with file and line.
+
+Loading happens in three steps, each stopping at the first error it meets, so that nothing ever
+runs on a catalog that failed to load:
+
+1. YAML is parsed into plain data while remembering the line of every key;
+2. the data is checked against the published JSON Schema (``catalog.schema.json``);
+3. references between entries (purposes, categories, parties, links, rules) are resolved.
+
+Checks against a live database are in :mod:`dsr.catalog.check`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import jsonschema
+import yaml
+
+from dsr.catalog.model import (
+    IDENTITY_TYPES,
+    LEGAL_BASES,
+    Anchor,
+    Catalog,
+    Contact,
+    Controller,
+    Field,
+    Link,
+    Location,
+    Party,
+    Period,
+    Purpose,
+    Recipient,
+    RetentionRule,
+    Table,
+    Text,
+)
+from dsr.errors import CatalogError
+
+Path_ = tuple[str, ...]
+
+
+class _Lines:
+    """The file and line of every key path seen while parsing."""
+
+    def __init__(self) -> None:
+        self.where: dict[Path_, tuple[str, int]] = {}
+
+    def at(self, path: Iterable[Any]) -> tuple[str | None, int | None]:
+        p = tuple(str(x) for x in path)
+        while p:
+            if p in self.where:
+                return self.where[p]
+            p = p[:-1]
+        return self.where.get((), (None, None))
+
+    def error(self, path: Iterable[Any], message: str) -> CatalogError:
+        path = [str(x) for x in path]
+        file, line = self.at(path)
+        return CatalogError(message, file=file, line=line, key=".".join(path) or None)
+
+    def location(self, path: Iterable[Any]) -> Location:
+        path = [str(x) for x in path]
+        file, line = self.at(path)
+        return Location(file or "?", line or 0, ".".join(path))
+
+
+def _to_data(node: yaml.Node, file: str, path: Path_, lines: _Lines) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            sub = (*path, key)
+            if key in out:
+                raise CatalogError(
+                    "duplicate key", file=file, line=key_node.start_mark.line + 1, key=".".join(sub)
+                )
+            lines.where[sub] = (file, key_node.start_mark.line + 1)
+            out[key] = _to_data(value_node, file, sub, lines)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for i, item in enumerate(node.value):
+            lines.where[(*path, str(i))] = (file, item.start_mark.line + 1)
+            items.append(_to_data(item, file, (*path, str(i)), lines))
+        return items
+    return _CONSTRUCTOR.construct_object(node, deep=True)
+
+
+_CONSTRUCTOR = yaml.SafeLoader("")
+
+
+def _parse_file(path: Path, lines: _Lines) -> dict[str, Any]:
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CatalogError(f"cannot read catalog file ({exc.strerror})", file=file) from None
+    except UnicodeDecodeError:
+        raise CatalogError("catalog file is not UTF-8", file=file) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise CatalogError(f"malformed YAML: {exc.problem or exc}", file=file, line=line) from None
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"malformed YAML: {exc}", file=file) from None
+    if node is None:
+        return {}
+    if not isinstance(node, yaml.MappingNode):
+        raise CatalogError("a catalog file must be a mapping at the top level", file=file, line=1)
+    lines.where.setdefault((), (file, 1))
+    data = _to_data(node, file, (), lines)
+    for key in data:
+        lines.where.setdefault((key,), (file, 1))
+    return data
+
+
+def catalog_files(path: str | Path) -> list[Path]:
+    """The YAML files of a catalog given as a file or a folder."""
+    p = Path(path)
+    if p.is_dir():
+        files = sorted([*p.glob("*.yaml"), *p.glob("*.yml")])
+        if not files:
+            raise CatalogError("folder holds no *.yaml catalog files", file=str(p))
+        return files
+    if not p.exists():
+        raise CatalogError("catalog file does not exist", file=str(p))
+    return [p]
+
+
+def _merge(parts: list[dict[str, Any]], lines: _Lines) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for part in parts:
+        for key, value in part.items():
+            if key not in merged:
+                merged[key] = value
+            elif isinstance(value, dict) and isinstance(merged[key], dict):
+                for sub, subval in value.items():
+                    if sub in merged[key]:
+                        raise lines.error((key, sub), "defined in more than one catalog file")
+                    merged[key][sub] = subval
+            elif merged[key] != value:
+                raise lines.error((key,), "defined differently in more than one catalog file")
+    return merged
+
+
+@cache
+def json_schema() -> dict[str, Any]:
+    """The published JSON Schema of the catalog format."""
+    text = resources.files("dsr.catalog").joinpath("catalog.schema.json").read_text("utf-8")
+    return dict(json.loads(text))
+
+
+def _validate_schema(data: dict[str, Any], lines: _Lines) -> None:
+    validator = jsonschema.Draft202012Validator(json_schema())
+    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), e.message))
+    if not errors:
+        return
+    err = errors[0]
+    path = [str(p) for p in err.absolute_path]
+    if err.validator == "additionalProperties":
+        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        if extra:
+            raise lines.error([*path, extra[0]], f"unknown key {extra[0]!r}")
+    if err.validator == "required":
+        raise lines.error(path, err.message.replace("is a required property", "is required"))
+    if err.validator in ("oneOf", "anyOf") and err.context:
+        best = min(err.context, key=lambda e: len(e.message))
+        raise lines.error(path, best.message)
+    raise lines.error(path, err.message)
+
+
+def _text(value: Any) -> Text:
+    return Text({"en": value} if isinstance(value, str) else dict(value))
+
+
+def _opt_text(value: Any) -> Text | None:
+    return None if value is None else _text(value)
+
+
+def _as_tuple(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _build(data: dict[str, Any], lines: _Lines, files: tuple[str, ...]) -> Catalog:
+    for required in ("controller", "dpo", "supervisory_authority", "purposes", "tables"):
+        if required not in data:
+            raise lines.error((), f"{required!r} is required (Art. 13/15 information)")
+
+    tz = data.get("timezone", "Europe/Berlin")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise lines.error(("timezone",), f"unknown time zone {tz!r}") from None
+
+    purposes: dict[str, Purpose] = {}
+    for pid, p in data.get("purposes", {}).items():
+        if p["legal_basis"] not in LEGAL_BASES:
+            raise lines.error(
+                ("purposes", pid, "legal_basis"),
+                f"unknown legal basis {p['legal_basis']!r}; use one of 6(1)(a)-(f) or 9(2)(a)-(j)",
+            )
+        purposes[pid] = Purpose(
+            id=pid,
+            title=_text(p["title"]),
+            legal_basis=p["legal_basis"],
+            legitimate_interest=_opt_text(p.get("legitimate_interest")),
+            legal_obligation=p.get("legal_obligation"),
+            note=p.get("note"),
+        )
+
+    categories = {k: _text(v) for k, v in data.get("categories", {}).items()}
+    sources = {k: _text(v) for k, v in data.get("sources", {}).items()}
+    sources.setdefault(
+        "data_subject", Text({"en": "Collected from you", "de": "Bei Ihnen erhoben"})
+    )
+    recipients = {
+        rid: Recipient(
+            id=rid,
+            name=_text(r["name"]),
+            role=r["role"],
+            country=r.get("country"),
+            safeguard=_opt_text(r.get("safeguard")),
+            description=_opt_text(r.get("description")),
+        )
+        for rid, r in data.get("recipients", {}).items()
+    }
+
+    rules: dict[str, RetentionRule] = {}
+    for rid, r in data.get("retention", {}).items():
+        where = ("retention", rid)
+        try:
+            period = Period.parse(r["period"])
+        except ValueError as exc:
+            raise lines.error((*where, "period"), str(exc)) from None
+        anonymise = dict(r.get("anonymise", {}))
+        if r["action"] == "anonymise" and not anonymise:
+            raise lines.error(where, "an 'anonymise' rule must list the fields under 'anonymise'")
+        if r["action"] == "delete" and anonymise:
+            raise lines.error((*where, "anonymise"), "a 'delete' rule takes no 'anonymise' fields")
+        a = r["anchor"]
+        rules[rid] = RetentionRule(
+            id=rid,
+            period=period,
+            anchor=Anchor(
+                column=a["column"], link=a.get("link"), end_of_year=a.get("end_of_year", False)
+            ),
+            action=r["action"],
+            legal_reference=r["legal_reference"],
+            anonymise=anonymise,
+            statutory=r.get("statutory", False),
+            description=_opt_text(r.get("description")),
+            location=lines.location(where),
+        )
+
+    tables: dict[str, Table] = {}
+    raw_tables: dict[str, Any] = data["tables"]
+    for tname, t in raw_tables.items():
+        tables[tname] = _build_table(
+            tname, t, lines, purposes, categories, sources, recipients, rules
+        )
+
+    for table in tables.values():
+        _resolve_links(table, tables, lines, rules)
+
+    hol = data.get("holidays", {"country": "DE", "subdivision": "SN"})
+    return Catalog(
+        controller=Controller(**data["controller"]),
+        dpo=_contact(data["dpo"]),
+        supervisory_authority=_contact(data["supervisory_authority"]),
+        purposes=purposes,
+        categories=categories,
+        sources=sources,
+        recipients=recipients,
+        retention=rules,
+        tables=tables,
+        timezone=tz,
+        holidays_country=hol["country"],
+        holidays_subdivision=hol.get("subdivision"),
+        files=files,
+    )
+
+
+def _contact(d: Mapping[str, Any]) -> Contact:
+    return Contact(
+        name=_text(d["name"]),
+        email=d.get("email"),
+        address=d.get("address"),
+        website=d.get("website"),
+    )
+
+
+def _build_table(
+    tname: str,
+    t: dict[str, Any],
+    lines: _Lines,
+    purposes: dict[str, Purpose],
+    categories: dict[str, Text],
+    sources: dict[str, Text],
+    recipients: dict[str, Recipient],
+    rules: dict[str, RetentionRule],
+) -> Table:
+    where: Path_ = ("tables", tname)
+    personal = t.get("personal", True)
+    purpose = t.get("purpose")
+    if purpose is not None and purpose not in purposes:
+        raise lines.error((*where, "purpose"), f"unknown purpose {purpose!r}")
+    retention = _as_tuple(t.get("retention"))
+    for i, rid in enumerate(retention):
+        if rid not in rules:
+            key = (
+                (*where, "retention", str(i))
+                if isinstance(t.get("retention"), list)
+                else (*where, "retention")
+            )
+            raise lines.error(key, f"unknown retention rule {rid!r}")
+    table_recipients = _as_tuple(t.get("recipients"))
+    for i, rec in enumerate(table_recipients):
+        if rec not in recipients:
+            raise lines.error((*where, "recipients", str(i)), f"unknown recipient {rec!r}")
+
+    links = {
+        name: Link(name=name, column=lk["column"], table=lk["table"])
+        for name, lk in t.get("links", {}).items()
+    }
+    parties: dict[str, Party] = {}
+    for pname, p in t.get("parties", {}).items():
+        pwhere = (*where, "parties", pname)
+        identities = dict(p.get("identities", {}))
+        for itype in identities:
+            if itype not in IDENTITY_TYPES:
+                raise lines.error(
+                    (*pwhere, "identities", itype),
+                    f"unknown identity type {itype!r}; known: {', '.join(IDENTITY_TYPES)}",
+                )
+        via = p.get("via")
+        if not identities and not via:
+            raise lines.error(pwhere, "a party needs 'identities' or 'via' to be found")
+        if via and via["link"] not in links:
+            raise lines.error(
+                (*pwhere, "via", "link"), f"unknown link {via['link']!r} of table {tname!r}"
+            )
+        parties[pname] = Party(
+            name=pname,
+            title=_text(p["title"]),
+            identities=identities,
+            via_link=via["link"] if via else None,
+            via_party=via["party"] if via else None,
+            erase=p.get("erase", "delete_row"),
+        )
+    if personal and not parties:
+        raise lines.error(
+            where, "a personal table needs at least one party (whom its rows are about)"
+        )
+
+    fields: dict[str, Field] = {}
+    for fname, f in t.get("fields", {}).items():
+        fwhere = (*where, "fields", fname)
+        fparties = _as_tuple(f["party"])
+        for party in fparties:
+            if party not in parties:
+                raise lines.error((*fwhere, "party"), f"unknown party {party!r} of table {tname!r}")
+        if f["category"] not in categories:
+            raise lines.error((*fwhere, "category"), f"unknown data category {f['category']!r}")
+        fpurpose = f.get("purpose", purpose)
+        if fpurpose is None:
+            raise lines.error(fwhere, "no purpose: give the field or its table a 'purpose'")
+        if fpurpose not in purposes:
+            raise lines.error((*fwhere, "purpose"), f"unknown purpose {fpurpose!r}")
+        source = f.get("source", "data_subject")
+        if source not in sources:
+            raise lines.error((*fwhere, "source"), f"unknown source {source!r}")
+        basis_portable = purposes[fpurpose].portable_basis
+        portable = f.get("portable", basis_portable and source == "data_subject")
+        if portable and not basis_portable:
+            raise lines.error(
+                (*fwhere, "portable"),
+                f"purpose {fpurpose!r} rests on Art. {purposes[fpurpose].legal_basis}; "
+                "Art. 20 covers only data processed on consent or contract",
+            )
+        if f.get("access") == "redact" and portable:
+            raise lines.error((*fwhere, "portable"), "a redacted field cannot be portable")
+        fields[fname] = Field(
+            name=fname,
+            parties=fparties,
+            category=f["category"],
+            purpose=fpurpose,
+            source=source,
+            label=_opt_text(f.get("label")),
+            access=f.get("access", "show"),
+            portable=portable,
+            erase=f.get("erase", "null"),
+            format=f.get("format", "text"),
+            location=lines.location(fwhere),
+        )
+    for pname, found in parties.items():
+        for itype, column in found.identities.items():
+            if column not in fields:
+                raise lines.error(
+                    (*where, "parties", pname, "identities", itype),
+                    f"identity column {column!r} is not a catalogued field of {tname!r}",
+                )
+    return Table(
+        name=tname,
+        title=_text(t["title"]),
+        primary_key=t["primary_key"],
+        personal=personal,
+        description=t.get("description"),
+        purpose=purpose,
+        retention=retention,
+        recipients=table_recipients,
+        links=links,
+        parties=parties,
+        fields=fields,
+        evidence=t.get("evidence", False),
+        summarise_after=t.get("summarise_after"),
+        location=lines.location(where),
+    )
+
+
+def _resolve_links(
+    table: Table, tables: dict[str, Table], lines: _Lines, rules: dict[str, RetentionRule]
+) -> None:
+    where: Path_ = ("tables", table.name)
+    for name, link in table.links.items():
+        if link.table not in tables:
+            raise lines.error(
+                (*where, "links", name, "table"), f"link to {link.table!r}, which is not catalogued"
+            )
+    for pname, party in table.parties.items():
+        if party.via_link:
+            target = tables[table.links[party.via_link].table]
+            if party.via_party not in target.parties:
+                raise lines.error(
+                    (*where, "parties", pname, "via", "party"),
+                    f"table {target.name!r} has no party {party.via_party!r}",
+                )
+    for rid in table.retention:
+        rule = rules[rid]
+        if rule.anchor.link and rule.anchor.link not in table.links:
+            raise lines.error(
+                (*where, "retention"),
+                f"rule {rid!r} anchors on link {rule.anchor.link!r}, "
+                f"which table {table.name!r} lacks",
+            )
+        if not rule.anchor.link and rule.anchor.column not in table.fields:
+            if rule.anchor.column != table.primary_key:
+                raise lines.error(
+                    (*where, "retention"),
+                    f"rule {rid!r} anchors on column {rule.anchor.column!r}, "
+                    f"which is not a catalogued field of {table.name!r}",
+                )
+        for fname in rule.anonymise:
+            if fname not in table.fields:
+                raise lines.error(
+                    ("retention", rid, "anonymise", fname),
+                    f"field {fname!r} is not a catalogued field of table {table.name!r}",
+                )
+
+
+def load_catalog(path: str | Path | None = None) -> Catalog:
+    """Load and validate a catalog from a YAML file or a folder of YAML files.
+
+    ``None`` loads the example catalog of the COMPAREX Cloud Center that ships with dsr.
+    Raises :class:`~dsr.errors.CatalogError` naming file, line and key.
+    """
+    files = catalog_files(path) if path is not None else [example_catalog_path()]
+    lines = _Lines()
+    parts = [_parse_file(f, lines) for f in files]
+    data = _merge(parts, lines)
+    lines.where[()] = (str(files[0]), 1)
+    _validate_schema(data, lines)
+    return _build(data, lines, tuple(str(f) for f in files))
+
+
+def example_catalog_path() -> Path:
+    """The example catalog that ships with dsr (policies/comparex.yaml)."""
+    from dsr._resources import resource_path
+
+    return resource_path("policies", "comparex.yaml")

@@ -1,0 +1,271 @@
+"""Typed model of a catalog: what personal data is held, about whom, why, for whom, how long."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+LANGUAGES = ("en", "de")
+
+#: Legal bases a purpose may name: Art. 6(1)(a)-(f), and Art. 9(2)(a)-(j) for special categories.
+LEGAL_BASES: dict[str, dict[str, str]] = {
+    "6(1)(a)": {
+        "en": "Consent, Art. 6(1)(a) GDPR",
+        "de": "Einwilligung, Art. 6 Abs. 1 lit. a DSGVO",
+    },
+    "6(1)(b)": {
+        "en": "Performance of a contract with you, Art. 6(1)(b) GDPR",
+        "de": "Vertragserfüllung mit Ihnen, Art. 6 Abs. 1 lit. b DSGVO",
+    },
+    "6(1)(c)": {
+        "en": "Legal obligation, Art. 6(1)(c) GDPR",
+        "de": "Rechtliche Verpflichtung, Art. 6 Abs. 1 lit. c DSGVO",
+    },
+    "6(1)(d)": {
+        "en": "Vital interests, Art. 6(1)(d) GDPR",
+        "de": "Lebenswichtige Interessen, Art. 6 Abs. 1 lit. d DSGVO",
+    },
+    "6(1)(e)": {
+        "en": "Public interest or official authority, Art. 6(1)(e) GDPR",
+        "de": "Öffentliches Interesse oder öffentliche Gewalt, Art. 6 Abs. 1 lit. e DSGVO",
+    },
+    "6(1)(f)": {
+        "en": "Legitimate interests, Art. 6(1)(f) GDPR",
+        "de": "Berechtigte Interessen, Art. 6 Abs. 1 lit. f DSGVO",
+    },
+}
+for _letter in "abcdefghij":
+    LEGAL_BASES[f"9(2)({_letter})"] = {
+        "en": f"Special categories, Art. 9(2)({_letter}) GDPR",
+        "de": f"Besondere Kategorien, Art. 9 Abs. 2 lit. {_letter} DSGVO",
+    }
+
+#: Identity types a subject can be looked up by, and how a value is normalised for comparison.
+IDENTITY_TYPES = ("email", "phone", "customer_number", "ip")
+
+PartyErase = Literal["delete_row", "clear_fields", "keep"]
+FieldErase = Literal["null", "anonymise", "keep"]
+FieldFormat = Literal["text", "email", "phone", "country", "ip", "date", "datetime"]
+Anonymiser = Literal["null", "truncate_ip", "coarsen_month", "coarsen_day", "redact"]
+
+
+@dataclass(frozen=True)
+class Text:
+    """A text in several languages; ``str(text)`` is English."""
+
+    values: dict[str, str]
+
+    def get(self, lang: str = "en") -> str:
+        return self.values.get(lang) or self.values.get("en") or next(iter(self.values.values()))
+
+    def __str__(self) -> str:
+        return self.get("en")
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a catalog entry stands, for error messages."""
+
+    file: str
+    line: int
+    key: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.key}"
+
+
+@dataclass(frozen=True)
+class Controller:
+    name: str
+    address: str
+    email: str | None = None
+    phone: str | None = None
+    website: str | None = None
+
+
+@dataclass(frozen=True)
+class Contact:
+    name: Text
+    email: str | None = None
+    address: str | None = None
+    website: str | None = None
+
+
+@dataclass(frozen=True)
+class Purpose:
+    id: str
+    title: Text
+    legal_basis: str
+    legitimate_interest: Text | None = None
+    legal_obligation: str | None = None
+    note: str | None = None
+
+    def legal_basis_text(self, lang: str = "en") -> str:
+        return LEGAL_BASES[self.legal_basis][lang if lang in LANGUAGES else "en"]
+
+    @property
+    def portable_basis(self) -> bool:
+        """Art. 20(1)(a): portability applies to consent and contract only."""
+        return self.legal_basis in ("6(1)(a)", "6(1)(b)", "9(2)(a)")
+
+
+@dataclass(frozen=True)
+class Recipient:
+    id: str
+    name: Text
+    role: Literal["processor", "controller", "joint_controller", "authority"]
+    country: str | None = None
+    safeguard: Text | None = None
+    description: Text | None = None
+
+    @property
+    def third_country(self) -> bool:
+        return self.country is not None and self.country.upper() not in EEA
+
+
+EEA = frozenset(
+    "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE"
+    " IS LI NO".split()
+)
+
+_PERIOD = re.compile(r"^\s*(\d+)\s*(day|days|week|weeks|month|months|year|years)\s*$")
+
+
+@dataclass(frozen=True)
+class Period:
+    """A retention period: a count of days, weeks, months or years."""
+
+    amount: int
+    unit: Literal["days", "weeks", "months", "years"]
+
+    @classmethod
+    def parse(cls, text: str) -> Period:
+        m = _PERIOD.match(str(text))
+        if not m:
+            raise ValueError(
+                f"period {text!r} is not of the form '<number> days|weeks|months|years'"
+            )
+        unit = m.group(2) if m.group(2).endswith("s") else m.group(2) + "s"
+        return cls(int(m.group(1)), unit)  # type: ignore[arg-type]
+
+    def __str__(self) -> str:
+        unit = self.unit[:-1] if self.amount == 1 else self.unit
+        return f"{self.amount} {unit}"
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """From when a retention period runs: a column of the row or of a linked row.
+
+    ``end_of_year`` counts from the end of the calendar year of that date, as German
+    commercial and tax law do (§ 257(5) HGB, § 147(4) AO).
+    """
+
+    column: str
+    link: str | None = None
+    end_of_year: bool = False
+
+
+@dataclass(frozen=True)
+class RetentionRule:
+    id: str
+    period: Period
+    anchor: Anchor
+    action: Literal["delete", "anonymise"]
+    legal_reference: str
+    anonymise: dict[str, Anonymiser] = field(default_factory=dict)
+    statutory: bool = False
+    description: Text | None = None
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class Link:
+    """A many-to-one reference from a column of this table to another table's primary key."""
+
+    name: str
+    column: str
+    table: str
+
+
+@dataclass(frozen=True)
+class Party:
+    """Someone a row of a table is about, and how they are found.
+
+    Either directly by ``identities`` (identity type → column), or ``via`` a link to a row of
+    another table where they are the party ``via_party``.
+    """
+
+    name: str
+    title: Text
+    identities: dict[str, str] = field(default_factory=dict)
+    via_link: str | None = None
+    via_party: str | None = None
+    erase: PartyErase = "delete_row"
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    parties: tuple[str, ...]
+    category: str
+    purpose: str
+    source: str
+    label: Text | None = None
+    access: Literal["show", "redact"] = "show"
+    portable: bool = False
+    erase: FieldErase = "null"
+    format: FieldFormat = "text"
+    location: Location | None = None
+
+    def label_text(self, lang: str = "en") -> str:
+        return self.label.get(lang) if self.label else self.name.replace("_", " ").capitalize()
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    title: Text
+    primary_key: str
+    personal: bool = True
+    description: str | None = None
+    purpose: str | None = None
+    retention: tuple[str, ...] = ()
+    recipients: tuple[str, ...] = ()
+    links: dict[str, Link] = field(default_factory=dict)
+    parties: dict[str, Party] = field(default_factory=dict)
+    fields: dict[str, Field] = field(default_factory=dict)
+    evidence: bool = False
+    summarise_after: int | None = None
+    location: Location | None = None
+
+    def fields_of(self, party: str) -> list[Field]:
+        """The fields that belong to ``party``, in catalog order (Art. 15(4))."""
+        return [f for f in self.fields.values() if party in f.parties]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    controller: Controller
+    dpo: Contact
+    supervisory_authority: Contact
+    purposes: dict[str, Purpose]
+    categories: dict[str, Text]
+    sources: dict[str, Text]
+    recipients: dict[str, Recipient]
+    retention: dict[str, RetentionRule]
+    tables: dict[str, Table]
+    timezone: str = "Europe/Berlin"
+    holidays_country: str = "DE"
+    holidays_subdivision: str | None = "SN"
+    files: tuple[str, ...] = ()
+
+    def table(self, name: str) -> Table:
+        return self.tables[name]
+
+    def personal_tables(self) -> list[Table]:
+        return [t for t in self.tables.values() if t.personal]
+
+    def rules_for(self, table: str) -> list[RetentionRule]:
+        return [self.retention[r] for r in self.tables[table].retention]

@@ -1,0 +1,83 @@
+"""The ``dsr`` command line: a thin shell over the library (see ../shared/CLI.md).
+
+Every command parses options, builds the context with :mod:`dsr.cli._common`, calls one
+library function and renders its result. Errors are translated to messages and exit codes
+here, in one place: 0 done, 1 error (nothing changed), 2 usage, 3 done but something was
+withheld, 75 another run holds the lock.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from dsr.cli._common import AppContext
+from dsr.errors import DSRError
+
+EXIT_WITHHELD = 3
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--catalog",
+    "catalog",
+    envvar="DSR_CATALOG",
+    type=click.Path(dir_okay=True, file_okay=True),
+    help="Catalog file or folder of YAML files (env DSR_CATALOG). Default: ./policies if it "
+    "exists, else the bundled example catalog.",
+)
+@click.option(
+    "--database-url",
+    "database_url",
+    help="SQLAlchemy URL of the database (env DSR_DATABASE_URL, then DATABASE_URL).",
+)
+@click.option(
+    "--key-file",
+    "key_file",
+    envvar="DSR_KEY_FILE",
+    type=click.Path(dir_okay=False),
+    help="Toolkit secret key file (env DSR_KEY_FILE; or the secret itself in DSR_SECRET). "
+    "Default: ~/.config/dsr/secret.key.",
+)
+@click.version_option(package_name="dsr")
+@click.pass_context
+def cli(
+    ctx: click.Context, catalog: str | None, database_url: str | None, key_file: str | None
+) -> None:
+    """dsr: GDPR data-subject rights over the SQL databases a catalog describes."""
+    ctx.obj = AppContext(catalog_path=catalog, database_url=database_url, key_file=key_file)
+
+
+def _register() -> None:
+    from dsr.cli import commands
+
+    for command in commands.ALL:
+        cli.add_command(command)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``dsr`` console script; returns the exit code."""
+    try:
+        result = cli.main(args=argv, prog_name="dsr", standalone_mode=False)
+    except DSRError as exc:
+        click.echo(f"dsr: error: {exc}", err=True)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("dsr: aborted", err=True)
+        return 1
+    except BrokenPipeError:
+        return 0
+    return int(result) if isinstance(result, int) else 0
+
+
+def run() -> None:
+    sys.exit(main())

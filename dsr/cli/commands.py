@@ -1,0 +1,7 @@
+"""The list of top-level commands; each lives in a module of its own under dsr/cli/."""
+
+from __future__ import annotations
+
+import click
+
+ALL: list[click.Command] = []

@@ -1,0 +1,156 @@
+"""The audit trail: every action of every service, chained with keyed hashes.
+
+Each entry's ``mac`` is an HMAC (subkey ``audit``) over its own content and the previous
+entry's mac, and sequence numbers are contiguous, so an edited, deleted, inserted or reordered
+entry breaks the chain at that point and :func:`verify` names it. Entries name a subject only
+by keyed pseudonym and hold counts and ids, never data, so erasure leaves nothing behind here.
+
+Callers append inside the transaction that makes the change, so change and evidence commit
+together (or not at all).
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import hmac
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select
+
+from dsr.errors import AuditError
+from dsr.ledger.keys import KeyProvider, derive
+from dsr.ledger.tables import audit
+
+GENESIS = "0" * 64
+
+
+def default_actor() -> str:
+    """Who acts: ``DSR_ACTOR`` if set (e.g. a ticket user), else the OS user."""
+    try:
+        return os.environ.get("DSR_ACTOR") or getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _canonical(entry: dict[str, Any]) -> bytes:
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def _mac(key: bytes, prev_mac: str, content: dict[str, Any]) -> str:
+    return hmac.new(
+        key, prev_mac.encode() + b"\n" + _canonical(content), hashlib.sha256
+    ).hexdigest()
+
+
+def _content(row: Any) -> dict[str, Any]:
+    at = row["at"]
+    return {
+        "seq": int(row["seq"]),
+        "at": at.replace(tzinfo=None, microsecond=0).isoformat()
+        if isinstance(at, datetime)
+        else at,
+        "actor": row["actor"],
+        "action": row["action"],
+        "request_id": row["request_id"],
+        "subject": row["subject"],
+        "details": row["details"],
+    }
+
+
+def append(
+    conn: Connection,
+    keys: KeyProvider,
+    action: str,
+    *,
+    details: dict[str, Any] | None = None,
+    subject: str | None = None,
+    request_id: int | None = None,
+    actor: str | None = None,
+    at: datetime | None = None,
+) -> int:
+    """Append one entry in the caller's transaction; returns its sequence number.
+
+    ``subject`` must be a pseudonym (see :func:`dsr.ledger.keys.pseudonym`), ``details`` counts
+    and ids only. A concurrent append collides on the sequence number and fails rather than
+    forking the chain.
+    """
+    if subject is not None and not subject.startswith("ps_"):
+        raise AuditError("audit subjects must be keyed pseudonyms", where="audit")
+    last = conn.execute(
+        select(audit.c.seq, audit.c.mac).order_by(audit.c.seq.desc()).limit(1)
+    ).first()
+    seq = 1 if last is None else int(last.seq) + 1
+    prev_mac = GENESIS if last is None else last.mac
+    when = (
+        (at or datetime.now(timezone.utc))
+        .astimezone(timezone.utc)
+        .replace(tzinfo=None, microsecond=0)
+    )
+    row = {
+        "seq": seq,
+        "at": when,
+        "actor": (actor or default_actor())[:100],
+        "action": action,
+        "request_id": request_id,
+        "subject": subject,
+        "details": json.dumps(details or {}, sort_keys=True, default=str),
+    }
+    mac = _mac(derive(keys, "audit"), prev_mac, _content(row))
+    conn.execute(insert(audit).values(**row, prev_mac=prev_mac, mac=mac))
+    return seq
+
+
+@dataclass(frozen=True)
+class AuditVerdict:
+    ok: bool
+    entries: int
+    first_broken: int | None
+    reason: str | None
+    head: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "first_broken": self.first_broken,
+            "reason": self.reason,
+            "head": self.head,
+        }
+
+
+def verify(conn: Connection, keys: KeyProvider) -> AuditVerdict:
+    """Walk the chain; name the first entry that was edited, inserted, removed or moved.
+
+    ``head`` is the last entry's mac: shipping it elsewhere (a ticket, a log service) also
+    detects removal of entries from the end of the chain.
+    """
+    key = derive(keys, "audit")
+    prev_mac = GENESIS
+    expected_seq = 1
+    count = 0
+    rows = conn.execute(select(audit).order_by(audit.c.seq)).mappings()
+    for row in rows:
+        count += 1
+        seq = int(row["seq"])
+        if seq != expected_seq:
+            return AuditVerdict(
+                False, count, seq, "sequence gap: an entry was removed or inserted", None
+            )
+        if row["prev_mac"] != prev_mac:
+            return AuditVerdict(
+                False, count, seq, "chain link broken: entries removed or reordered", None
+            )
+        if not hmac.compare_digest(_mac(key, prev_mac, _content(row)), row["mac"]):
+            return AuditVerdict(False, count, seq, "entry content does not match its mac", None)
+        prev_mac = row["mac"]
+        expected_seq += 1
+    return AuditVerdict(True, count, None, None, prev_mac if count else None)
+
+
+def count(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(audit)).scalar_one())

@@ -1,0 +1,138 @@
+"""The toolkit's own tables, kept in the same database as the data they govern.
+
+Keeping them there lets a destructive batch and its audit entry commit in one transaction.
+``dsr init`` (``create_ledger``) creates them; every service creates them if missing.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+ledger_metadata = MetaData()
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+#: Request register (Art. 12(3)): identities are stored encrypted, the subject as a pseudonym.
+requests = Table(
+    "dsr_requests",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("type", String(20), nullable=False),
+    Column("subject", String(40), nullable=False),
+    Column("identities_enc", LargeBinary, nullable=False),
+    Column("received", Date, nullable=False),
+    Column("verified_by", String(200)),
+    Column("due", Date, nullable=False),
+    Column("extended_due", Date),
+    Column("extension_reason", Text),
+    Column("extended_at", DateTime),
+    Column("status", String(20), nullable=False),
+    Column("outcome", Text),
+    Column("created_at", DateTime, nullable=False),
+    Column("closed_at", DateTime),
+)
+
+#: Audit trail: each entry's ``mac`` covers its content and the previous entry's mac.
+audit = Table(
+    "dsr_audit",
+    ledger_metadata,
+    Column("seq", BigId, primary_key=True, autoincrement=False),
+    Column("at", DateTime, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(50), nullable=False),
+    Column("request_id", Integer),
+    Column("subject", String(40)),
+    Column("details", Text, nullable=False),
+    Column("prev_mac", String(64), nullable=False),
+    Column("mac", String(64), nullable=False),
+)
+
+#: Legal holds: a table (all rows), given row keys of a table, or a person (encrypted identity).
+holds = Table(
+    "dsr_holds",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("table_name", String(128)),
+    Column("row_keys", Text),
+    Column("subject", String(40)),
+    Column("identities_enc", LargeBinary),
+    Column("reason", Text, nullable=False),
+    Column("until", Date),
+    Column("created_at", DateTime, nullable=False),
+    Column("released_at", DateTime),
+)
+
+#: Restriction of processing (Art. 18): marked rows stay out of exports, purges, disclosure.
+restrictions = Table(
+    "dsr_restrictions",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("table_name", String(128), nullable=False),
+    Column("row_key", String(64), nullable=False),
+    Column("subject", String(40), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("request_id", Integer),
+    Column("since", DateTime, nullable=False),
+    Column("until", Date),
+    Column("lifted_at", DateTime),
+    Column("informed_at", DateTime),
+)
+Index("ix_dsr_restrictions_table_key", restrictions.c.table_name, restrictions.c.row_key)
+
+#: Purge progress, so a killed purge resumes where its last committed batch ended.
+purge_checkpoints = Table(
+    "dsr_purge_checkpoints",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(40), nullable=False),
+    Column("rule", String(128), nullable=False),
+    Column("table_name", String(128), nullable=False),
+    Column("as_of", DateTime, nullable=False),
+    Column("last_key", String(64)),
+    Column("rows_done", BigId, nullable=False, default=0),
+    Column("finished_at", DateTime),
+    UniqueConstraint("run_id", "rule", "table_name", name="uq_dsr_purge_checkpoint"),
+)
+
+#: Lock rows for backends without advisory locks (SQLite).
+locks = Table(
+    "dsr_locks",
+    ledger_metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(100), nullable=False),
+    Column("acquired_at", DateTime, nullable=False),
+)
+
+#: Export packages delivered to data subjects (encrypted files with single-use tokens).
+exports = Table(
+    "dsr_exports",
+    ledger_metadata,
+    Column("id", String(40), primary_key=True),
+    Column("file_name", String(100), nullable=False),
+    Column("subject", String(40), nullable=False),
+    Column("request_id", Integer),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("downloaded_at", DateTime),
+    Column("deleted_at", DateTime),
+    Column("size", BigId),
+)
+
+
+def create_ledger(engine: Engine) -> list[str]:
+    """Create the toolkit's tables where missing; returns their names."""
+    ledger_metadata.create_all(engine)
+    return sorted(ledger_metadata.tables)

@@ -1,0 +1,261 @@
+"""The subject graph: every row about a person, in every catalogued table, following links.
+
+Each (table, party) pair becomes one SELECT whose WHERE clause depends only on the identities:
+a party found directly compares its identity columns; a party found ``via`` a link nests the
+linked table's condition as a subquery (``user_account_id IN (SELECT id FROM user_accounts
+WHERE lower(email) IN (...))``). Statements are built once per identity signature and reused.
+
+Only the fields that belong to a matched party are selected, so data about other people on the
+same row never leaves the database (Art. 15(4)).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Engine,
+    MetaData,
+    Select,
+    bindparam,
+    func,
+    inspect,
+    or_,
+    select,
+)
+from sqlalchemy import Table as SATable
+from sqlalchemy.exc import SAWarning
+
+from dsr.catalog.model import Catalog, Field, Table
+from dsr.db import is_mysql
+from dsr.errors import SchemaMismatch
+from dsr.subject.identity import Identity, parse_identities
+
+Signature = tuple[tuple[str, int], ...]
+
+
+@dataclass
+class MatchedRow:
+    """One row about the person: its key, which parties they are on it, the values shown."""
+
+    key: Any
+    parties: set[str]
+    values: dict[str, Any]
+
+
+@dataclass
+class TableRecords:
+    """The rows of one table that are about the person."""
+
+    table: Table
+    rows: list[MatchedRow]
+    parties: tuple[str, ...]
+
+    @property
+    def fields(self) -> list[Field]:
+        """The fields of every matched party, in catalog order."""
+        return [f for f in self.table.fields.values() if set(f.parties) & set(self.parties)]
+
+
+@dataclass
+class SubjectRecord:
+    """Everything held about one person, as the catalog describes it."""
+
+    identities: tuple[Identity, ...]
+    tables: list[TableRecords] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not any(t.rows for t in self.tables)
+
+    @property
+    def row_count(self) -> int:
+        return sum(len(t.rows) for t in self.tables)
+
+
+class SubjectGraph:
+    """Finds a person's rows; build once per engine and catalog, then call :meth:`resolve`."""
+
+    def __init__(self, catalog: Catalog, engine: Engine | Connection) -> None:
+        self.catalog = catalog
+        self.dialect = engine.dialect.name
+        self.sa_tables = _reflect_catalogued(catalog, engine)
+        self._cache: dict[tuple[str, str, Signature], Select[Any] | None] = {}
+
+    # -- statement construction -------------------------------------------------------------
+
+    def condition(
+        self, table: str, party: str, idmap: dict[str, list[str]]
+    ) -> ColumnElement[bool] | None:
+        """The WHERE clause selecting the rows of ``table`` where the person is ``party``."""
+        t = self.catalog.tables[table]
+        p = t.parties[party]
+        sa = self.sa_tables[table]
+        if p.via_link:
+            link = t.links[p.via_link]
+            target = self.catalog.tables[link.table]
+            inner = self.condition(link.table, p.via_party or "", idmap)
+            if inner is None:
+                return None
+            target_sa = self.sa_tables[link.table]
+            sub = select(target_sa.c[target.primary_key]).where(inner)
+            return sa.c[link.column].in_(sub.scalar_subquery())
+        clauses: list[ColumnElement[bool]] = []
+        for itype, column in p.identities.items():
+            values = idmap.get(itype)
+            if not values:
+                continue
+            col: ColumnElement[Any] = sa.c[column]
+            if itype == "email" and not is_mysql(self.dialect):
+                col = func.lower(col)
+            params = [
+                bindparam(f"{itype}_{i}", type_=sa.c[column].type) for i in range(len(values))
+            ]
+            clauses.append(col == params[0] if len(params) == 1 else col.in_(params))
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else or_(*clauses)
+
+    def party_select(
+        self,
+        table: str,
+        party: str,
+        idmap: dict[str, list[str]],
+        fields: Sequence[str] | None = None,
+    ) -> Select[Any] | None:
+        """SELECT key and ``fields`` (default: the party's fields) of the party's rows, or None."""
+        sig: Signature = tuple(sorted((k, len(v)) for k, v in idmap.items()))
+        cache_key = (table, party, sig)
+        if fields is None and cache_key in self._cache:
+            return self._cache[cache_key]
+        t = self.catalog.tables[table]
+        cond = self.condition(table, party, idmap)
+        stmt: Select[Any] | None = None
+        if cond is not None:
+            sa = self.sa_tables[table]
+            names = [f.name for f in t.fields_of(party)] if fields is None else list(fields)
+            cols: list[Column[Any]] = [sa.c[t.primary_key]]
+            cols += [sa.c[n] for n in names if n != t.primary_key]
+            stmt = select(*cols).where(cond).order_by(sa.c[t.primary_key])
+        if fields is None:
+            self._cache[cache_key] = stmt
+        return stmt
+
+    # -- execution --------------------------------------------------------------------------
+
+    def resolve(self, conn: Connection, identities: Sequence[Identity | str]) -> SubjectRecord:
+        """Every row about the person in every catalogued personal table."""
+        ids = parse_identities(identities)
+        idmap = identity_map(ids)
+        record = SubjectRecord(identities=ids)
+        for t in self.catalog.personal_tables():
+            by_key: dict[Any, MatchedRow] = {}
+            matched: list[str] = []
+            for pname in t.parties:
+                stmt = self.party_select(t.name, pname, idmap)
+                if stmt is None:
+                    continue
+                rows = conn.execute(stmt, bind_values(stmt, idmap)).mappings()
+                hit = False
+                for row in rows:
+                    hit = True
+                    key = row[t.primary_key]
+                    m = by_key.get(key)
+                    if m is None:
+                        m = by_key[key] = MatchedRow(key=key, parties=set(), values={})
+                    m.parties.add(pname)
+                    m.values.update(
+                        (k, v) for k, v in row.items() if k != t.primary_key or k in t.fields
+                    )
+                if hit:
+                    matched.append(pname)
+            if by_key:
+                rows_sorted = [by_key[k] for k in sorted(by_key, key=_sort_key)]
+                record.tables.append(
+                    TableRecords(table=t, rows=rows_sorted, parties=tuple(matched))
+                )
+        return record
+
+    def iter_party_rows(
+        self,
+        conn: Connection,
+        table: str,
+        party: str,
+        identities: Sequence[Identity | str],
+        fields: Sequence[str] | None = None,
+        batch: int = 5000,
+    ) -> Iterator[dict[str, Any]]:
+        """Stream the party's rows with a server-side cursor (exports of millions of rows)."""
+        idmap = identity_map(parse_identities(identities))
+        stmt = self.party_select(table, party, idmap, fields)
+        if stmt is None:
+            return
+        result = conn.execution_options(stream_results=True, yield_per=batch).execute(
+            stmt, bind_values(stmt, idmap)
+        )
+        for row in result.mappings():
+            yield dict(row)
+
+
+def identity_map(ids: Sequence[Identity]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for i in ids:
+        out.setdefault(i.type, []).append(i.value)
+    return out
+
+
+def bind_values(stmt: Select[Any], idmap: dict[str, list[str]]) -> dict[str, Any]:
+    """Values for the statement's bind parameters, named ``TYPE_INDEX`` at every nesting level."""
+    return {f"{itype}_{i}": v for itype, values in idmap.items() for i, v in enumerate(values)}
+
+
+def _sort_key(key: Any) -> tuple[int, Any]:
+    return (0, key) if isinstance(key, int) else (1, str(key))
+
+
+def _reflect_catalogued(catalog: Catalog, engine: Engine | Connection) -> dict[str, SATable]:
+    """Reflect the catalogued tables and check every name the catalog uses against them."""
+    insp = inspect(engine)
+    existing = set(insp.get_table_names())
+    md = MetaData()
+    out: dict[str, SATable] = {}
+    for t in catalog.tables.values():
+        where = str(t.location) if t.location else f"tables.{t.name}"
+        if t.name not in existing:
+            raise SchemaMismatch(f"table {t.name!r} does not exist in the database", key=where)
+        with warnings.catch_warnings():
+            # expression indexes (lower(email)) are not reflected; they are not needed here
+            warnings.simplefilter("ignore", SAWarning)
+            sa = SATable(t.name, md, autoload_with=engine)
+        needed = {t.primary_key, *t.fields}
+        needed |= {lk.column for lk in t.links.values()}
+        for rid in t.retention:
+            anchor = catalog.retention[rid].anchor
+            if anchor.link is None:
+                needed.add(anchor.column)
+        for column in sorted(needed):
+            if column not in sa.c:
+                f = t.fields.get(column)
+                loc = str(f.location) if f and f.location else where
+                raise SchemaMismatch(
+                    f"column {column!r} of table {t.name!r} does not exist in the database", key=loc
+                )
+        out[t.name] = sa
+    for t in catalog.tables.values():
+        for rid in t.retention:
+            anchor = catalog.retention[rid].anchor
+            if anchor.link:
+                target = catalog.tables[t.links[anchor.link].table]
+                if anchor.column not in out[target.name].c:
+                    raise SchemaMismatch(
+                        f"retention rule {rid!r} anchors on {target.name}.{anchor.column}, "
+                        "which does not exist in the database",
+                        key=str(catalog.retention[rid].location),
+                    )
+    return out
