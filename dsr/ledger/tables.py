@@ -39,8 +39,10 @@ requests = Table(
     Column("extended_due", Date),
     Column("extension_reason", Text),
     Column("extended_at", DateTime),
+    Column("extension_months", Integer),
     Column("status", String(20), nullable=False),
     Column("outcome", Text),
+    Column("outcome_log", Text),
     Column("created_at", DateTime, nullable=False),
     Column("closed_at", DateTime),
 )
