@@ -4,4 +4,6 @@ from __future__ import annotations
 
 import click
 
-ALL: list[click.Command] = []
+from dsr.cli.access import access
+
+ALL: list[click.Command] = [access]

@@ -1,0 +1,716 @@
+"""Right of access (Art. 15 GDPR): everything held about a person, and what we do with it.
+
+:func:`access_report` turns a :class:`~dsr.subject.graph.SubjectRecord` into an
+:class:`AccessReport`, a view model the renderers (JSON, HTML, PDF) only loop over and format.
+It carries the data itself (Art. 15(1), 15(3)) and every item of Art. 15(1)(a)-(h) and 15(2):
+purposes with legal basis, categories, recipients, storage period, rights, complaint authority,
+source, automated decision-making, third-country safeguards.
+
+Fields marked ``access: redact`` (a password hash) are listed as held but their values are
+dropped here, so they never reach a template or a JSON document. Data about other people on
+the same rows never gets this far: the subject graph selects only the person's party fields
+(Art. 15(4)).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+from sqlalchemy import Connection, inspect
+
+from dsr._resources import resource_path
+from dsr.catalog.model import LANGUAGES, Catalog, Field, Purpose, Recipient, RetentionRule, Table
+from dsr.clock import Clock
+from dsr.errors import ConfigError
+from dsr.ledger.keys import KeyProvider
+from dsr.subject.graph import SubjectGraph, TableRecords
+from dsr.subject.identity import Identity
+
+#: Below this many rows a table is shown record by record (field | value), above as a grid.
+RECORD_LAYOUT_MAX_ROWS = 3
+#: A grid with this many columns or more is printed on landscape pages.
+WIDE_MIN_FIELDS = 6
+
+
+@lru_cache(maxsize=4)
+def texts(lang: str) -> dict[str, Any]:
+    """The fixed texts of the report in ``lang`` (``reports/i18n/<lang>.yaml``)."""
+    if lang not in LANGUAGES:
+        raise ConfigError(f"unsupported language {lang!r}; use one of {', '.join(LANGUAGES)}",
+                          where="--lang")  # fmt: skip
+    with resource_path("reports", "i18n", f"{lang}.yaml").open(encoding="utf-8") as fh:
+        data = yaml.safe_load(fh)
+    if not isinstance(data, dict):
+        raise ConfigError("report texts are not a mapping", where=f"reports/i18n/{lang}.yaml")
+    return data
+
+
+# -- formatting -------------------------------------------------------------------------------
+
+
+def format_value(value: Any, lang: str) -> str:
+    """A stored value as the report shows it in ``lang`` (dates and numbers per language)."""
+    t = texts(lang)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(t["word_yes"] if value else t["word_no"])
+    if isinstance(value, datetime):
+        return format_datetime(value, lang)
+    if isinstance(value, date):
+        return format_date(value, lang)
+    if isinstance(value, Decimal | float):
+        text = f"{value:,.2f}"
+        return text.translate(str.maketrans(",.", ".,")) if lang == "de" else text
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+def format_date(value: date, lang: str) -> str:
+    if lang == "de":
+        return f"{value.day:02d}.{value.month:02d}.{value.year}"
+    return f"{value.day} {texts(lang)['months'][value.month - 1]} {value.year}"
+
+
+def format_datetime(value: datetime, lang: str) -> str:
+    return f"{format_date(value, lang)}, {value.hour:02d}:{value.minute:02d}"
+
+
+def to_json_value(value: Any) -> Any:
+    """A stored value in JSON terms: ISO dates, decimals as strings, bytes as hex."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+# -- view model -------------------------------------------------------------------------------
+
+
+@dataclass
+class FieldView:
+    """A field held about the person: label, category and source, and whether it is shown."""
+
+    name: str
+    label: str
+    category: str
+    source: str
+    shown: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "label": self.label,
+            "category": self.category,
+            "source": self.source,
+            "shown": self.shown,
+        }
+
+
+@dataclass
+class FieldGroup:
+    """Fields sharing a category and a source, for the compact overview in the pages."""
+
+    category: str
+    source: str
+    labels: list[str]
+
+
+def group_fields(fields: Sequence[FieldView], held_label: str) -> list[FieldGroup]:
+    groups: dict[tuple[str, str], FieldGroup] = {}
+    for f in fields:
+        g = groups.setdefault((f.category, f.source), FieldGroup(f.category, f.source, []))
+        g.labels.append(f.label if f.shown else f"{f.label} ({held_label})")
+    return list(groups.values())
+
+
+@dataclass
+class PurposeView:
+    id: str
+    title: str
+    legal_basis: str
+    legal_basis_text: str
+    legitimate_interest: str | None
+    legal_obligation: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "legal_basis": self.legal_basis,
+            "legal_basis_text": self.legal_basis_text,
+            "legitimate_interest": self.legitimate_interest,
+            "legal_obligation": self.legal_obligation,
+        }
+
+
+@dataclass
+class RecipientView:
+    id: str
+    name: str
+    role: str
+    role_text: str
+    country: str | None
+    third_country: bool
+    safeguard: str | None
+    description: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "role": self.role,
+            "country": self.country,
+            "third_country": self.third_country,
+            "safeguard": self.safeguard,
+            "description": self.description,
+        }
+
+
+@dataclass
+class RetentionView:
+    id: str
+    period: str
+    anchor: str
+    description: str | None
+    legal_reference: str
+    action: str
+    statutory: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "period": self.period,
+            "anchor": self.anchor,
+            "description": self.description,
+            "legal_reference": self.legal_reference,
+            "action": self.action,
+            "statutory": self.statutory,
+        }
+
+
+@dataclass
+class RowView:
+    """One row about the person: raw values (JSON) and, if displayed, formatted cells."""
+
+    key: Any
+    parties: list[str]
+    party_titles: list[str]
+    values: dict[str, Any]
+    cells: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": to_json_value(self.key),
+            "parties": self.parties,
+            "values": {k: to_json_value(v) for k, v in self.values.items()},
+        }
+
+
+@dataclass
+class RowSummary:
+    """Counts and time span of a long table whose rows are not all displayed."""
+
+    count: int
+    displayed: int
+    first: str | None
+    last: str | None
+    first_raw: Any = None
+    last_raw: Any = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "displayed": self.displayed,
+            "first": to_json_value(self.first_raw),
+            "last": to_json_value(self.last_raw),
+        }
+
+
+@dataclass
+class TableSection:
+    """One catalogued table in which the person has data."""
+
+    anchor: str
+    name: str
+    title: str
+    party_titles: list[str]
+    parties: list[str]
+    fields: list[FieldView]
+    held_not_shown: list[FieldView]
+    purposes: list[PurposeView]
+    categories: list[str]
+    recipients: list[RecipientView]
+    retention: list[RetentionView]
+    sources: list[str]
+    rows: list[RowView]
+    displayed: list[RowView]
+    summary: RowSummary | None
+    layout: str
+    show_party_column: bool
+    field_groups: list[FieldGroup] = field(default_factory=list)
+    wide: bool = False
+    col_widths: list[float] = field(default_factory=list)
+
+    @property
+    def row_count(self) -> int:
+        return len(self.rows)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "table": self.name,
+            "title": self.title,
+            "parties": [
+                {"party": p, "title": t}
+                for p, t in zip(self.parties, self.party_titles, strict=True)
+            ],
+            "fields": [f.to_json() for f in self.fields],
+            "held_not_shown": [f.to_json() for f in self.held_not_shown],
+            "purposes": [p.to_json() for p in self.purposes],
+            "categories": self.categories,
+            "recipients": [r.to_json() for r in self.recipients],
+            "retention": [r.to_json() for r in self.retention],
+            "sources": self.sources,
+            "row_count": self.row_count,
+            "rows": [r.to_json() for r in self.rows],
+        }
+
+
+@dataclass
+class RightView:
+    article: str
+    title: str
+    text: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"article": self.article, "title": self.title, "text": self.text}
+
+
+@dataclass
+class Art15Info:
+    """Art. 15(1)(a)-(h) and 15(2), for the tables in scope (or all tables if none matched)."""
+
+    purposes: list[PurposeView]
+    categories: list[str]
+    recipients: list[RecipientView]
+    retention: list[tuple[str, list[RetentionView]]]
+    rights: list[RightView]
+    complaint: dict[str, str | None]
+    sources: list[str]
+    automated_decisions: str
+    transfers: list[RecipientView]
+    transfers_text: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "purposes": [p.to_json() for p in self.purposes],
+            "categories": self.categories,
+            "recipients": [r.to_json() for r in self.recipients],
+            "retention": [
+                {"table": t, "rules": [r.to_json() for r in rules]} for t, rules in self.retention
+            ],
+            "rights": [r.to_json() for r in self.rights],
+            "supervisory_authority": self.complaint,
+            "sources": self.sources,
+            "automated_decision_making": {"used": False, "text": self.automated_decisions},
+            "third_country_transfers": [r.to_json() for r in self.transfers],
+        }
+
+
+@dataclass
+class AccessReport:
+    """The prepared view model of one access report (Art. 15)."""
+
+    lang: str
+    t: dict[str, Any]
+    generated_at: datetime
+    generated_at_text: str
+    request_id: int | None
+    identities: tuple[Identity, ...]
+    controller: dict[str, str | None]
+    dpo: dict[str, str | None]
+    sections: list[TableSection]
+    art15: Art15Info
+
+    @property
+    def found(self) -> bool:
+        return bool(self.sections)
+
+    @property
+    def row_count(self) -> int:
+        return sum(s.row_count for s in self.sections)
+
+    @property
+    def summarised(self) -> list[TableSection]:
+        return [s for s in self.sections if s.summary is not None]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "found": self.found,
+            "tables": len(self.sections),
+            "rows": self.row_count,
+            "by_table": {s.name: s.row_count for s in self.sections},
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON document (docs/access-report.schema.json); every row of every table."""
+        return {
+            "report": "dsr-access-report",
+            "version": 1,
+            "generated_at": self.generated_at.isoformat(),
+            "lang": self.lang,
+            "request_id": self.request_id,
+            "subject": {
+                "identities": [i.spec for i in self.identities],
+                "found": self.found,
+            },
+            "summary": self.summary(),
+            "controller": self.controller,
+            "dpo": self.dpo,
+            "records": [s.to_json() for s in self.sections],
+            "art15": self.art15.to_json(),
+        }
+
+
+# -- building ---------------------------------------------------------------------------------
+
+
+class _Builder:
+    def __init__(self, catalog: Catalog, lang: str) -> None:
+        self.catalog = catalog
+        self.lang = lang
+        self.t = texts(lang)
+
+    def purpose(self, p: Purpose) -> PurposeView:
+        return PurposeView(
+            id=p.id,
+            title=p.title.get(self.lang),
+            legal_basis=p.legal_basis,
+            legal_basis_text=p.legal_basis_text(self.lang),
+            legitimate_interest=p.legitimate_interest.get(self.lang)
+            if p.legitimate_interest
+            else None,
+            legal_obligation=p.legal_obligation,
+        )
+
+    def recipient(self, r: Recipient) -> RecipientView:
+        return RecipientView(
+            id=r.id,
+            name=r.name.get(self.lang),
+            role=r.role,
+            role_text=str(self.t["recipient_roles"][r.role]),
+            country=r.country,
+            third_country=r.third_country,
+            safeguard=r.safeguard.get(self.lang) if r.safeguard else None,
+            description=r.description.get(self.lang) if r.description else None,
+        )
+
+    def rule(self, table: Table, r: RetentionRule) -> RetentionView:
+        amount, unit = r.period.amount, r.period.unit
+        unit_text = self.t["units"][unit][0 if amount == 1 else 1]
+        column = r.anchor.column
+        if r.anchor.link:
+            target = self.catalog.tables[table.links[r.anchor.link].table]
+            column = f"{target.title.get(self.lang)}: {column}"
+        else:
+            f = table.fields.get(column)
+            column = f.label_text(self.lang) if f else column
+        key = "anchor_end_of_year" if r.anchor.end_of_year else "anchor_from"
+        return RetentionView(
+            id=r.id,
+            period=f"{amount} {unit_text}",
+            anchor=str(self.t[key]).format(column=column),
+            description=r.description.get(self.lang) if r.description else None,
+            legal_reference=r.legal_reference,
+            action=str(self.t["retention_actions"][r.action]),
+            statutory=r.statutory,
+        )
+
+    def field(self, f: Field) -> FieldView:
+        return FieldView(
+            name=f.name,
+            label=f.label_text(self.lang),
+            category=self.catalog.categories[f.category].get(self.lang)
+            if f.category in self.catalog.categories
+            else f.category,
+            source=self.catalog.sources[f.source].get(self.lang)
+            if f.source in self.catalog.sources
+            else f.source,
+            shown=f.access != "redact",
+        )
+
+    def table_info(
+        self, table: Table, fields: Sequence[Field]
+    ) -> tuple[list[PurposeView], list[str], list[RecipientView], list[RetentionView], list[str]]:
+        purpose_ids = _unique([table.purpose] if table.purpose else [])
+        purpose_ids = _unique([*purpose_ids, *(f.purpose for f in fields)])
+        purposes = [self.purpose(self.catalog.purposes[p]) for p in purpose_ids]
+        categories = [
+            self.catalog.categories[c].get(self.lang) if c in self.catalog.categories else c
+            for c in _unique(f.category for f in fields)
+        ]
+        recipients = [self.recipient(self.catalog.recipients[r]) for r in table.recipients]
+        retention = [self.rule(table, r) for r in self.catalog.rules_for(table.name)]
+        sources = [
+            self.catalog.sources[s].get(self.lang)
+            for s in _unique(f.source for f in fields)
+            if s != "data_subject" and s in self.catalog.sources
+        ]
+        return purposes, categories, recipients, retention, sources
+
+    def section(self, rec: TableRecords) -> TableSection:
+        table = rec.table
+        fields = rec.fields
+        shown = [f for f in fields if f.access != "redact"]
+        hidden = [f for f in fields if f.access == "redact"]
+        shown_names = [f.name for f in shown]
+        party_titles = {p: table.parties[p].title.get(self.lang) for p in rec.parties}
+        rows = [
+            RowView(
+                key=m.key,
+                parties=sorted(m.parties),
+                party_titles=[party_titles.get(p, p) for p in sorted(m.parties)],
+                # Redacted fields (e.g. a password hash) are dropped here and never displayed.
+                values={n: m.values[n] for n in shown_names if n in m.values},
+            )
+            for m in rec.rows
+        ]
+        limit = table.summarise_after
+        displayed = rows if limit is None or len(rows) <= limit else rows[:limit]
+        for r in displayed:
+            r.cells = [format_value(r.values.get(n), self.lang) for n in shown_names]
+        widths = _column_widths(
+            [str(self.t["record"]), *(f.label_text(self.lang) for f in shown)],
+            [[str(r.key), *r.cells] for r in displayed],
+            party_extra=len(rec.parties) > 1,
+        )
+        summary = None
+        if len(displayed) < len(rows):
+            first_raw, last_raw = _time_span(rows, shown_names)
+            summary = RowSummary(
+                count=len(rows),
+                displayed=len(displayed),
+                first=format_value(first_raw, self.lang) if first_raw is not None else None,
+                last=format_value(last_raw, self.lang) if last_raw is not None else None,
+                first_raw=first_raw,
+                last_raw=last_raw,
+            )
+        purposes, categories, recipients, retention, sources = self.table_info(table, fields)
+        shown_views = [self.field(f) for f in shown]
+        hidden_views = [self.field(f) for f in hidden]
+        return TableSection(
+            anchor=f"table-{table.name}",
+            name=table.name,
+            title=table.title.get(self.lang),
+            parties=list(rec.parties),
+            party_titles=[party_titles[p] for p in rec.parties],
+            fields=shown_views,
+            held_not_shown=hidden_views,
+            purposes=purposes,
+            categories=categories,
+            recipients=recipients,
+            retention=retention,
+            sources=sources,
+            rows=rows,
+            displayed=displayed,
+            summary=summary,
+            layout="records" if len(rows) <= RECORD_LAYOUT_MAX_ROWS else "grid",
+            show_party_column=len(rec.parties) > 1,
+            col_widths=widths,
+            wide=len(rows) > RECORD_LAYOUT_MAX_ROWS and len(shown) >= WIDE_MIN_FIELDS,
+            field_groups=group_fields(shown_views + hidden_views, str(self.t["held_not_shown"])),
+        )
+
+    def art15(self, tables: Sequence[tuple[Table, Sequence[Field]]]) -> Art15Info:
+        purposes: dict[str, PurposeView] = {}
+        categories: list[str] = []
+        recipients: dict[str, RecipientView] = {}
+        retention: list[tuple[str, list[RetentionView]]] = []
+        sources: list[str] = []
+        for table, fields in tables:
+            ps, cs, rs, rets, srcs = self.table_info(table, fields)
+            for p in ps:
+                purposes.setdefault(p.id, p)
+            categories += [c for c in cs if c not in categories]
+            for r in rs:
+                recipients.setdefault(r.id, r)
+            if rets:
+                retention.append((table.title.get(self.lang), rets))
+            sources += [s for s in srcs if s not in sources]
+        t = self.t
+        rights = [
+            RightView(a, str(t["rights"][k]["title"]), str(t["rights"][k]["text"]))
+            for k, a in (
+                ("rectification", "Art. 16"),
+                ("erasure", "Art. 17"),
+                ("restriction", "Art. 18"),
+            )
+        ]
+        bases = {self.catalog.purposes[p].legal_basis for p in purposes}
+        if bases & {"6(1)(e)", "6(1)(f)"}:
+            r = t["rights"]["objection"]
+            rights.append(RightView("Art. 21", str(r["title"]), str(r["text"])))
+        if any(self.catalog.purposes[p].portable_basis for p in purposes):
+            r = t["rights"]["portability"]
+            rights.append(RightView("Art. 20", str(r["title"]), str(r["text"])))
+        if bases & {"6(1)(a)", "9(2)(a)"}:
+            r = t["rights"]["withdraw_consent"]
+            rights.append(RightView("Art. 7(3)", str(r["title"]), str(r["text"])))
+        sa = self.catalog.supervisory_authority
+        transfers = [r for r in recipients.values() if r.third_country]
+        return Art15Info(
+            purposes=list(purposes.values()),
+            categories=categories,
+            recipients=list(recipients.values()),
+            retention=retention,
+            rights=rights,
+            complaint={
+                "name": sa.name.get(self.lang),
+                "address": sa.address,
+                "email": sa.email,
+                "website": sa.website,
+            },  # fmt: skip
+            sources=sources,
+            automated_decisions=str(t["automated_decisions_text"]),
+            transfers=transfers,
+            transfers_text=str(t["transfers_text" if transfers else "no_transfers_text"]),
+        )
+
+
+def _unique(items: Any) -> list[Any]:
+    out: list[Any] = []
+    for i in items:
+        if i not in out:
+            out.append(i)
+    return out
+
+
+def _column_widths(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], *, party_extra: bool
+) -> list[float]:
+    """Column widths in percent for a fixed-layout grid, from the longest cell (capped).
+
+    Fixed layout keeps WeasyPrint fast; sizing by content keeps long values (browser strings)
+    from wrapping into tall rows.
+    """
+    weights = []
+    for i, h in enumerate(headers):
+        longest = max([len(h) * 1.0, *(len(r[i]) for r in rows if i < len(r))])
+        weights.append(min(max(longest, 7.0), 45.0))
+    if party_extra:
+        weights.insert(1, 25.0)
+    total = sum(weights) or 1.0
+    return [round(100 * w / total, 2) for w in weights]
+
+
+def _time_span(rows: Sequence[RowView], names: Sequence[str]) -> tuple[Any, Any]:
+    """First and last time of a long table: the first field holding datetimes."""
+    for n in names:
+        values = [r.values[n] for r in rows if isinstance(r.values.get(n), datetime | date)]
+        if values:
+            return min(values), max(values)
+    return None, None
+
+
+def access_report(
+    conn: Connection,
+    catalog: Catalog,
+    graph: SubjectGraph,
+    identities: Sequence[Identity | str],
+    *,
+    lang: str = "en",
+    clock: Clock,
+    request_id: int | None = None,
+) -> AccessReport:
+    """Build the Art. 15 report for the person the ``identities`` name.
+
+    Covers the data itself (Art. 15(1) and (3)) per table, with the information of Art.
+    15(1)(a)-(h) and 15(2) per table and for the whole report. A person with no data gets a
+    report saying so, with the general information on what the controller processes.
+    """
+    b = _Builder(catalog, lang)
+    record = graph.resolve(conn, identities)
+    sections = [b.section(rec) for rec in record.tables if rec.rows]
+    if sections:
+        scope = [(rec.table, rec.fields) for rec in record.tables if rec.rows]
+    else:
+        scope = [(t, list(t.fields.values())) for t in catalog.personal_tables()]
+    now = clock.now()
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=timezone.utc)
+    local = now.astimezone(ZoneInfo(catalog.timezone))
+    c = catalog.controller
+    return AccessReport(
+        lang=lang,
+        t=b.t,
+        generated_at=now,
+        generated_at_text=format_datetime(local.replace(tzinfo=None), lang),
+        request_id=request_id,
+        identities=record.identities,
+        controller={
+            "name": c.name,
+            "address": c.address,
+            "email": c.email,
+            "phone": c.phone,
+            "website": c.website,
+        },  # fmt: skip
+        dpo={
+            "name": catalog.dpo.name.get(lang),
+            "email": catalog.dpo.email,
+            "address": catalog.dpo.address,
+            "website": catalog.dpo.website,
+        },
+        sections=sections,
+        art15=b.art15(scope),
+    )
+
+
+def ledger_present(conn: Connection) -> bool:
+    """Whether the toolkit's audit table exists in this database (``dsr init`` was run)."""
+    from dsr.ledger.tables import audit
+
+    return bool(inspect(conn).has_table(audit.name))
+
+
+def record_access(
+    conn: Connection,
+    keys: KeyProvider,
+    report: AccessReport,
+    *,
+    clock: Clock,
+    output_format: str,
+) -> None:
+    """Record that an access report was produced (Art. 5(2) accountability).
+
+    Appends an ``access`` audit entry naming the person only by keyed pseudonym, with counts,
+    and records the outcome on the request register when the report answers a request. Runs in
+    the caller's transaction.
+    """
+    from dsr.ledger.audit import append
+    from dsr.ledger.keys import pseudonym
+
+    counts = {"tables": len(report.sections), "rows": report.row_count}
+    if report.request_id is not None:
+        from dsr.ledger.requests import record_outcome
+
+        record_outcome(conn, keys, report.request_id, "access", counts, clock)
+    append(
+        conn,
+        keys,
+        "access",
+        details={**counts, "format": output_format},
+        subject=pseudonym(keys, report.identities),
+        request_id=report.request_id,
+        at=clock.now(),
+    )
