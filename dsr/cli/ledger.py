@@ -1,0 +1,260 @@
+"""``dsr init``, ``dsr request ...`` and ``dsr audit verify``: the ledger on the command line."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from typing import Any
+
+import click
+from sqlalchemy import Engine
+
+from dsr.cli._common import AppContext, emit, identities_argument, json_option, pass_app
+from dsr.ledger import init_ledger
+from dsr.ledger.audit import verify
+from dsr.ledger.requests import (
+    REQUEST_TYPES,
+    Request,
+    close_request,
+    extend_request,
+    get_request,
+    list_requests,
+    open_request,
+    today_in,
+)
+from dsr.ledger.tables import create_ledger
+
+
+class Duration(click.ParamType):
+    """A number of days or weeks: ``7d``, ``14d``, ``2w`` (a bare number is days)."""
+
+    name = "DURATION"
+    _pattern = re.compile(r"^\s*(\d+)\s*([dw]?)\s*$", re.IGNORECASE)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, timedelta):
+            return value
+        match = self._pattern.match(str(value))
+        if not match:
+            self.fail("expected days or weeks such as 7d, 14d or 2w", param, ctx)
+        n, unit = int(match.group(1)), match.group(2).lower()
+        return timedelta(weeks=n) if unit == "w" else timedelta(days=n)
+
+
+def _engine(app: AppContext) -> Engine:
+    create_ledger(app.engine)
+    return app.engine
+
+
+def _today(app: AppContext) -> date:
+    return today_in(app.clock, app.catalog)
+
+
+def _request_text(req: dict[str, Any]) -> str:
+    lines = [
+        f"request {req['id']}: {req['type']}, {req['status']}",
+        f"  received      {req['received']}",
+        f"  due           {req['due']}"
+        + (f" (originally {req['original_due']})" if req["due"] != req["original_due"] else ""),
+        f"  verified by   {req['verified_by'] or '-'}",
+        f"  subject       {req['subject']}",
+    ]
+    if req.get("identities"):
+        lines.append(f"  identities    {', '.join(req['identities'])}")
+    if req["extension"]:
+        ext = req["extension"]
+        lines.append(f"  extension     {ext['months']} month(s): {ext['reason']}")
+    for entry in req["outcome_log"]:
+        lines.append(f"  {entry['at']}  {entry['action']}  {entry['summary']}")
+    if req["status"] == "closed":
+        lines.append(f"  closed        {req['closed_at']}: {req['outcome'] or '-'}")
+    return "\n".join(lines)
+
+
+def _days_left(req: dict[str, Any]) -> str:
+    if req["status"] == "closed":
+        return "-"
+    days = int(req["days_left"])
+    return f"OVERDUE by {-days}" if days < 0 else str(days)
+
+
+def _table_text(data: dict[str, Any]) -> str:
+    rows = data["requests"]
+    if not rows:
+        return "no requests"
+    head = ("id", "type", "received", "due", "status", "days left")
+    body = [
+        (
+            str(r["id"]),
+            r["type"],
+            r["received"],
+            r["due"] + (" (ext.)" if r["extension"] else ""),
+            r["status"],
+            _days_left(r),
+        )
+        for r in rows
+    ]
+    widths = [max(len(x) for x in col) for col in zip(head, *body, strict=False)]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=False)).rstrip()
+        for line in (head, *body)
+    )
+
+
+@click.command("init")
+@json_option
+@pass_app
+def init_command(app: AppContext, as_json: bool) -> None:
+    """Create the toolkit's tables and the secret key file (mode 0600, never overwritten)."""
+    result = init_ledger(app.engine, app.key_file)
+
+    def human(r: Any) -> str:
+        if r.key_file is None:
+            key = "secret taken from DSR_SECRET; no key file written"
+        elif r.key_file_created:
+            key = f"created key file {r.key_file} (mode 0600); back it up"
+        else:
+            key = f"key file {r.key_file} exists; left unchanged"
+        return f"{key}\nledger tables ready: {', '.join(r.tables)}"
+
+    emit(result, as_json, human)
+
+
+@click.group("request")
+def request_group() -> None:
+    """The request register: deadlines (Art. 12(3)), extensions, outcomes."""
+
+
+@request_group.command("open")
+@click.option(
+    "--type", "request_type", type=click.Choice(REQUEST_TYPES), required=True, help="The right."
+)
+@click.option(
+    "--received",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    required=True,
+    help="Date of receipt (YYYY-MM-DD); the month runs from here.",
+)
+@click.option("--verified-by", help="How the person's identity was verified.")
+@identities_argument
+@json_option
+@pass_app
+def request_open(
+    app: AppContext,
+    request_type: str,
+    received: Any,
+    verified_by: str | None,
+    identities: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Register a request; prints its id and due date (one month, next working day)."""
+    with _engine(app).begin() as conn:
+        req = open_request(
+            conn,
+            app.keys,
+            app.catalog,
+            type=request_type,
+            identities=identities,
+            received=received.date(),
+            verified_by=verified_by,
+            clock=app.clock,
+        )
+    data = {"id": req.id, "due": req.due.isoformat(), "status": req.status, "type": req.type}
+    emit(data, as_json, lambda d: f"request {d['id']} ({d['type']}) registered, due {d['due']}")
+
+
+@request_group.command("list")
+@click.option("--overdue", is_flag=True, help="Only open requests past their due date.")
+@click.option(
+    "--due-within", type=Duration(), help="Only open requests due within 7d, 14d, 2w, ..."
+)
+@click.option("--status", type=click.Choice(["open", "in_progress", "closed"]))
+@json_option
+@pass_app
+def request_list(
+    app: AppContext,
+    overdue: bool,
+    due_within: timedelta | None,
+    status: str | None,
+    as_json: bool,
+) -> None:
+    """List requests by due date (no identities: see ``request show``)."""
+    today = _today(app)
+    with _engine(app).connect() as conn:
+        found = list_requests(
+            conn, overdue=overdue, due_within=due_within, status=status, today=today
+        )
+    emit({"requests": [r.to_json(today) for r in found]}, as_json, _table_text)
+
+
+def _emit_request(app: AppContext, req: Request, as_json: bool) -> None:
+    emit(req.to_json(_today(app)), as_json, _request_text)
+
+
+@request_group.command("show")
+@click.argument("request_id", type=int, metavar="ID")
+@json_option
+@pass_app
+def request_show(app: AppContext, request_id: int, as_json: bool) -> None:
+    """Show one request with its identities (decrypted) and outcome log."""
+    with _engine(app).connect() as conn:
+        req = get_request(conn, app.keys, request_id, with_identities=True)
+    _emit_request(app, req, as_json)
+
+
+@request_group.command("extend")
+@click.argument("request_id", type=int, metavar="ID")
+@click.option("--months", type=click.IntRange(1, 2), required=True, help="1 or 2 months.")
+@click.option("--reason", required=True, help="Why (told to the person, Art. 12(3)).")
+@json_option
+@pass_app
+def request_extend(
+    app: AppContext, request_id: int, months: int, reason: str, as_json: bool
+) -> None:
+    """Extend the period (Art. 12(3)): within the first month, two months at most in total."""
+    with _engine(app).begin() as conn:
+        req = extend_request(
+            conn, app.keys, request_id, months, reason, app.clock, catalog=app.catalog
+        )
+    _emit_request(app, req, as_json)
+
+
+@request_group.command("close")
+@click.argument("request_id", type=int, metavar="ID")
+@click.option("--outcome", help="What the answer was (kept in the register).")
+@json_option
+@pass_app
+def request_close(app: AppContext, request_id: int, outcome: str | None, as_json: bool) -> None:
+    """Close an answered request."""
+    with _engine(app).begin() as conn:
+        req = close_request(conn, app.keys, request_id, outcome, app.clock, catalog=app.catalog)
+    _emit_request(app, req, as_json)
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """The audit trail (hash-chained, pseudonymous)."""
+
+
+@audit_group.command("verify")
+@json_option
+@pass_app
+def audit_verify(app: AppContext, as_json: bool) -> int:
+    """Check the audit chain; exit 1 and name the first broken entry if it was tampered with.
+
+    Prints the ``head`` (the last entry's MAC): keep it elsewhere to detect later removal of
+    entries from the end.
+    """
+    with _engine(app).connect() as conn:
+        verdict = verify(conn, app.keys)
+
+    def human(v: Any) -> str:
+        if v.ok:
+            return f"audit chain intact: {v.entries} entries, head {v.head or '-'}"
+        return f"audit chain BROKEN at entry {v.first_broken}: {v.reason}"
+
+    emit(verdict, as_json, human)
+    if not verdict.ok:
+        click.echo(f"dsr: error: audit chain broken at entry {verdict.first_broken}", err=True)
+        return 1
+    return 0

@@ -1,0 +1,442 @@
+"""The request register: every data-subject request with its deadline, status and outcome.
+
+Art. 12(3) GDPR: the controller answers within one month of receipt, extendable by two
+further months with reasons given to the person within the first month; Art. 5(2) asks it to
+be able to show it did. The register keeps, per request, when it was received, how the
+person's identity was verified, its due date (see :mod:`dsr.ledger.deadlines`), an extension
+with its reason, the status and the outcome of every service run for it.
+
+The identities a request names are personal data: they are stored encrypted (AES-GCM, bound
+to the row by its id) and decrypted only when one request is shown; the subject is otherwise
+known by its keyed pseudonym, the same one the audit trail uses. Every change appends an
+audit entry in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from dsr.clock import Clock, SystemClock
+from dsr.errors import RequestError
+from dsr.ledger.audit import append as audit_append
+from dsr.ledger.crypto import seal_identities, unseal_identities
+from dsr.ledger.deadlines import (
+    MAX_EXTENSION_MONTHS,
+    calendar_for,
+    due_date,
+    extended_due_date,
+)
+from dsr.ledger.keys import KeyProvider, pseudonym
+from dsr.ledger.tables import requests as requests_table
+from dsr.subject.identity import Identity, parse_identity
+
+#: The rights a request can invoke: Art. 15, 20, 16, 17, 18, 21.
+REQUEST_TYPES = ("access", "portability", "rectification", "erasure", "restriction", "objection")
+#: ``open`` until a service acts on it, ``in_progress`` after, ``closed`` when answered.
+STATUSES = ("open", "in_progress", "closed")
+DEFAULT_TIMEZONE = "Europe/Berlin"
+
+
+@dataclass(frozen=True)
+class Extension:
+    """An extension of the period under Art. 12(3) sentence 2."""
+
+    months: int
+    reason: str
+    recorded_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "months": self.months,
+            "reason": self.reason,
+            "recorded_at": _iso_utc(self.recorded_at),
+        }
+
+
+@dataclass(frozen=True)
+class Request:
+    """One entry of the register. ``identities`` is set only when asked for (``show``)."""
+
+    id: int
+    type: str
+    subject: str
+    received: date
+    original_due: date
+    due: date
+    status: str
+    verified_by: str | None
+    created_at: datetime
+    extension: Extension | None = None
+    outcome: str | None = None
+    outcome_log: tuple[dict[str, Any], ...] = ()
+    closed_at: datetime | None = None
+    identities: tuple[str, ...] | None = field(default=None, repr=False)
+
+    def is_overdue(self, today: date) -> bool:
+        """Not closed and its (possibly extended) due date has passed."""
+        return self.status != "closed" and self.due < today
+
+    def to_json(self, today: date | None = None) -> dict[str, Any]:
+        """The request as JSON; ``identities`` only if they were decrypted for ``show``."""
+        data: dict[str, Any] = {
+            "id": self.id,
+            "type": self.type,
+            "subject": self.subject,
+            "received": self.received.isoformat(),
+            "due": self.due.isoformat(),
+            "original_due": self.original_due.isoformat(),
+            "status": self.status,
+            "verified_by": self.verified_by,
+            "extension": self.extension.to_json() if self.extension else None,
+            "outcome": self.outcome,
+            "outcome_log": list(self.outcome_log),
+            "created_at": _iso_utc(self.created_at),
+            "closed_at": _iso_utc(self.closed_at) if self.closed_at else None,
+        }
+        if today is not None:
+            data["overdue"] = self.is_overdue(today)
+            data["days_left"] = (self.due - today).days
+        if self.identities is not None:
+            data["identities"] = list(self.identities)
+        return data
+
+
+def _iso_utc(value: datetime) -> str:
+    return value.replace(tzinfo=timezone.utc, microsecond=0).isoformat()
+
+
+def _utc_naive(clock: Clock) -> datetime:
+    return clock.now().astimezone(timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+def today_in(clock: Clock, catalog: object | None = None) -> date:
+    """Today's date in the controller's time zone (the catalog's ``timezone``)."""
+    tz = getattr(catalog, "timezone", None) or DEFAULT_TIMEZONE
+    return clock.now().astimezone(ZoneInfo(tz)).date()
+
+
+def _aad(request_id: int) -> bytes:
+    return f"dsr_requests/{request_id}".encode()
+
+
+def _parse_identities(identities: Iterable[str | Identity]) -> list[Identity]:
+    parsed = [i if isinstance(i, Identity) else parse_identity(i) for i in identities]
+    if not parsed:
+        raise RequestError("a request names at least one identity", where="identities")
+    return sorted(set(parsed))
+
+
+def _from_row(row: Any, identities: Sequence[str] | None = None) -> Request:
+    extension = None
+    if row.extended_due is not None:
+        extension = Extension(
+            months=int(row.extension_months or 0),
+            reason=row.extension_reason or "",
+            recorded_at=row.extended_at,
+        )
+    return Request(
+        id=int(row.id),
+        type=row.type,
+        subject=row.subject,
+        received=row.received,
+        original_due=row.due,
+        due=row.extended_due or row.due,
+        status=row.status,
+        verified_by=row.verified_by,
+        created_at=row.created_at,
+        extension=extension,
+        outcome=row.outcome,
+        outcome_log=tuple(json.loads(row.outcome_log)) if row.outcome_log else (),
+        closed_at=row.closed_at,
+        identities=tuple(identities) if identities is not None else None,
+    )
+
+
+def _load(conn: Connection, request_id: int, *, lock: bool = False) -> Any:
+    query = select(requests_table).where(requests_table.c.id == request_id)
+    if lock and conn.dialect.name != "sqlite":
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    if row is None:
+        raise RequestError("no such request in the register", where=f"request {request_id}")
+    return row
+
+
+def open_request(
+    conn: Connection,
+    keys: KeyProvider,
+    catalog: object | None = None,
+    *,
+    type: str,
+    identities: Iterable[str | Identity],
+    received: date,
+    verified_by: str | None = None,
+    clock: Clock | None = None,
+) -> Request:
+    """Register a request received on ``received``; its due date is one month later.
+
+    Art. 12(3) GDPR: the deadline runs from receipt (see :func:`dsr.ledger.deadlines.due_date`,
+    holidays from the catalog). The identities are stored encrypted, the subject as keyed
+    pseudonym; the audit entry names only the pseudonym.
+    """
+    clock = clock or SystemClock()
+    if type not in REQUEST_TYPES:
+        raise RequestError(
+            f"unknown request type {type!r}; known: {', '.join(REQUEST_TYPES)}", where="--type"
+        )
+    if received > today_in(clock, catalog):
+        raise RequestError("the date of receipt lies in the future", where="--received")
+    parsed = _parse_identities(identities)
+    subject = pseudonym(keys, parsed)
+    due = due_date(received, calendar=calendar_for(catalog))
+    now = _utc_naive(clock)
+    inserted = conn.execute(
+        insert(requests_table).values(
+            type=type,
+            subject=subject,
+            identities_enc=b"",
+            received=received,
+            verified_by=verified_by,
+            due=due,
+            status="open",
+            created_at=now,
+        )
+    ).inserted_primary_key
+    assert inserted is not None
+    request_id = int(inserted[0])
+    # Sealed after the insert so the ciphertext is bound to its row id (aad): a blob copied
+    # into another row does not decrypt.
+    sealed = seal_identities(keys, [i.spec for i in parsed], _aad(request_id))
+    conn.execute(
+        update(requests_table)
+        .where(requests_table.c.id == request_id)
+        .values(identities_enc=sealed)
+    )
+    audit_append(
+        conn,
+        keys,
+        "request.open",
+        details={"type": type, "received": received.isoformat(), "due": due.isoformat()},
+        subject=subject,
+        request_id=request_id,
+        at=clock.now(),
+    )
+    return _from_row(_load(conn, request_id))
+
+
+def get_request(
+    conn: Connection,
+    keys: KeyProvider | None,
+    request_id: int,
+    *,
+    with_identities: bool = False,
+) -> Request:
+    """One request; with ``with_identities`` its identities are decrypted (needs ``keys``).
+
+    The identities are the person's data the DPO needs to answer the request; list output
+    never carries them.
+    """
+    row = _load(conn, request_id)
+    identities = None
+    if with_identities:
+        if keys is None:
+            raise RequestError("decrypting identities needs the toolkit secret", where="keys")
+        identities = unseal_identities(keys, row.identities_enc, _aad(int(row.id)))
+    return _from_row(row, identities)
+
+
+def list_requests(
+    conn: Connection,
+    *,
+    overdue: bool = False,
+    due_within: timedelta | None = None,
+    status: str | None = None,
+    today: date,
+) -> list[Request]:
+    """Requests ordered by due date, optionally only overdue ones or those due soon.
+
+    ``overdue``: not closed and past the (extended) due date. ``due_within``: not closed and
+    due on or before ``today + due_within`` (overdue ones included: they are the most urgent).
+    """
+    current_due = func.coalesce(requests_table.c.extended_due, requests_table.c.due)
+    query = select(requests_table).order_by(current_due, requests_table.c.id)
+    if status is not None:
+        if status not in STATUSES:
+            raise RequestError(
+                f"unknown status {status!r}; known: {', '.join(STATUSES)}", where="--status"
+            )
+        query = query.where(requests_table.c.status == status)
+    if overdue or due_within is not None:
+        query = query.where(requests_table.c.status != "closed")
+    if overdue:
+        query = query.where(current_due < today)
+    if due_within is not None:
+        query = query.where(current_due <= today + due_within)
+    return [_from_row(row) for row in conn.execute(query)]
+
+
+def extend_request(
+    conn: Connection,
+    keys: KeyProvider,
+    request_id: int,
+    months: int,
+    reason: str,
+    clock: Clock | None = None,
+    *,
+    catalog: object | None = None,
+) -> Request:
+    """Extend the period by ``months`` further months (Art. 12(3) sentence 2).
+
+    Allowed where necessary given the complexity and number of requests, by at most two
+    months in total, and only while the original month runs: the person must be told of the
+    extension and its reasons within one month of receipt, so an extension recorded after the
+    original due date is refused. A second extension may add up to the two-month total. The
+    new due date counts from receipt (1 + total months), with the same end-of-period rules.
+    Refusals raise :class:`RequestError` and change nothing.
+    """
+    clock = clock or SystemClock()
+    where = f"request {request_id}"
+    reason = reason.strip()
+    if not reason:
+        raise RequestError("an extension needs a reason (Art. 12(3))", where="--reason")
+    if months < 1:
+        raise RequestError("an extension is at least one month", where="--months")
+    row = _load(conn, request_id, lock=True)
+    if row.status == "closed":
+        raise RequestError("the request is closed", where=where)
+    today = today_in(clock, catalog)
+    if today > row.due:
+        raise RequestError(
+            f"too late to extend: the original period ended on {row.due.isoformat()}; an "
+            "extension must be notified within one month of receipt (Art. 12(3))",
+            where=where,
+        )
+    total = int(row.extension_months or 0) + months
+    if total > MAX_EXTENSION_MONTHS:
+        raise RequestError(
+            f"extensions may total at most {MAX_EXTENSION_MONTHS} months "
+            f"(already {int(row.extension_months or 0)}, asked {months})",
+            where=where,
+        )
+    new_due = extended_due_date(row.received, total, calendar_for(catalog))
+    conn.execute(
+        update(requests_table)
+        .where(requests_table.c.id == request_id)
+        .values(
+            extended_due=new_due,
+            extension_months=total,
+            extension_reason=reason,
+            extended_at=_utc_naive(clock),
+        )
+    )
+    # The reason is free text that may name the person: it stays in the register only.
+    audit_append(
+        conn,
+        keys,
+        "request.extend",
+        details={"months": months, "total_months": total, "due": new_due.isoformat()},
+        subject=row.subject,
+        request_id=request_id,
+        at=clock.now(),
+    )
+    return _from_row(_load(conn, request_id))
+
+
+def close_request(
+    conn: Connection,
+    keys: KeyProvider,
+    request_id: int,
+    outcome: str | None = None,
+    clock: Clock | None = None,
+    *,
+    catalog: object | None = None,
+) -> Request:
+    """Mark a request answered, with an optional outcome note; a closed one stays closed."""
+    clock = clock or SystemClock()
+    row = _load(conn, request_id, lock=True)
+    if row.status == "closed":
+        raise RequestError("the request is already closed", where=f"request {request_id}")
+    now = _utc_naive(clock)
+    conn.execute(
+        update(requests_table)
+        .where(requests_table.c.id == request_id)
+        .values(status="closed", outcome=outcome, closed_at=now)
+    )
+    today = today_in(clock, catalog)
+    current_due = row.extended_due or row.due
+    audit_append(
+        conn,
+        keys,
+        "request.close",
+        details={"type": row.type, "late": today > current_due},
+        subject=row.subject,
+        request_id=request_id,
+        at=clock.now(),
+    )
+    return _from_row(_load(conn, request_id))
+
+
+def record_outcome(
+    conn: Connection,
+    keys: KeyProvider,
+    request_id: int,
+    action: str,
+    summary: dict[str, Any],
+    clock: Clock | None = None,
+) -> Request:
+    """Record what a service did for a request (``--request ID``), in the caller's transaction.
+
+    Appends ``{action, at, summary}`` to the request's outcome log (``summary`` holds counts,
+    never data) and moves an ``open`` request to ``in_progress``. An unknown or closed request
+    is a :class:`RequestError`, so a mistyped id fails the whole run rather than being lost.
+    """
+    clock = clock or SystemClock()
+    row = _load(conn, request_id, lock=True)
+    if row.status == "closed":
+        raise RequestError(
+            "the request is closed; open a new one to record more work",
+            where=f"request {request_id}",
+        )
+    entry = {"action": action, "at": _iso_utc(_utc_naive(clock)), "summary": summary}
+    log = json.loads(row.outcome_log) if row.outcome_log else []
+    log.append(entry)
+    conn.execute(
+        update(requests_table)
+        .where(requests_table.c.id == request_id)
+        .values(
+            outcome_log=json.dumps(log, sort_keys=True, default=str),
+            status="in_progress" if row.status == "open" else row.status,
+        )
+    )
+    audit_append(
+        conn,
+        keys,
+        "request.outcome",
+        details={"action": action, **{k: v for k, v in summary.items() if k != "action"}},
+        subject=row.subject,
+        request_id=request_id,
+        at=clock.now(),
+    )
+    return _from_row(_load(conn, request_id))
+
+
+__all__ = [
+    "REQUEST_TYPES",
+    "STATUSES",
+    "Extension",
+    "Request",
+    "close_request",
+    "extend_request",
+    "get_request",
+    "list_requests",
+    "open_request",
+    "record_outcome",
+    "today_in",
+]
