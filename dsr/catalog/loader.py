@@ -13,7 +13,7 @@ Checks against a live database are in :mod:`dsr.catalog.check`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -481,6 +481,18 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
     lines.where[()] = (str(files[0]), 1)
     _validate_schema(data, lines)
     return _build(data, lines, tuple(str(f) for f in files))
+
+
+def key_locator(files: Iterable[str | Path]) -> Callable[[Iterable[Any]], Location]:
+    """Where each key of a loaded catalog stands, for findings made after loading.
+
+    ``key_locator(catalog.files)(("tables", "customers", "links"))`` is the file, line and key
+    of that entry (or of its nearest ancestor), as the loader's own errors name them.
+    """
+    lines = _Lines()
+    for f in files:
+        _parse_file(Path(f), lines)
+    return lines.location
 
 
 def example_catalog_path() -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from dsr.cli.access import access
+from dsr.cli.catalog import catalog
 from dsr.cli.ledger import audit_group, init_command, request_group
 
-ALL: list[click.Command] = [access, init_command, request_group, audit_group]
+ALL: list[click.Command] = [access, catalog, init_command, request_group, audit_group]
