@@ -51,6 +51,7 @@ class _Lines:
 
     def __init__(self) -> None:
         self.where: dict[Path_, tuple[str, int]] = {}
+        self.other_file: dict[Path_, tuple[str, int]] = {}
 
     def at(self, path: Iterable[Any]) -> tuple[str | None, int | None]:
         p = tuple(str(x) for x in path)
@@ -81,6 +82,8 @@ def _to_data(node: yaml.Node, file: str, path: Path_, lines: _Lines) -> Any:
                 raise CatalogError(
                     "duplicate key", file=file, line=key_node.start_mark.line + 1, key=".".join(sub)
                 )
+            if sub in lines.where and lines.where[sub][0] != file:
+                lines.other_file[sub] = lines.where[sub]
             lines.where[sub] = (file, key_node.start_mark.line + 1)
             out[key] = _to_data(value_node, file, sub, lines)
         return out
@@ -109,7 +112,10 @@ def _parse_file(path: Path, lines: _Lines) -> dict[str, Any]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
-        raise CatalogError(f"malformed YAML: {exc.problem or exc}", file=file, line=line) from None
+        message = f"malformed YAML: {exc.problem or exc}"
+        if exc.context and exc.context_mark and exc.context_mark.line + 1 != line:
+            message += f" ({exc.context} at line {exc.context_mark.line + 1})"
+        raise CatalogError(message, file=file, line=line) from None
     except yaml.YAMLError as exc:
         raise CatalogError(f"malformed YAML: {exc}", file=file) from None
     if node is None:
@@ -145,7 +151,11 @@ def _merge(parts: list[dict[str, Any]], lines: _Lines) -> dict[str, Any]:
             elif isinstance(value, dict) and isinstance(merged[key], dict):
                 for sub, subval in value.items():
                     if sub in merged[key]:
-                        raise lines.error((key, sub), "defined in more than one catalog file")
+                        first = lines.other_file.get((key, sub))
+                        also = f" (also at {first[0]}:{first[1]})" if first else ""
+                        raise lines.error(
+                            (key, sub), f"defined in more than one catalog file{also}"
+                        )
                     merged[key][sub] = subval
             elif merged[key] != value:
                 raise lines.error((key,), "defined differently in more than one catalog file")
@@ -157,6 +167,12 @@ def json_schema() -> dict[str, Any]:
     """The published JSON Schema of the catalog format."""
     text = resources.files("dsr.catalog").joinpath("catalog.schema.json").read_text("utf-8")
     return dict(json.loads(text))
+
+
+_PATTERN_MESSAGES = {
+    "period": "is not a period of the form '<number> days|weeks|months|years'",
+    "country": "is not a two-letter country code in capitals (ISO 3166-1, such as DE or US)",
+}
 
 
 def _validate_schema(data: dict[str, Any], lines: _Lines) -> None:
@@ -172,6 +188,8 @@ def _validate_schema(data: dict[str, Any], lines: _Lines) -> None:
             raise lines.error([*path, extra[0]], f"unknown key {extra[0]!r}")
     if err.validator == "required":
         raise lines.error(path, err.message.replace("is a required property", "is required"))
+    if err.validator == "pattern" and path and path[-1] in _PATTERN_MESSAGES:
+        raise lines.error(path, f"{err.instance!r} {_PATTERN_MESSAGES[path[-1]]}")
     if err.validator in ("oneOf", "anyOf") and err.context:
         best = min(err.context, key=lambda e: len(e.message))
         raise lines.error(path, best.message)
