@@ -1,0 +1,185 @@
+"""The audit chain detects edited, deleted, inserted and reordered entries on every engine."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+
+from dsr.cli import main
+from dsr.clock import FixedClock
+from dsr.db import connect
+from dsr.ledger import audit
+from dsr.ledger.keys import FileKeys, create_key_file
+from dsr.ledger.requests import extend_request, open_request, record_outcome
+from dsr.ledger.tables import audit as audit_table
+from dsr.ledger.tables import create_ledger
+
+CLOCK = FixedClock(datetime(2025, 3, 4, 9, 0, tzinfo=timezone.utc))
+
+
+def _build_chain(engine: Engine, keys: FileKeys) -> None:
+    """Five entries from ordinary register work: open, open, outcome, extend, outcome."""
+    create_ledger(engine)
+    with engine.begin() as conn:
+        first = open_request(
+            conn,
+            keys,
+            None,
+            type="access",
+            identities=["email=jane@example.org"],
+            received=date(2025, 3, 3),
+            clock=CLOCK,
+        )
+        second = open_request(
+            conn,
+            keys,
+            None,
+            type="erasure",
+            identities=["email=john@example.org"],
+            received=date(2025, 3, 3),
+            clock=CLOCK,
+        )
+    with engine.begin() as conn:
+        record_outcome(conn, keys, first.id, "access", {"rows": 3}, CLOCK)
+    with engine.begin() as conn:
+        extend_request(conn, keys, second.id, 1, "backups", CLOCK)
+    with engine.begin() as conn:
+        record_outcome(conn, keys, second.id, "erase", {"rows": 7}, CLOCK)
+
+
+def _row(conn: Connection, seq: int) -> dict[str, object]:
+    return dict(conn.execute(select(audit_table).where(audit_table.c.seq == seq)).mappings().one())
+
+
+def _edit(conn: Connection) -> None:
+    conn.execute(
+        update(audit_table)
+        .where(audit_table.c.seq == 3)
+        .values(details=json.dumps({"action": "access", "rows": 0}))
+    )
+
+
+def _delete_middle(conn: Connection) -> None:
+    conn.execute(delete(audit_table).where(audit_table.c.seq == 3))
+
+
+def _insert(conn: Connection) -> None:
+    # Make room at seq 3 (highest first, so no primary key collides), then forge an entry
+    # that links correctly to entry 2 but cannot carry a valid mac without the key.
+    for seq in (5, 4, 3):
+        conn.execute(update(audit_table).where(audit_table.c.seq == seq).values(seq=seq + 1))
+    forged = _row(conn, 4) | {"seq": 3, "action": "request.close", "details": "{}"}
+    forged["prev_mac"] = _row(conn, 2)["mac"]
+    conn.execute(insert(audit_table).values(**forged))
+
+
+def _swap(conn: Connection) -> None:
+    conn.execute(update(audit_table).where(audit_table.c.seq == 2).values(seq=100))
+    conn.execute(update(audit_table).where(audit_table.c.seq == 3).values(seq=2))
+    conn.execute(update(audit_table).where(audit_table.c.seq == 100).values(seq=3))
+
+
+def _renumbered_delete(conn: Connection) -> None:
+    # A careful attacker closes the sequence gap after deleting entry 2.
+    conn.execute(delete(audit_table).where(audit_table.c.seq == 2))
+    for seq in (3, 4, 5):
+        conn.execute(update(audit_table).where(audit_table.c.seq == seq).values(seq=seq - 1))
+
+
+TAMPERS: dict[str, tuple[Callable[[Connection], None], int]] = {
+    "edited": (_edit, 3),
+    "deleted-middle": (_delete_middle, 4),
+    "inserted": (_insert, 3),
+    "swapped": (_swap, 2),
+    "deleted-and-renumbered": (_renumbered_delete, 2),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(TAMPERS))
+def test_tampering_is_detected_and_named(
+    kind: str, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key_file = tmp_path / "secret.key"
+    create_key_file(key_file)
+    keys = FileKeys(key_file)
+    engine = connect(db_url)
+    _build_chain(engine, keys)
+    with engine.connect() as conn:
+        intact = audit.verify(conn, keys)
+    assert intact.ok and intact.entries == 5 and intact.first_broken is None
+
+    tamper, first_broken = TAMPERS[kind]
+    with engine.begin() as conn:
+        tamper(conn)
+    with engine.connect() as conn:
+        verdict = audit.verify(conn, keys)
+    engine.dispose()
+    assert not verdict.ok
+    assert verdict.first_broken == first_broken
+    assert verdict.reason
+
+    capsys.readouterr()
+    code = main(
+        ["--database-url", db_url, "--key-file", str(key_file), "audit", "verify", "--json"]
+    )
+    out, err = capsys.readouterr()
+    assert code == 1
+    data = json.loads(out)
+    assert data["ok"] is False and data["first_broken"] == first_broken
+    assert data["reason"] == verdict.reason
+    assert f"entry {first_broken}" in err
+
+
+def test_intact_chain_verifies_with_its_head(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key_file = tmp_path / "secret.key"
+    create_key_file(key_file)
+    engine = connect(db_url)
+    _build_chain(engine, FileKeys(key_file))
+    with engine.connect() as conn:
+        last_mac = conn.execute(select(audit_table.c.mac).where(audit_table.c.seq == 5)).scalar()
+    engine.dispose()
+    capsys.readouterr()
+    code = main(
+        ["--database-url", db_url, "--key-file", str(key_file), "audit", "verify", "--json"]
+    )
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert data == {
+        "ok": True,
+        "entries": 5,
+        "first_broken": None,
+        "reason": None,
+        "head": last_mac,
+    }
+    code = main(["--database-url", db_url, "--key-file", str(key_file), "audit", "verify"])
+    assert code == 0 and "intact: 5 entries" in capsys.readouterr().out
+
+
+def test_a_different_secret_breaks_the_first_entry(db_url: str, tmp_path: Path) -> None:
+    key_file, other = tmp_path / "secret.key", tmp_path / "other.key"
+    create_key_file(key_file)
+    create_key_file(other)
+    engine = connect(db_url)
+    _build_chain(engine, FileKeys(key_file))
+    with engine.connect() as conn:
+        verdict = audit.verify(conn, FileKeys(other))
+    engine.dispose()
+    assert not verdict.ok and verdict.first_broken == 1
+
+
+def test_empty_chain_is_intact(db_url: str, tmp_path: Path) -> None:
+    key_file = tmp_path / "secret.key"
+    create_key_file(key_file)
+    engine = connect(db_url)
+    create_ledger(engine)
+    with engine.connect() as conn:
+        verdict = audit.verify(conn, FileKeys(key_file))
+    engine.dispose()
+    assert (verdict.ok, verdict.entries, verdict.head) == (True, 0, None)
