@@ -6,6 +6,7 @@ import click
 
 from dsr.cli.access import access
 from dsr.cli.catalog import catalog
+from dsr.cli.demo import demo
 from dsr.cli.ledger import audit_group, init_command, request_group
 
-ALL: list[click.Command] = [access, catalog, init_command, request_group, audit_group]
+ALL: list[click.Command] = [access, catalog, demo, init_command, request_group, audit_group]
