@@ -1,0 +1,106 @@
+"""``dsr init``: the ledger tables and a key file of mode 0600, never overwritten."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect
+
+from dsr.cli import main
+from dsr.db import connect
+from dsr.ledger.tables import ledger_metadata
+
+
+def _init(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main([*args, "init", "--json"])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_secret(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("DSR_SECRET", raising=False)
+    monkeypatch.delenv("DSR_KEY_FILE", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+
+
+def test_init_creates_tables_and_a_private_key_file(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = tmp_path / "conf" / "secret.key"
+    code, out, _ = _init(capsys, "--database-url", db_url, "--key-file", str(key))
+    assert code == 0
+    data = json.loads(out)
+    assert data["key_file"] == str(key) and data["key_file_created"] is True
+    assert data["tables"] == sorted(ledger_metadata.tables)
+    assert "dsr_requests" in data["tables"] and "dsr_audit" in data["tables"]
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert len(bytes.fromhex(key.read_text().strip())) == 32
+    engine = connect(db_url)
+    assert set(data["tables"]) <= set(inspect(engine).get_table_names())
+    engine.dispose()
+
+
+def test_init_twice_keeps_the_existing_key(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = tmp_path / "secret.key"
+    assert _init(capsys, "--database-url", db_url, "--key-file", str(key))[0] == 0
+    secret = key.read_text()
+    code, out, _ = _init(capsys, "--database-url", db_url, "--key-file", str(key))
+    assert code == 0 and json.loads(out)["key_file_created"] is False
+    assert key.read_text() == secret
+    capsys.readouterr()
+    assert main(["--database-url", db_url, "--key-file", str(key), "init"]) == 0
+    assert "exists" in capsys.readouterr().out
+
+
+def test_init_uses_the_default_path_and_env(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, _ = _init(capsys, "--database-url", db_url)
+    default = tmp_path / "xdg" / "dsr" / "secret.key"
+    assert code == 0 and json.loads(out)["key_file"] == str(default) and default.exists()
+    env_key = tmp_path / "env.key"
+    monkeypatch.setenv("DSR_KEY_FILE", str(env_key))
+    code, out, _ = _init(capsys, "--database-url", db_url)
+    assert code == 0 and json.loads(out)["key_file"] == str(env_key) and env_key.exists()
+
+
+def test_init_with_secret_in_the_environment_writes_no_file(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DSR_SECRET", "ab" * 32)
+    code, out, _ = _init(capsys, "--database-url", db_url)
+    data = json.loads(out)
+    assert code == 0 and data["key_file"] is None and "dsr_requests" in data["tables"]
+    assert not (tmp_path / "xdg").exists()
+
+
+def test_init_refuses_a_key_file_others_can_read(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = tmp_path / "secret.key"
+    key.write_text("ab" * 32 + "\n")
+    os.chmod(key, 0o644)
+    code, out, err = _init(capsys, "--database-url", db_url, "--key-file", str(key))
+    assert code == 1 and out == ""
+    assert "chmod 600" in err and str(key) in err
+    engine = connect(db_url)
+    assert "dsr_requests" not in inspect(engine).get_table_names()
+    engine.dispose()
+
+
+def test_init_without_database_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DSR_DATABASE_URL", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    code, _, err = _init(capsys, "--key-file", str(tmp_path / "k"))
+    assert code == 1 and "--database-url" in err
+    assert not (tmp_path / "k").exists()
