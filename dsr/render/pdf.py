@@ -52,9 +52,15 @@ def render_pdf(report: Any, *, attach_json: bool | None = None) -> bytes:
     )
 
 
-def html_to_pdf(html: str, *, attachments: list[bytes] | None = None, title: str = "") -> bytes:
+def html_to_pdf(
+    html: str,
+    *,
+    attachments: list[bytes] | None = None,
+    title: str = "",
+    fetcher: RefusingFetcher | None = None,
+) -> bytes:
     """Lay out self-contained ``html`` without fetching any resource."""
-    fetcher = RefusingFetcher()
+    fetcher = fetcher or RefusingFetcher()
     files = [
         Attachment(
             file_obj=io.BytesIO(data), name=ATTACHMENT_NAME, description=title, url_fetcher=fetcher

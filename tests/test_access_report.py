@@ -1,0 +1,210 @@
+"""The Art. 15 view model and its JSON form: the right rows, the right texts, nothing more."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from sqlalchemy import Engine, select
+
+from dsr._resources import resource_path
+from dsr.catalog.loader import load_catalog
+from dsr.catalog.model import Catalog
+from dsr.clock import FixedClock
+from dsr.db import connect
+from dsr.demo import schema as s
+from dsr.demo.data import DemoPeople, populate
+from dsr.render import render_html, render_json
+from dsr.rights.access import AccessReport, access_report, format_value, texts
+from dsr.subject.graph import SubjectGraph
+
+NOW = datetime(2026, 11, 25, 9, 0)
+CLOCK = FixedClock(datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc))
+SCHEMA = json.loads(
+    (Path(__file__).resolve().parent.parent / "docs" / "access-report.schema.json").read_text()
+)
+
+
+@dataclass
+class Demo:
+    engine: Engine
+    people: DemoPeople
+    catalog: Catalog
+    graph: SubjectGraph
+
+    def report(self, identities: list[str], lang: str = "en") -> AccessReport:
+        with self.engine.connect() as conn:
+            return access_report(conn, self.catalog, self.graph, identities, lang=lang, clock=CLOCK)
+
+
+@pytest.fixture(scope="module")
+def demo(module_db_url: str) -> Iterator[Demo]:
+    engine = connect(module_db_url)
+    people = populate(engine, scale=1, now=NOW)
+    catalog = load_catalog()
+    yield Demo(engine, people, catalog, SubjectGraph(catalog, engine))
+    engine.dispose()
+
+
+def _json(report: AccessReport) -> dict:  # type: ignore[type-arg]
+    return json.loads(render_json(report))
+
+
+def test_dual_role_person_sees_both_roles_each_with_purpose_and_basis(demo: Demo) -> None:
+    doc = _json(demo.report(demo.people.dual_role.identities))
+    by_table = {r["table"]: r for r in doc["records"]}
+    assert [p["party"] for p in by_table["partner_contacts"]["parties"]] == ["contact"]
+    assert [p["party"] for p in by_table["customers"]["parties"]] == ["contact"]
+    assert by_table["partner_contacts"]["purposes"][0]["id"] == "partner_program"
+    assert by_table["customers"]["purposes"][0]["id"] == "reseller_customers"
+    for table in ("partner_contacts", "customers"):
+        purpose = by_table[table]["purposes"][0]
+        assert purpose["legal_basis"] == "6(1)(f)"
+        assert purpose["legal_basis_text"] == "Legitimate interests, Art. 6(1)(f) GDPR"
+        assert purpose["legitimate_interest"]
+    assert by_table["newsletter_subscriptions"]["purposes"][0]["legal_basis"] == "6(1)(a)"
+    assert by_table["invoices"]["purposes"][0]["legal_obligation"] == "§ 147 AO, § 257 HGB"
+    # the person's own data is there, in both roles
+    contact_row = by_table["customers"]["rows"][0]["values"]
+    assert contact_row["contact_email"].lower() == demo.people.dual_role.email
+    # rights follow the legal bases: objection for (f), withdrawal and portability for consent
+    articles = {r["article"] for r in doc["art15"]["rights"]}
+    assert {"Art. 16", "Art. 17", "Art. 18", "Art. 21", "Art. 20", "Art. 7(3)"} <= articles
+    assert doc["summary"] == {
+        "found": True,
+        "tables": len(doc["records"]),
+        "rows": sum(r["row_count"] for r in doc["records"]),
+        "by_table": {r["table"]: r["row_count"] for r in doc["records"]},
+    }
+
+
+def test_employee_sees_records_they_created_but_never_the_customer_contact(demo: Demo) -> None:
+    report = demo.report(demo.people.employee.identities)
+    doc = _json(report)
+    customers = next(r for r in doc["records"] if r["table"] == "customers")
+    assert [p["party"] for p in customers["parties"]] == ["creator"]
+    assert {f["name"] for f in customers["fields"]} == {"company_name", "created_by", "created_at"}
+    assert len(customers["rows"]) >= 5
+    for row in customers["rows"]:
+        assert set(row["values"]) == {"company_name", "created_by", "created_at"}
+        assert row["values"]["created_at"]  # "created customer record N on DATE"
+    contact = demo.people.customer_contact
+    first, last = contact.name.split(" ", 1)
+    whole_json = render_json(report).decode()
+    html = render_html(report)
+    for needle in (contact.email, first, last):
+        assert needle.lower() not in whole_json.lower()
+        assert needle.lower() not in html.lower()
+
+
+def test_password_hash_is_listed_as_held_but_its_value_never_appears(demo: Demo) -> None:
+    with demo.engine.connect() as conn:
+        hashes = conn.execute(
+            select(s.user_accounts.c.password_hash).where(
+                s.user_accounts.c.email == demo.people.employee.email
+            )
+        ).scalars()
+        secret = next(iter(hashes))
+    for lang in ("en", "de"):
+        report = demo.report(demo.people.employee.identities, lang)
+        accounts = next(sec for sec in report.sections if sec.name == "user_accounts")
+        assert [f.name for f in accounts.held_not_shown] == ["password_hash"]
+        assert all("password_hash" not in r.values for r in accounts.rows)
+        doc = _json(report)
+        table = next(r for r in doc["records"] if r["table"] == "user_accounts")
+        assert table["held_not_shown"][0]["name"] == "password_hash"
+        assert "password_hash" not in {f["name"] for f in table["fields"]}
+        html = render_html(report)
+        assert secret not in render_json(report).decode() and secret not in html
+        assert secret[-20:] not in html
+        assert str(texts(lang)["held_not_shown"]) in html
+
+
+def test_unknown_person_gets_a_no_data_report_with_general_information(demo: Demo) -> None:
+    report = demo.report(demo.people.nobody.identities)
+    doc = _json(report)
+    assert doc["subject"]["found"] is False and doc["records"] == []
+    assert doc["summary"]["rows"] == 0
+    # still everything Art. 15(1) asks for, about what we process in general
+    assert {p["id"] for p in doc["art15"]["purposes"]} == set(demo.catalog.purposes)
+    assert doc["art15"]["recipients"] and doc["art15"]["retention"]
+    assert doc["art15"]["automated_decision_making"]["used"] is False
+    html = render_html(report)
+    assert "No personal data found" in html
+    german = render_html(demo.report(demo.people.nobody.identities, "de"))
+    assert "Keine personenbezogenen Daten gefunden" in german
+
+
+def test_long_tables_are_summarised_for_the_pages_but_complete_in_json(demo: Demo) -> None:
+    report = demo.report(demo.people.heavy.identities)
+    log = next(sec for sec in report.sections if sec.name == "usage_log")
+    assert log.summary is not None
+    assert log.summary.count == log.row_count >= 3000
+    assert len(log.displayed) == log.summary.displayed == 50
+    assert log.summary.first_raw <= log.summary.last_raw
+    doc = _json(report)
+    table = next(r for r in doc["records"] if r["table"] == "usage_log")
+    assert len(table["rows"]) == table["row_count"] == log.row_count
+    html = render_html(report)
+    assert html.count("<tr><td>") < 200  # 50 log rows, not thousands
+    assert f"{log.summary.count} records from" in html
+
+
+def test_json_report_validates_against_the_published_schema(demo: Demo) -> None:
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    for person in (demo.people.dual_role, demo.people.visitor, demo.people.nobody):
+        for lang in ("en", "de"):
+            doc = _json(demo.report(person.identities, lang))
+            errors = sorted(validator.iter_errors(doc), key=str)
+            assert not errors, errors[0].message
+            assert {"subject", "records", "summary"} <= set(doc)
+
+
+def test_visitor_rows_found_by_ip_and_by_account_name_both_roles(demo: Demo) -> None:
+    report = demo.report(demo.people.visitor.identities)
+    log = next(sec for sec in report.sections if sec.name == "usage_log")
+    assert set(log.parties) == {"visitor", "account_holder"} and log.show_party_column
+    assert any(r.parties == ["visitor"] for r in log.rows)  # logs without an account
+
+
+def test_german_report_uses_german_texts_dates_and_catalog_texts(demo: Demo) -> None:
+    report = demo.report(demo.people.dual_role.identities, "de")
+    html = render_html(report)
+    assert 'lang="de"' in html
+    assert "Rechtsgrundlage" in html and "Berechtigte Interessen, Art. 6 Abs. 1 lit. f" in html
+    assert "Sächsische Datenschutz- und Transparenzbeauftragte" in html
+    assert report.generated_at_text == "25.11.2026, 09:00"  # Berlin time of 08:00 UTC
+    invoices = next(sec for sec in report.sections if sec.name == "invoices")
+    issued = invoices.fields.index(next(f for f in invoices.fields if f.name == "issued_at"))
+    assert all(r.cells[issued].count(".") == 2 for r in invoices.displayed)
+
+
+def test_both_languages_define_the_same_texts() -> None:
+    def keys(d: dict, prefix: str = "") -> set[str]:  # type: ignore[type-arg]
+        out = set()
+        for k, v in d.items():
+            out.add(prefix + k)
+            if isinstance(v, dict):
+                out |= keys(v, prefix + k + ".")
+        return out
+
+    en = yaml.safe_load(resource_path("reports", "i18n", "en.yaml").read_text("utf-8"))
+    de = yaml.safe_load(resource_path("reports", "i18n", "de.yaml").read_text("utf-8"))
+    assert keys(en) == keys(de)
+    assert len(en["months"]) == len(de["months"]) == 12
+
+
+def test_values_are_formatted_per_language() -> None:
+    assert format_value(Decimal("1234.5"), "de") == "1.234,50"
+    assert format_value(Decimal("1234.5"), "en") == "1,234.50"
+    assert format_value(date(2025, 3, 2), "de") == "02.03.2025"
+    assert format_value(date(2025, 3, 2), "en") == "2 March 2025"
+    assert format_value(datetime(2025, 3, 2, 7, 5), "de") == "02.03.2025, 07:05"
+    assert format_value(None, "en") == "" and format_value(True, "de") == "ja"
