@@ -107,8 +107,9 @@ _FORMAT_FAMILIES: dict[str, tuple[str, ...]] = {
 
 
 def _type_name(t: sqltypes.TypeEngine[Any]) -> str:
+    """The type in generic SQL (INTEGER, VARCHAR(40)), the same on every backend."""
     try:
-        return str(t.compile())
+        return str(t.as_generic().compile())
     except Exception:  # noqa: BLE001 - a type some dialect cannot render is still named
         return type(t).__name__
 
