@@ -32,10 +32,13 @@ EXAMPLE = str(example_catalog_path())
 EXAMPLE_TEXT = Path(EXAMPLE).read_text(encoding="utf-8")
 
 
-def example_line(starts_with: str) -> int:
-    """The line of the example catalog that starts with ``starts_with`` (exactly one)."""
-    numbers = [i for i, ln in enumerate(EXAMPLE_TEXT.splitlines(), 1) if ln.startswith(starts_with)]
-    assert len(numbers) == 1
+def example_line(starts_with: str, after: str | None = None) -> int:
+    """The line of the example catalog that starts with ``starts_with`` (exactly one, or the
+    first after the line that starts with ``after``)."""
+    lines = EXAMPLE_TEXT.splitlines()
+    first = example_line(after) if after else 0
+    numbers = [i for i, ln in enumerate(lines, 1) if ln.startswith(starts_with) and i > first]
+    assert len(numbers) == 1 or (after and numbers)
     return numbers[0]
 
 
@@ -80,6 +83,7 @@ def test_missing_column_and_table_are_all_reported_with_catalog_lines(
         conn.exec_driver_sql("ALTER TABLE contact_requests DROP COLUMN company")
         conn.exec_driver_sql("ALTER TABLE usage_log DROP COLUMN referrer")
         conn.exec_driver_sql("DROP TABLE newsletter_subscriptions")
+        conn.exec_driver_sql("ALTER TABLE partners DROP COLUMN contract_end")
 
     report = check_catalog(load_catalog(), engine)
 
@@ -101,6 +105,18 @@ def test_missing_column_and_table_are_all_reported_with_catalog_lines(
             f"{EXAMPLE}:{newsletter}: tables.newsletter_subscriptions",
             "table 'newsletter_subscriptions' does not exist in the database",
         ),
+        (
+            f"{EXAMPLE}:{example_line('    anchor:', after='  partner_relationship:')}: "
+            "retention.partner_relationship.anchor.column",
+            "column 'contract_end' of table 'partners' (the anchor of retention rule "
+            "'partner_relationship') does not exist in the database",
+        ),
+        (
+            f"{EXAMPLE}:{example_line('    anchor:', after='  customer_relationship:')}: "
+            "retention.customer_relationship.anchor.column",
+            "column 'contract_end' of table 'partners' (the anchor of retention rule "
+            "'customer_relationship') does not exist in the database",
+        ),
     ]
     assert report.warnings == []
 
@@ -115,7 +131,7 @@ def test_missing_column_and_table_are_all_reported_with_catalog_lines(
     human = capsys.readouterr().out
     assert code == 1
     assert human.startswith("Errors:\n")
-    assert human.strip().splitlines()[-1] == "3 errors, 0 warnings"
+    assert human.strip().splitlines()[-1] == "5 errors, 0 warnings"
 
 
 def test_uncatalogued_personal_columns_are_warned_without_their_values(engine: Engine) -> None:

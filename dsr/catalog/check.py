@@ -264,6 +264,7 @@ class _Checker:
         self._locate: Callable[[Iterable[Any]], Location] = key_locator(catalog.files)
         self.live = _reflect(conn)
         self.missing: set[tuple[str, str]] = set()
+        self.missing_anchors: set[tuple[str, str, str]] = set()
 
     # where a finding points
 
@@ -272,10 +273,12 @@ class _Checker:
         return str(loc) if loc.line else ".".join(path)
 
     def error(self, where: str, message: str) -> None:
-        self.report.errors.append(Finding(where, message))
+        if Finding(where, message) not in self.report.errors:
+            self.report.errors.append(Finding(where, message))
 
     def warning(self, where: str, message: str) -> None:
-        self.report.warnings.append(Finding(where, message))
+        if Finding(where, message) not in self.report.warnings:
+            self.report.warnings.append(Finding(where, message))
 
     def column(self, table: str, column: str, where: str, role: str) -> Any:
         """The live column, or None after reporting it missing (once per column)."""
@@ -386,15 +389,27 @@ class _Checker:
             anchored = t
             if rule.anchor.link:
                 anchored = self.catalog.tables[t.links[rule.anchor.link].table]
-                if anchored.name not in self.live:
-                    continue
-            col = self.column(
-                anchored.name, rule.anchor.column, aw, f"the anchor of retention rule {rid!r}"
-            )
-            if col is not None and _family(col.type) not in ("date", "datetime"):
+            sa = self.live.get(anchored.name)
+            if sa is None:
+                continue
+            name = rule.anchor.column
+            if name not in sa.c:
+                # a missing field was reported at the field; otherwise each rule that anchors
+                # on the column is reported, since each of them needs fixing
+                key = (anchored.name, name, rid)
+                if (anchored.name, name) not in self.missing and key not in self.missing_anchors:
+                    self.missing_anchors.add(key)
+                    self.error(
+                        aw,
+                        f"column {name!r} of table {anchored.name!r} (the anchor of retention "
+                        f"rule {rid!r}) does not exist in the database",
+                    )
+                continue
+            col = sa.c[name]
+            if _family(col.type) not in ("date", "datetime"):
                 self.error(
                     aw,
-                    f"retention rule {rid!r} anchors on {anchored.name}.{rule.anchor.column}, "
+                    f"retention rule {rid!r} anchors on {anchored.name}.{name}, "
                     f"which is {_type_name(col.type)}, not a date or timestamp",
                 )
 
