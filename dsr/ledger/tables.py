@@ -94,6 +94,22 @@ restrictions = Table(
 )
 Index("ix_dsr_restrictions_table_key", restrictions.c.table_name, restrictions.c.row_key)
 
+#: Supplementary statements (Art. 16 GDPR) on evidence rows that are annotated, not rewritten.
+#: ``statement`` holds the corrected value and is sealed (AES-GCM, purpose ``supplements``).
+supplements = Table(
+    "dsr_supplements",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("table_name", String(128), nullable=False),
+    Column("row_key", String(64), nullable=False),
+    Column("field", String(128), nullable=False),
+    Column("statement", LargeBinary, nullable=False),
+    Column("subject", String(40), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("request_id", Integer),
+)
+Index("ix_dsr_supplements_table_key", supplements.c.table_name, supplements.c.row_key)
+
 #: Purge progress, so a killed purge resumes where its last committed batch ended.
 purge_checkpoints = Table(
     "dsr_purge_checkpoints",
