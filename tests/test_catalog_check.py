@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import (
     Column,
+    DateTime,
     Engine,
     ForeignKey,
     Integer,
@@ -256,12 +257,27 @@ tables:
     fields:
       ts: {party: holder, category: usage}
       label: {party: holder, category: usage}
+  tokens:
+    title: API tokens
+    primary_key: id
+    purpose: security
+    retention: login_records
+    links:
+      account: {column: account_id, table: accounts}
+    parties:
+      holder:
+        title: Token owner
+        via: {link: account, party: holder}
+    fields:
+      ts: {party: holder, category: usage, format: datetime}
 """
 
 
-def _custom_line(starts_with: str) -> int:
-    numbers = [i for i, ln in enumerate(CUSTOM.splitlines(), 1) if ln.startswith(starts_with)]
-    assert len(numbers) == 1
+def _custom_line(starts_with: str, after: str | None = None) -> int:
+    first = _custom_line(after) if after else 0
+    lines = CUSTOM.splitlines()
+    numbers = [i for i, ln in enumerate(lines, 1) if ln.startswith(starts_with) and i > first]
+    assert len(numbers) == 1 or (after and numbers)
     return numbers[0]
 
 
@@ -274,14 +290,17 @@ def test_types_links_and_art13_gaps_are_all_reported(engine: Engine, tmp_path: P
     Table("devices", md, Column("id", Integer, primary_key=True),
           Column("owner_ref", String(40)), Column("ts", Integer), Column("label", String(40)),
           Column("other", Integer, ForeignKey("accounts.id")))  # fmt: skip
+    Table("tokens", md, Column("id", Integer), Column("serial", Integer, primary_key=True),
+          Column("account_id", Integer, ForeignKey("logins.id")),
+          Column("ts", DateTime))  # fmt: skip
     md.create_all(engine)
     path = tmp_path / "shop.yaml"
     path.write_text(CUSTOM, encoding="utf-8")
 
     report = check_catalog(load_catalog(path), engine)
 
-    def at(line: str, key: str) -> str:
-        return f"{path}:{_custom_line(line)}: {key}"
+    def at(line: str, key: str, after: str | None = None) -> str:
+        return f"{path}:{_custom_line(line, after)}: {key}"
 
     assert [(f.where, f.message) for f in report.errors] == [
         (
@@ -302,6 +321,15 @@ def test_types_links_and_art13_gaps_are_all_reported(engine: Engine, tmp_path: P
             at("    anchor: {column: ts}", "retention.login_records.anchor.column"),
             "retention rule 'login_records' anchors on devices.ts, which is INTEGER, "
             "not a date or timestamp",
+        ),
+        (
+            at(
+                "      account: {column: account_id",
+                "tables.tokens.links.account",
+                after="  tokens:",
+            ),
+            "link 'account' points tokens.account_id at accounts.id, but the database's "
+            "foreign key points at logins.id",
         ),
     ]
     assert [(f.where, f.message.split(";")[0].split(" (")[0]) for f in report.warnings] == [
@@ -331,7 +359,11 @@ def test_types_links_and_art13_gaps_are_all_reported(engine: Engine, tmp_path: P
             "personal table 'accounts' has no retention rule",
         ),
         (
-            at("      account: {column: account_id", "tables.logins.links.account"),
+            at("    primary_key: id", "tables.tokens.primary_key", after="  tokens:"),
+            "'id' is not the database's primary key of 'tokens'",
+        ),
+        (
+            at("      account: {column: account_id", "tables.logins.links.account", "  logins:"),
             "declared link without a database foreign key: logins.account_id -> accounts.id",
         ),
     ]
