@@ -183,3 +183,34 @@ def test_empty_chain_is_intact(db_url: str, tmp_path: Path) -> None:
         verdict = audit.verify(conn, FileKeys(key_file))
     engine.dispose()
     assert (verdict.ok, verdict.entries, verdict.head) == (True, 0, None)
+
+
+def test_removal_from_the_end_is_detected_against_a_shipped_head(db_url: str) -> None:
+    from sqlalchemy import delete
+
+    from dsr.db import connect
+    from dsr.ledger import audit as audit_mod
+    from dsr.ledger.keys import StaticKeys
+    from dsr.ledger.tables import audit as audit_table
+    from dsr.ledger.tables import create_ledger
+
+    keys = StaticKeys(b"h" * 32)
+    engine = connect(db_url)
+    create_ledger(engine)
+    with engine.begin() as conn:
+        for i in range(4):
+            audit_mod.append(conn, keys, "test", details={"n": i})
+    with engine.connect() as conn:
+        shipped = audit_mod.verify(conn, keys).head
+        assert audit_mod.verify(conn, keys, expect_head=shipped).ok
+    with engine.begin() as conn:
+        conn.execute(delete(audit_table).where(audit_table.c.seq == 4))
+    with engine.connect() as conn:
+        assert audit_mod.verify(conn, keys).ok  # the chain alone cannot tell
+        verdict = audit_mod.verify(conn, keys, expect_head=shipped)
+    assert (
+        not verdict.ok
+        and verdict.first_broken == 4
+        and "removed from the end" in (verdict.reason or "")
+    )
+    engine.dispose()

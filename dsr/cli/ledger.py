@@ -237,16 +237,22 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
+@click.option(
+    "--expect-head",
+    metavar="MAC",
+    help="A head printed by an earlier verify and kept elsewhere: it must still be in the chain "
+    "(detects entries removed from the end).",
+)
 @json_option
 @pass_app
-def audit_verify(app: AppContext, as_json: bool) -> int:
+def audit_verify(app: AppContext, as_json: bool, expect_head: str | None) -> int:
     """Check the audit chain; exit 1 and name the first broken entry if it was tampered with.
 
-    Prints the ``head`` (the last entry's MAC): keep it elsewhere to detect later removal of
-    entries from the end.
+    Prints the ``head`` (the last entry's MAC): keep it elsewhere and pass it back with
+    --expect-head to detect later removal of entries from the end.
     """
     with _engine(app).connect() as conn:
-        verdict = verify(conn, app.keys)
+        verdict = verify(conn, app.keys, expect_head=expect_head)
 
     def human(v: Any) -> str:
         if v.ok:

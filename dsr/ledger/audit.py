@@ -123,11 +123,12 @@ class AuditVerdict:
         }
 
 
-def verify(conn: Connection, keys: KeyProvider) -> AuditVerdict:
+def verify(conn: Connection, keys: KeyProvider, expect_head: str | None = None) -> AuditVerdict:
     """Walk the chain; name the first entry that was edited, inserted, removed or moved.
 
-    ``head`` is the last entry's mac: shipping it elsewhere (a ticket, a log service) also
-    detects removal of entries from the end of the chain.
+    ``head`` is the last entry's mac: shipping it elsewhere (a ticket, a log service) and
+    passing it back as ``expect_head`` also detects removal of entries from the end of the
+    chain, which the chain alone cannot show.
     """
     key = derive(keys, "audit")
     prev_mac = GENESIS
@@ -147,8 +148,15 @@ def verify(conn: Connection, keys: KeyProvider) -> AuditVerdict:
             )
         if not hmac.compare_digest(_mac(key, prev_mac, _content(row)), row["mac"]):
             return AuditVerdict(False, count, seq, "entry content does not match its mac", None)
+        if expect_head is not None and hmac.compare_digest(row["mac"], expect_head.strip()):
+            expect_head = None
         prev_mac = row["mac"]
         expected_seq += 1
+    if expect_head is not None:
+        return AuditVerdict(
+            False, count, expected_seq, "the expected head is not in the chain: entries were "
+            "removed from the end (or it belongs to another database)", None,
+        )  # fmt: skip
     return AuditVerdict(True, count, None, None, prev_mac if count else None)
 
 
