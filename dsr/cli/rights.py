@@ -1,0 +1,202 @@
+"""``dsr rectify``, ``dsr erase``, ``dsr restrict`` and ``dsr restrict lift`` (Art. 16-19)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import click
+
+from dsr.cli._common import AppContext, emit, identities_argument, json_option, pass_app
+from dsr.cli._common import request_option as _request_option
+from dsr.errors import ValidationError
+
+EXIT_WITHHELD = 3
+_SET_HELP = "Corrected value of a field (repeatable); an empty VALUE clears the field."
+_NOTICES_HELP = "Write one printable Art. 19 letter (HTML) per recipient into this folder."
+_INFORMED_HELP = "When the person was told the restriction ends (Art. 18(3)); not in the future."
+
+
+@click.command("rectify")
+@identities_argument
+@click.option("--set", "assignments", multiple=True, required=True, metavar="TABLE.FIELD=VALUE",
+              help=_SET_HELP)  # fmt: skip
+@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@click.option("--notices-dir", type=click.Path(file_okay=False),
+              help=_NOTICES_HELP)  # fmt: skip
+@click.option("--lang", type=click.Choice(["en", "de"]), default="en", show_default=True,
+              help="Language of the Art. 19 letters.")  # fmt: skip
+@_request_option
+@json_option
+@pass_app
+def rectify_command(
+    app: AppContext,
+    identities: tuple[str, ...],
+    assignments: tuple[str, ...],
+    dry_run: bool,
+    notices_dir: str | None,
+    lang: str,
+    request_id: int | None,
+    as_json: bool,
+) -> None:
+    """Art. 16: correct the person's data; list the recipients to inform (Art. 19).
+
+    Evidence records (catalog: evidence: true) get a supplementary statement instead of being
+    rewritten. The output holds old and new values: it is personal data.
+    """
+    from dsr.rights.notices import write_notices
+    from dsr.rights.rectify import rectify
+
+    plan = rectify(app.engine, app.catalog, app.keys, identities, assignments, dry_run=dry_run,
+                   request_id=request_id, clock=app.clock)  # fmt: skip
+    if notices_dir and not dry_run:
+        paths = write_notices(app.catalog, plan.notices, notices_dir, lang=lang,
+                              at=app.clock.now(), request_id=request_id)  # fmt: skip
+        click.echo(f"dsr: wrote {len(paths)} Art. 19 letter(s) to {notices_dir}", err=True)
+    emit(plan.to_json(), as_json, _human_rectify)
+
+
+@click.command("erase")
+@identities_argument
+@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@click.option("--notices-dir", type=click.Path(file_okay=False),
+              help=_NOTICES_HELP)  # fmt: skip
+@click.option("--lang", type=click.Choice(["en", "de"]), default="en", show_default=True,
+              help="Language of the Art. 19 letters.")  # fmt: skip
+@_request_option
+@json_option
+@pass_app
+def erase_command(
+    app: AppContext,
+    identities: tuple[str, ...],
+    dry_run: bool,
+    notices_dir: str | None,
+    lang: str,
+    request_id: int | None,
+    as_json: bool,
+) -> int:
+    """Art. 17: erase the person's data as the catalog says; restrict what must be kept.
+
+    Exit code 3 when something was kept (statutory retention, a legal hold, a reference);
+    the output lists it with the reason and until when.
+    """
+    from dsr.rights.erase import erase
+    from dsr.rights.notices import write_notices
+
+    plan = erase(app.engine, app.catalog, app.keys, identities, dry_run=dry_run,
+                 request_id=request_id, clock=app.clock)  # fmt: skip
+    if notices_dir and not dry_run:
+        paths = write_notices(app.catalog, plan.notices, notices_dir, lang=lang,
+                              at=app.clock.now(), request_id=request_id)  # fmt: skip
+        click.echo(f"dsr: wrote {len(paths)} Art. 19 letter(s) to {notices_dir}", err=True)
+    emit(plan.to_json(), as_json, _human_erase)
+    return EXIT_WITHHELD if plan.withheld else 0
+
+
+class _RestrictGroup(click.Group):
+    """``dsr restrict IDENTITY...`` restricts; ``dsr restrict lift IDENTITY...`` lifts."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["add", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group("restrict", cls=_RestrictGroup)
+def restrict_group() -> None:
+    """Art. 18: restrict processing of the person's rows (``restrict IDENTITY... --reason``),
+    or lift the restriction (``restrict lift IDENTITY... --informed-at DATE``)."""
+
+
+@restrict_group.command("add")
+@identities_argument
+@click.option("--reason", required=True, help="Why (Art. 18(1)(a)-(d)); no personal data.")
+@_request_option
+@json_option
+@pass_app
+def restrict_add(
+    app: AppContext,
+    identities: tuple[str, ...],
+    reason: str,
+    request_id: int | None,
+    as_json: bool,
+) -> None:
+    """Restrict processing of every row about the person (the default of ``dsr restrict``)."""
+    from dsr.rights.restrict import restrict
+
+    result = restrict(app.engine, app.catalog, app.keys, identities, reason,
+                      request_id=request_id, clock=app.clock)  # fmt: skip
+    emit(result.to_json("restricted"), as_json, lambda d: _human_counts(d, "restricted"))
+
+
+@restrict_group.command("lift")
+@identities_argument
+@click.option("--informed-at", "informed_at", required=True, metavar="DATE",
+              help=_INFORMED_HELP)  # fmt: skip
+@_request_option
+@json_option
+@pass_app
+def restrict_lift(
+    app: AppContext,
+    identities: tuple[str, ...],
+    informed_at: str,
+    request_id: int | None,
+    as_json: bool,
+) -> None:
+    """Lift the person's restriction, recording that they were informed first (Art. 18(3))."""
+    from dsr.rights.restrict import lift
+
+    when = _parse_when(informed_at)
+    result = lift(app.engine, app.catalog, app.keys, identities, when,
+                  request_id=request_id, clock=app.clock)  # fmt: skip
+    emit(result.to_json("lifted"), as_json, lambda d: _human_counts(d, "lifted"))
+
+
+def _parse_when(text: str) -> date | datetime:
+    try:
+        return (
+            datetime.fromisoformat(text) if "T" in text or " " in text else date.fromisoformat(text)
+        )
+    except ValueError:
+        raise ValidationError(
+            "not an ISO date (YYYY-MM-DD) or date-time", where="--informed-at"
+        ) from None
+
+
+def _human_rectify(d: dict[str, Any]) -> str:
+    lines = [
+        ("Plan (dry run): " if d["dry_run"] else "Rectified: ") + f"{len(d['changes'])} field(s)"
+    ]
+    for c in d["changes"]:
+        lines.append(f"  {c['table']}.{c['field']}: {c['rows']} row(s) {c['action']}")
+    if d["notices"]:
+        lines.append(
+            "Recipients to inform (Art. 19): " + ", ".join(n["recipient"] for n in d["notices"])
+        )
+    return "\n".join(lines)
+
+
+def _human_erase(d: dict[str, Any]) -> str:
+    lines = ["Plan (dry run):" if d["dry_run"] else "Erased:"]
+    lines += [f"  {e['table']}: {e['rows']} row(s) {e['action']}" for e in d["erased"]] or [
+        "  nothing"
+    ]
+    if d["kept"]:
+        lines.append("Kept:")
+        for k in d["kept"]:
+            until = f" until {k['until']}" if k["until"] else ""
+            lines.append(f"  {k['table']}: {k['rows']} row(s) {k['action']}{until}: {k['reason']}")
+    if d["notices"]:
+        lines.append(
+            "Recipients to inform (Art. 19): " + ", ".join(n["recipient"] for n in d["notices"])
+        )
+    return "\n".join(lines)
+
+
+def _human_counts(d: dict[str, Any], key: str) -> str:
+    rows = d[key]
+    if not rows:
+        return f"{key.capitalize()}: nothing"
+    return "\n".join(
+        [f"{key.capitalize()}:"] + [f"  {r['table']}: {r['rows']} row(s)" for r in rows]
+    )

@@ -1,0 +1,730 @@
+"""Right to erasure on request (Art. 17 GDPR), with restriction of what must be kept.
+
+Plan, then act, on one code path. :func:`plan_erasure` finds the person's rows with the
+subject graph (keys only) and decides per row:
+
+1. **restrict** when a statutory retention rule whose period has not run out (§ 147 AO,
+   § 257 HGB) or a legal hold covers the row: it is kept and marked restricted instead
+   (Art. 17(3)(b) and (e), Art. 18, § 35(3) BDSG), and only that row;
+2. **delete** when a party the person is on the row says ``erase: delete_row``;
+3. **clear** when a party says ``clear_fields``: each of the person's fields is set to NULL or
+   an irreversible fixed placeholder per ``Field.erase`` (never a keyed hash: pseudonymisation
+   is not erasure); fields shared with a party the person is not on the row stay;
+4. **keep** when every party the person is on the row says ``erase: keep``.
+
+Foreign keys are reflected from the live database. A row to be deleted that is still
+referenced by a row that stays (``customers.created_by`` → ``user_accounts``, ON DELETE
+RESTRICT or not) is not deleted: its personal fields are cleared instead and it is reported
+as kept, anonymised, "referenced by customers.created_by". Deletes run children first.
+
+:func:`apply_erasure` executes exactly the plan as set-based ``UPDATE``/``DELETE ... WHERE pk
+IN (...)`` statements in the caller's transaction, marks the kept rows restricted and appends
+the audit entry; :func:`erase` runs both under the destructive-work lock in one transaction,
+then checkpoints SQLite's WAL so no old page image of erased data stays in the journal.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from graphlib import CycleError, TopologicalSorter
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Engine,
+    String,
+    cast,
+    delete,
+    inspect,
+    literal,
+    null,
+    select,
+    update,
+)
+from sqlalchemy import Table as SATable
+from sqlalchemy import types as sat
+
+from dsr.catalog.model import Catalog, Field, RetentionRule, Table
+from dsr.clock import Clock, SystemClock
+from dsr.db import is_mysql
+from dsr.errors import ErasureError
+from dsr.ledger.audit import append as audit_append
+from dsr.ledger.keys import KeyProvider, pseudonym
+from dsr.ledger.tables import create_ledger
+from dsr.rights.notices import Notice, build_notices
+from dsr.rights.rectify import destructive_lock
+from dsr.rights.restrict import ERASURE_REASON_PREFIX, mark_restricted
+from dsr.subject.graph import SubjectGraph, bind_values, identity_map
+from dsr.subject.identity import Identity, parse_identities
+
+CHUNK = 500
+STATUTORY_REFERENCE = "Art. 17(3)(b) GDPR; Art. 18 GDPR; § 35(3) BDSG"
+HOLD_REFERENCE = "Art. 17(3)(e) GDPR; Art. 18(1)(c) GDPR"
+_PARTY_RANK = {"delete_row": 2, "clear_fields": 1, "keep": 0}
+
+
+# -- retention arithmetic ----------------------------------------------------------------------
+
+
+def expires_at(rule: RetentionRule, anchor_value: date | datetime, tz: str) -> datetime:
+    """When ``rule``'s period has run out for a row whose anchor is ``anchor_value``.
+
+    Naive anchors are wall-clock time in ``tz``. With ``end_of_year`` the period starts at the
+    end of the anchor's calendar year (§ 147(4) AO, § 257(5) HGB): an invoice of 15 March 2025
+    kept 8 years may go from 1 January 2034, 00:00. Months and years keep the day number,
+    clamped to the month's last day.
+    """
+    start = (
+        anchor_value
+        if isinstance(anchor_value, datetime)
+        else datetime.combine(anchor_value, datetime.min.time())
+    )
+    zone = ZoneInfo(tz)
+    if start.tzinfo is not None:
+        start = start.astimezone(zone).replace(tzinfo=None)
+    if rule.anchor.end_of_year:
+        start = datetime(start.year + 1, 1, 1)
+    p = rule.period
+    if p.unit in ("days", "weeks"):
+        end = start + timedelta(days=p.amount * (7 if p.unit == "weeks" else 1))
+    else:
+        months = p.amount * (12 if p.unit == "years" else 1)
+        y, m = divmod(start.month - 1 + months, 12)
+        year, month = start.year + y, m + 1
+        day = min(start.day, calendar.monthrange(year, month)[1])
+        end = start.replace(year=year, month=month, day=day)
+    return end.replace(tzinfo=zone)
+
+
+def last_day_kept(expiry: datetime) -> date:
+    """The last calendar day a row is kept when it may go at ``expiry``."""
+    return (expiry - timedelta(microseconds=1)).date()
+
+
+# -- the plan ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    """One set-based statement of the plan: an UPDATE of ``fields`` or a DELETE, by key."""
+
+    table: str
+    kind: str
+    keys: list[Any]
+    fields: tuple[str, ...] = ()
+    kept: bool = False
+
+    @property
+    def action(self) -> str:
+        return "deleted" if self.kind == "delete" else "anonymised"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"table": self.table, "kind": self.kind, "rows": len(self.keys),
+                "fields": list(self.fields), "kept": self.kept}  # fmt: skip
+
+
+@dataclass
+class Kept:
+    """Rows of one table not erased, and why: ``action`` restricted, anonymised or kept."""
+
+    table: str
+    action: str
+    reason: str
+    keys: list[Any] = field(default_factory=list)
+    until: date | None = None
+    legal_reference: str | None = None
+    rule: str | None = None
+    holds: tuple[int, ...] = ()
+    fields: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "table": self.table,
+            "rows": len(self.keys),
+            "action": self.action,
+            "reason": self.reason,
+            "until": self.until.isoformat() if self.until else None,
+            "legal_reference": self.legal_reference,
+        }
+        if self.rule:
+            out["rule"] = self.rule
+        if self.holds:
+            out["holds"] = list(self.holds)
+        if self.fields:
+            out["fields_anonymised"] = list(self.fields)
+        return out
+
+
+@dataclass
+class ErasurePlan:
+    """What an erasure does: statements in order, what is erased, what is kept and why."""
+
+    identities: tuple[Identity, ...]
+    subject: str
+    steps: list[Step] = field(default_factory=list)
+    kept: list[Kept] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+    dry_run: bool = False
+    applied: bool = False
+
+    @property
+    def withheld(self) -> bool:
+        """Something was kept: the CLI exits with 3."""
+        return bool(self.kept)
+
+    def erased(self) -> list[dict[str, Any]]:
+        """Per table: rows deleted, or rows whose personal fields were anonymised."""
+        return [
+            {"table": s.table, "rows": len(s.keys), "action": s.action,
+             **({"fields": list(s.fields)} if s.fields else {})}
+            for s in self.steps
+            if not s.kept
+        ]  # fmt: skip
+
+    def summary(self) -> dict[str, Any]:
+        """Counts, table names and rule/hold ids only: for the audit trail and the register."""
+        return {
+            "erased": [{k: v for k, v in e.items() if k != "fields"} for e in self.erased()],
+            "kept": [
+                {
+                    "table": k.table,
+                    "rows": len(k.keys),
+                    "action": k.action,
+                    "rule": k.rule,
+                    "holds": list(k.holds),
+                    "until": k.until.isoformat() if k.until else None,
+                }
+                for k in self.kept
+            ],  # fmt: skip
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "subject": self.subject,
+            "erased": self.erased(),
+            "kept": [k.to_json() for k in self.kept],
+            "notices": [n.to_json() for n in self.notices],
+            "steps": [s.to_json() for s in self.steps],
+        }
+
+
+@dataclass
+class _Row:
+    table: str
+    key: Any
+    parties: set[str]
+    action: str = ""
+    fields: tuple[str, ...] = ()
+    kept: Kept | None = None
+
+
+@dataclass
+class _ForeignKey:
+    child: str
+    column: str
+    parent: str
+    child_pk: str | None
+
+
+def plan_erasure(
+    conn: Connection,
+    catalog: Catalog,
+    graph: SubjectGraph,
+    keys: KeyProvider,
+    identities: Sequence[Identity | str],
+    *,
+    clock: Clock,
+) -> ErasurePlan:
+    """Decide, row by row but with set-based queries, what erasing the person means (Art. 17).
+
+    Changes nothing. Raises :class:`ErasureError` when the live schema makes a safe plan
+    impossible (a foreign key cycle among the tables to delete from).
+    """
+    ids = parse_identities(identities)
+    idmap = identity_map(ids)
+    plan = ErasurePlan(identities=ids, subject=pseudonym(keys, ids))
+    now = clock.now()
+    rows_by_table = _find_rows(conn, catalog, graph, idmap)
+    holds = _load_holds(conn, catalog, graph, keys, ids, now)
+    kept: dict[tuple[Any, ...], Kept] = {}
+
+    def keep(row: _Row, entry: Kept) -> None:
+        sig = (entry.table, entry.action, entry.reason, entry.until, entry.rule, entry.holds,
+               entry.fields)  # fmt: skip
+        k = kept.setdefault(sig, entry)
+        k.keys.append(row.key)
+        row.kept = k
+
+    for tname, rows in rows_by_table.items():
+        t = catalog.tables[tname]
+        protected = _protected(conn, catalog, graph, t, [r.key for r in rows], now, holds)
+        for row in rows:
+            why = protected.get(row.key)
+            if why is not None:
+                row.action = "restrict"
+                keep(row, why)
+                continue
+            rank = max(_PARTY_RANK[t.parties[p].erase] for p in row.parties)
+            if rank == 2:
+                row.action = "delete"
+            elif rank == 1:
+                row.action = "clear"
+                row.fields = _clear_fields(t, graph.sa_tables[tname], row.parties)
+            else:
+                row.action = "keep"
+                names = ", ".join(sorted(row.parties))
+                reason = f"the catalog keeps this record (party {names}: erase keep)"
+                keep(row, Kept(table=tname, action="kept", reason=reason))
+
+    fks = _foreign_keys(conn, catalog)
+    _resolve_references(conn, catalog, graph, rows_by_table, fks, keep)
+    plan.kept = list(kept.values())
+    plan.steps = _steps(catalog, rows_by_table, fks)
+    items = [{"table": s.table, "rows": len(s.keys), "action": s.action} for s in plan.steps]
+    plan.notices = build_notices(catalog, "erasure", items)
+    return plan
+
+
+def _find_rows(
+    conn: Connection, catalog: Catalog, graph: SubjectGraph, idmap: dict[str, list[str]]
+) -> dict[str, list[_Row]]:
+    out: dict[str, list[_Row]] = {}
+    for t in catalog.personal_tables():
+        by_key: dict[Any, _Row] = {}
+        for pname in t.parties:
+            stmt = graph.party_select(t.name, pname, idmap, fields=[])
+            if stmt is None:
+                continue
+            for key in conn.execute(stmt, bind_values(stmt, idmap)).scalars():
+                by_key.setdefault(key, _Row(t.name, key, set())).parties.add(pname)
+        if by_key:
+            out[t.name] = [by_key[k] for k in sorted(by_key, key=lambda k: (str(type(k)), k))]
+    return out
+
+
+def _protected(
+    conn: Connection,
+    catalog: Catalog,
+    graph: SubjectGraph,
+    t: Table,
+    row_keys: list[Any],
+    now: datetime,
+    holds: _Holds,
+) -> dict[Any, Kept]:
+    """Rows a legal hold or an unexpired statutory retention rule covers, with the reason."""
+    out: dict[Any, Kept] = {}
+    held = holds.for_table(t.name, row_keys)
+    for key in row_keys:
+        if key in held:
+            ids_ = tuple(sorted(held[key]))
+            out[key] = Kept(table=t.name, action="restricted", holds=ids_,
+                            reason=f"legal hold {', '.join(f'#{i}' for i in ids_)}",
+                            until=holds.until(ids_), legal_reference=HOLD_REFERENCE)  # fmt: skip
+    for rule in catalog.rules_for(t.name):
+        if not rule.statutory:
+            continue
+        for key, anchor in _anchor_values(conn, catalog, graph, t, rule, row_keys):
+            if key in out:
+                continue
+            if anchor is None:
+                out[key] = Kept(
+                    table=t.name, action="restricted", rule=rule.id, until=None,
+                    reason=f"statutory retention ({rule.id}); the period has not started yet",
+                    legal_reference=f"{rule.legal_reference}; {STATUTORY_REFERENCE}",
+                )  # fmt: skip
+                continue
+            expiry = expires_at(rule, anchor, catalog.timezone)
+            if now < expiry:
+                out[key] = Kept(
+                    table=t.name, action="restricted", rule=rule.id,
+                    until=last_day_kept(expiry), reason=f"statutory retention ({rule.id})",
+                    legal_reference=f"{rule.legal_reference}; {STATUTORY_REFERENCE}",
+                )  # fmt: skip
+    return out
+
+
+def _anchor_values(
+    conn: Connection,
+    catalog: Catalog,
+    graph: SubjectGraph,
+    t: Table,
+    rule: RetentionRule,
+    row_keys: list[Any],
+) -> Iterator[tuple[Any, Any]]:
+    sa = graph.sa_tables[t.name]
+    pk = sa.c[t.primary_key]
+    source: Any = sa
+    if rule.anchor.link:
+        link = t.links[rule.anchor.link]
+        target = catalog.tables[link.table]
+        tsa = graph.sa_tables[target.name]
+        col = tsa.c[rule.anchor.column]
+        source = sa.outerjoin(tsa, sa.c[link.column] == tsa.c[target.primary_key])
+    else:
+        col = sa.c[rule.anchor.column]
+    for chunk in _chunks(row_keys):
+        yield from conn.execute(select(pk, col).select_from(source).where(pk.in_(chunk))).tuples()
+
+
+def _clear_fields(t: Table, sa: SATable, parties: set[str]) -> tuple[str, ...]:
+    """The fields to clear: the person's own (not shared with another party), not kept."""
+    links = {lk.column for lk in t.links.values()}
+    out = []
+    for f in t.fields.values():
+        if f.name == t.primary_key or f.erase == "keep" or not set(f.parties) <= parties:
+            continue
+        if f.name in links and not sa.c[f.name].nullable:
+            continue
+        if _placeholder(f, sa.c[f.name], sa.c[t.primary_key]) is _UNCHANGED:
+            continue
+        out.append(f.name)
+    return tuple(out)
+
+
+_UNCHANGED: Any = object()
+
+
+def _placeholder(f: Field, column: Column[Any], pk: Column[Any]) -> Any:
+    """NULL, or a fixed irreversible placeholder of a valid type for a NOT NULL or unique column.
+
+    Returns ``_UNCHANGED`` for a NOT NULL column with no anonymous value (a number, a date),
+    which is then left as it is: on its own it no longer identifies anyone once the person's
+    identifying fields are gone.
+    """
+    if f.erase == "null" and column.nullable:
+        return null()
+    ctype = column.type
+    if not isinstance(ctype, sat.String):
+        return null() if column.nullable else _UNCHANGED
+    length = ctype.length or 1000
+    if f.format == "email":
+        expr: Any = literal("erased-") + cast(pk, String(20)) + literal("@invalid")
+        return expr if length >= 36 else (literal("x@x.invalid") if length >= 11 else _UNCHANGED)
+    fixed = {"ip": "0.0.0.0", "country": "XX", "date": None, "datetime": None}.get(f.format)
+    if f.format in ("date", "datetime"):
+        return null() if column.nullable else _UNCHANGED
+    if column.unique:
+        return literal("erased-") + cast(pk, String(20))
+    text = fixed or "erased"
+    if len(text) > length:
+        return null() if column.nullable else _UNCHANGED
+    return literal(text)
+
+
+def _foreign_keys(conn: Connection, catalog: Catalog) -> list[_ForeignKey]:
+    """Single-column foreign keys that reference a catalogued table's primary key."""
+    insp = inspect(conn)
+    pk_of = {t.name: t.primary_key for t in catalog.tables.values()}
+    out = []
+    for child in insp.get_table_names():
+        fks = insp.get_foreign_keys(child)
+        if not fks:
+            continue
+        cpk = insp.get_pk_constraint(child).get("constrained_columns") or []
+        for fk in fks:
+            parent = fk["referred_table"]
+            cols, refs = fk["constrained_columns"], fk["referred_columns"]
+            if parent in pk_of and len(cols) == 1 and refs == [pk_of[parent]]:
+                out.append(_ForeignKey(child, cols[0], parent, cpk[0] if len(cpk) == 1 else None))
+    return out
+
+
+def _resolve_references(
+    conn: Connection,
+    catalog: Catalog,
+    graph: SubjectGraph,
+    rows_by_table: dict[str, list[_Row]],
+    fks: list[_ForeignKey],
+    keep: Callable[[_Row, Kept], None],
+) -> None:
+    """Turn deletes of rows still referenced by rows that stay into clears (to a fixpoint)."""
+    md_cache: dict[str, SATable] = {}
+
+    def child_table(name: str) -> SATable:
+        if name in graph.sa_tables:
+            return graph.sa_tables[name]
+        if name not in md_cache:
+            from sqlalchemy import MetaData
+
+            md_cache[name] = SATable(name, MetaData(), autoload_with=conn)
+        return md_cache[name]
+
+    changed = True
+    while changed:
+        changed = False
+        for fk in fks:
+            parents = {r.key: r for r in rows_by_table.get(fk.parent, []) if r.action == "delete"}
+            if not parents:
+                continue
+            deleting = {r.key for r in rows_by_table.get(fk.child, []) if r.action == "delete"}
+            csa = child_table(fk.child)
+            col = csa.c[fk.column]
+            blocked: set[Any] = set()
+            for chunk in _chunks(list(parents)):
+                if fk.child_pk is not None:
+                    stmt = select(csa.c[fk.child_pk], col).where(col.in_(chunk))
+                    for ckey, pkey in conn.execute(stmt).tuples():
+                        if ckey not in deleting:
+                            blocked.add(pkey)
+                else:
+                    blocked.update(
+                        conn.execute(select(col).where(col.in_(chunk)).distinct()).scalars()
+                    )
+            for pkey in blocked:
+                row = parents.get(pkey)
+                if row is None:
+                    continue
+                t = catalog.tables[fk.parent]
+                row.action = "clear"
+                row.fields = _clear_fields(t, graph.sa_tables[t.name], row.parties)
+                keep(row, Kept(table=t.name, action="anonymised", fields=row.fields,
+                               reason=f"referenced by {fk.child}.{fk.column}; the person's "
+                               "fields were anonymised and the record kept"))  # fmt: skip
+                changed = True
+
+
+def _steps(
+    catalog: Catalog, rows_by_table: dict[str, list[_Row]], fks: list[_ForeignKey]
+) -> list[Step]:
+    """Updates first (any order), then deletes children before parents."""
+    steps: list[Step] = []
+    for tname, rows in rows_by_table.items():
+        by_fields: dict[tuple[tuple[str, ...], bool], list[Any]] = {}
+        for r in rows:
+            if r.action == "clear" and r.fields:
+                by_fields.setdefault((r.fields, r.kept is not None), []).append(r.key)
+        steps += [Step(tname, "update", ks, flds, kept) for (flds, kept), ks in by_fields.items()]
+    sorter: TopologicalSorter[str] = TopologicalSorter()
+    for tname in rows_by_table:
+        sorter.add(tname)
+    for fk in fks:
+        if fk.child != fk.parent and fk.child in rows_by_table and fk.parent in rows_by_table:
+            sorter.add(fk.parent, fk.child)
+    try:
+        order = list(sorter.static_order())
+    except CycleError:
+        raise ErasureError(
+            "the tables to erase from reference each other in a cycle; "
+            "erase cannot find a safe order",
+            where="foreign keys",
+        ) from None
+    for tname in order:
+        ks = [r.key for r in rows_by_table.get(tname, []) if r.action == "delete"]
+        if ks:
+            steps.append(Step(tname, "delete", ks))
+    return steps
+
+
+# -- holds -------------------------------------------------------------------------------------
+
+
+class _Holds:
+    """Legal holds in force: whole tables, listed row keys of a table, or a person."""
+
+    def __init__(self, entries: list[dict[str, Any]], subject_match: set[int]) -> None:
+        self.entries = entries
+        self.subject_match = subject_match
+
+    def for_table(self, table: str, row_keys: list[Any]) -> dict[Any, set[int]]:
+        held: dict[Any, set[int]] = {}
+        for h in self.entries:
+            if h["table_name"] not in (None, table):
+                continue
+            if h["subject"] is not None or h["identities_enc"] is not None:
+                if h["id"] not in self.subject_match:
+                    continue
+                if h["row_keys"] is None:
+                    for k in row_keys:
+                        held.setdefault(k, set()).add(h["id"])
+                    continue
+            if h["table_name"] is None:
+                continue
+            listed = _parse_keys(h["row_keys"])
+            for k in row_keys:
+                if listed is None or str(k) in listed:
+                    held.setdefault(k, set()).add(h["id"])
+        return held
+
+    def until(self, ids: tuple[int, ...]) -> date | None:
+        dates = [h["until"] for h in self.entries if h["id"] in ids]
+        if not dates or any(d is None for d in dates):
+            return None
+        return max(dates)
+
+
+def _parse_keys(text: str | None) -> set[str] | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        value = json.loads(text)
+        if isinstance(value, list):
+            return {str(v) for v in value}
+    except ValueError:
+        pass
+    return {p.strip() for p in text.replace("\n", ",").split(",") if p.strip()}
+
+
+def _load_holds(
+    conn: Connection,
+    catalog: Catalog,
+    graph: SubjectGraph,
+    keys: KeyProvider,
+    ids: tuple[Identity, ...],
+    now: datetime,
+) -> _Holds:
+    """The holds in force at ``now`` (``dsr_holds``); a person's hold matches by pseudonym or by
+    any identity it names."""
+    from dsr.ledger.crypto import unseal_identities
+    from dsr.ledger.tables import holds as holds_table
+
+    if not inspect(conn).has_table(holds_table.name):
+        return _Holds([], set())
+    h = holds_table
+    today = now.astimezone(ZoneInfo(catalog.timezone)).date()
+    rows = [
+        dict(r)
+        for r in conn.execute(select(h).where(h.c.released_at.is_(None))).mappings()
+        if r["until"] is None or r["until"] >= today
+    ]
+    mine = {pseudonym(keys, ids)} | {pseudonym(keys, [i]) for i in ids}
+    specs = {i.spec for i in ids}
+    match: set[int] = set()
+    for r in rows:
+        if r["subject"] is not None and r["subject"] in mine:
+            match.add(r["id"])
+        elif r["identities_enc"] is not None:
+            for aad in (f"dsr_holds/{r['id']}".encode(), b""):
+                try:
+                    names = set(unseal_identities(keys, r["identities_enc"], aad))
+                except Exception:  # noqa: BLE001 - another binding or key: not this person's
+                    continue
+                if names & specs:
+                    match.add(r["id"])
+                break
+    return _Holds(rows, match)
+
+
+# -- acting ------------------------------------------------------------------------------------
+
+
+StepHook = Callable[[Step], None]
+
+
+def apply_erasure(
+    conn: Connection,
+    catalog: Catalog,
+    graph: SubjectGraph,
+    keys: KeyProvider,
+    plan: ErasurePlan,
+    *,
+    clock: Clock,
+    request_id: int | None = None,
+    after_step: StepHook | None = None,
+) -> ErasurePlan:
+    """Execute ``plan`` in the caller's transaction: statements, restrictions, audit entry.
+
+    ``after_step`` is called after each statement (progress, or a test's injected failure);
+    anything it raises rolls the whole erasure back with the transaction.
+    """
+    now = clock.now()
+    for step in plan.steps:
+        t = catalog.tables[step.table]
+        sa = graph.sa_tables[t.name]
+        pk = sa.c[t.primary_key]
+        values: dict[str, ColumnElement[Any]] = {}
+        if step.kind == "update":
+            values = {f: _placeholder(t.fields[f], sa.c[f], pk) for f in step.fields}
+        done = 0
+        for chunk in _chunks(step.keys):
+            stmt = (
+                update(sa).where(pk.in_(chunk)).values(values)
+                if step.kind == "update"
+                else delete(sa).where(pk.in_(chunk))
+            )
+            done += conn.execute(stmt).rowcount
+        if done != len(step.keys) and (step.kind == "delete" or not is_mysql(conn.dialect.name)):
+            # MariaDB counts changed rows only; elsewhere a difference means a concurrent writer
+            raise ErasureError(
+                f"expected {len(step.keys)} rows, the database {step.kind}d {done}; "
+                "nothing was changed",
+                where=step.table,
+            )
+        if after_step is not None:
+            after_step(step)
+    since = now.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0)
+    for k in plan.kept:
+        if k.action == "restricted":
+            mark_restricted(conn, k.table, k.keys, subject=plan.subject,
+                            reason=ERASURE_REASON_PREFIX + k.reason, since=since, until=k.until,
+                            request_id=request_id)  # fmt: skip
+    summary = plan.summary()
+    if request_id is not None:
+        from dsr.ledger.requests import record_outcome
+
+        record_outcome(conn, keys, request_id, "erase", summary, clock)
+    audit_append(conn, keys, "erase", details=summary, subject=plan.subject,
+                 request_id=request_id, at=now)  # fmt: skip
+    plan.applied = True
+    return plan
+
+
+def erase(
+    engine: Engine,
+    catalog: Catalog,
+    keys: KeyProvider,
+    identities: Sequence[Identity | str],
+    *,
+    dry_run: bool = False,
+    request_id: int | None = None,
+    clock: Clock | None = None,
+    graph: SubjectGraph | None = None,
+    after_step: StepHook | None = None,
+) -> ErasurePlan:
+    """Erase the person's data (Art. 17) as the catalog says; restrict what must be kept.
+
+    One transaction under the destructive-work lock: a failure anywhere leaves everything as
+    it was. ``dry_run`` returns the same plan and changes nothing.
+    """
+    clock = clock or SystemClock()
+    graph = graph or SubjectGraph(catalog, engine)
+    if dry_run:
+        with engine.connect() as conn:
+            plan = plan_erasure(conn, catalog, graph, keys, identities, clock=clock)
+            conn.rollback()
+        plan.dry_run = True
+        return plan
+    create_ledger(engine)
+    with destructive_lock(engine):
+        with engine.begin() as conn:
+            plan = plan_erasure(conn, catalog, graph, keys, identities, clock=clock)
+            apply_erasure(conn, catalog, graph, keys, plan, clock=clock,
+                          request_id=request_id, after_step=after_step)  # fmt: skip
+        if engine.dialect.name == "sqlite":
+            with engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    return plan
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield list(items[i : i + size])
+
+
+__all__ = [
+    "ErasurePlan",
+    "Kept",
+    "Step",
+    "apply_erasure",
+    "erase",
+    "expires_at",
+    "last_day_kept",
+    "plan_erasure",
+]
