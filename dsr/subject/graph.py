@@ -14,6 +14,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Engine,
     MetaData,
     Select,
+    and_,
     bindparam,
     func,
     inspect,
@@ -31,6 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import Table as SATable
 from sqlalchemy.exc import SAWarning
+from sqlalchemy.sql import sqltypes
 
 from dsr.catalog.model import Catalog, Field, Table
 from dsr.db import is_mysql
@@ -86,7 +89,8 @@ class SubjectGraph:
         self.catalog = catalog
         self.dialect = engine.dialect.name
         self.sa_tables = _reflect_catalogued(catalog, engine)
-        self._cache: dict[tuple[str, str, Signature], Select[Any] | None] = {}
+        self._cache: dict[tuple[str, str, Signature, bool], Select[Any] | None] = {}
+        self._plans: dict[Signature, list[tuple[Table, list[tuple[str, _Compiled]]]]] = {}
 
     # -- statement construction -------------------------------------------------------------
 
@@ -120,7 +124,10 @@ class SubjectGraph:
             clauses.append(col == params[0] if len(params) == 1 else col.in_(params))
         if not clauses:
             return None
-        return clauses[0] if len(clauses) == 1 else or_(*clauses)
+        found = clauses[0] if len(clauses) == 1 else or_(*clauses)
+        if p.unattributed:
+            found = and_(found, *(sa.c[t.links[name].column].is_(None) for name in p.unattributed))
+        return found
 
     def party_select(
         self,
@@ -128,10 +135,16 @@ class SubjectGraph:
         party: str,
         idmap: dict[str, list[str]],
         fields: Sequence[str] | None = None,
+        *,
+        ordered: bool = True,
     ) -> Select[Any] | None:
-        """SELECT key and ``fields`` (default: the party's fields) of the party's rows, or None."""
+        """SELECT key and ``fields`` (default: the party's fields) of the party's rows, or None.
+
+        ``ordered=False`` leaves out ``ORDER BY`` the key: SQLite then reads a linked party's
+        rows through the link column's index instead of scanning the table in key order.
+        """
         sig: Signature = tuple(sorted((k, len(v)) for k, v in idmap.items()))
-        cache_key = (table, party, sig)
+        cache_key = (table, party, sig, ordered)
         if fields is None and cache_key in self._cache:
             return self._cache[cache_key]
         t = self.catalog.tables[table]
@@ -142,7 +155,9 @@ class SubjectGraph:
             names = [f.name for f in t.fields_of(party)] if fields is None else list(fields)
             cols: list[Column[Any]] = [sa.c[t.primary_key]]
             cols += [sa.c[n] for n in names if n != t.primary_key]
-            stmt = select(*cols).where(cond).order_by(sa.c[t.primary_key])
+            stmt = select(*cols).where(cond)
+            if ordered:
+                stmt = stmt.order_by(sa.c[t.primary_key])
         if fields is None:
             self._cache[cache_key] = stmt
         return stmt
@@ -150,37 +165,76 @@ class SubjectGraph:
     # -- execution --------------------------------------------------------------------------
 
     def resolve(self, conn: Connection, identities: Sequence[Identity | str]) -> SubjectRecord:
-        """Every row about the person in every catalogued personal table."""
+        """Every row about the person in every catalogued personal table (Art. 15).
+
+        The statements are compiled once per identity signature and run on the connection's
+        DB-API cursor, converting only the columns whose type needs it (SQLite dates); this
+        keeps a lookup within a small factor of hand-written driver calls.
+        """
         ids = parse_identities(identities)
         idmap = identity_map(ids)
+        values = bind_values_flat(idmap)
         record = SubjectRecord(identities=ids)
-        for t in self.catalog.personal_tables():
-            by_key: dict[Any, MatchedRow] = {}
-            matched: list[str] = []
-            for pname in t.parties:
-                stmt = self.party_select(t.name, pname, idmap)
-                if stmt is None:
-                    continue
-                rows = conn.execute(stmt, bind_values(stmt, idmap)).mappings()
-                hit = False
-                for row in rows:
-                    hit = True
-                    key = row[t.primary_key]
-                    m = by_key.get(key)
-                    if m is None:
-                        m = by_key[key] = MatchedRow(key=key, parties=set(), values={})
-                    m.parties.add(pname)
-                    m.values.update(
-                        (k, v) for k, v in row.items() if k != t.primary_key or k in t.fields
-                    )
-                if hit:
+        sig: Signature = tuple(sorted((k, len(v)) for k, v in idmap.items()))
+        plan = self._plans.get(sig)
+        if plan is None:
+            plan = self._plans[sig] = self._plan(conn, idmap)
+        cursor = conn.connection.cursor()
+        try:
+            for t, parties in plan:
+                by_key: dict[Any, MatchedRow] = {}
+                matched: list[str] = []
+                for pname, compiled in parties:
+                    rows = compiled.run(cursor, values)
+                    if not rows:
+                        continue
                     matched.append(pname)
-            if by_key:
-                rows_sorted = [by_key[k] for k in sorted(by_key, key=_sort_key)]
-                record.tables.append(
-                    TableRecords(table=t, rows=rows_sorted, parties=tuple(matched))
-                )
+                    names = compiled.names
+                    pk = t.primary_key
+                    keep_key = pk in t.fields
+                    if not by_key:
+                        for row in rows:
+                            values_ = dict(zip(names, row, strict=True))
+                            if not keep_key:
+                                del values_[pk]
+                            by_key[row[0]] = MatchedRow(row[0], {pname}, values_)
+                        continue
+                    for row in rows:
+                        key = row[0]
+                        m = by_key.get(key)
+                        if m is None:
+                            m = by_key[key] = MatchedRow(key=key, parties=set(), values={})
+                        m.parties.add(pname)
+                        m.values.update(zip(names[1:], row[1:], strict=True))
+                        if keep_key:
+                            m.values[pk] = key
+                if by_key:
+                    try:
+                        keys = sorted(by_key)
+                    except TypeError:
+                        keys = sorted(by_key, key=_sort_key)
+                    record.tables.append(
+                        TableRecords(
+                            table=t, rows=[by_key[k] for k in keys], parties=tuple(matched)
+                        )
+                    )
+        finally:
+            cursor.close()
         return record
+
+    def _plan(
+        self, conn: Connection, idmap: dict[str, list[str]]
+    ) -> list[tuple[Table, list[tuple[str, _Compiled]]]]:
+        plan: list[tuple[Table, list[tuple[str, _Compiled]]]] = []
+        for t in self.catalog.personal_tables():
+            parties: list[tuple[str, _Compiled]] = []
+            for pname in t.parties:
+                # rows are sorted by key in resolve; ORDER BY would make SQLite scan linked tables
+                stmt = self.party_select(t.name, pname, idmap, ordered=False)
+                if stmt is not None:
+                    parties.append((pname, _Compiled(stmt, conn)))
+            plan.append((t, parties))
+        return plan
 
     def iter_party_rows(
         self,
@@ -213,6 +267,79 @@ def identity_map(ids: Sequence[Identity]) -> dict[str, list[str]]:
 def bind_values(stmt: Select[Any], idmap: dict[str, list[str]]) -> dict[str, Any]:
     """Values for the statement's bind parameters, named ``TYPE_INDEX`` at every nesting level."""
     return {f"{itype}_{i}": v for itype, values in idmap.items() for i, v in enumerate(values)}
+
+
+def bind_values_flat(idmap: dict[str, list[str]]) -> dict[str, Any]:
+    return {f"{itype}_{i}": v for itype, values in idmap.items() for i, v in enumerate(values)}
+
+
+class _Compiled:
+    """A SELECT compiled once for the connection's dialect, run on the DB-API cursor.
+
+    Bind and result processors come from the SQLAlchemy types, so values are converted as
+    ``Connection.execute`` would; columns whose type needs no conversion are left alone.
+    """
+
+    def __init__(self, stmt: Select[Any], conn: Connection) -> None:
+        dialect = conn.dialect
+        compiled = stmt.compile(dialect=dialect)
+        self.dialect = dialect
+        self.sql = str(compiled)
+        self.positional = compiled.positiontup if dialect.positional else None
+        self.binds = {
+            name: b.type.dialect_impl(dialect).bind_processor(dialect)
+            for name, b in compiled.binds.items()
+        }
+        self.convert_binds = any(self.binds.values())
+        self.names = [str(c.key) for c in stmt.selected_columns]
+        self.types = [c.type for c in stmt.selected_columns]
+        self.processors: list[Any] | None = None
+
+    def run(self, cursor: Any, values: dict[str, Any]) -> list[Any]:
+        if self.convert_binds:
+            values = {n: p(values[n]) if p else values[n] for n, p in self.binds.items()}
+        if self.positional is not None:
+            cursor.execute(self.sql, tuple([values[n] for n in self.positional]))
+        else:
+            cursor.execute(self.sql, values)
+        rows = cursor.fetchall()
+        if not rows:
+            return []
+        if self.processors is None:
+            d = self.dialect
+            self.processors = [
+                (i, p)
+                for i, (ty, desc) in enumerate(zip(self.types, cursor.description, strict=True))
+                if (p := _result_processor(ty, d, desc[1])) is not None
+            ]
+        if not self.processors:
+            return list(rows)
+        out = []
+        for row in rows:
+            row = list(row)
+            for i, p in self.processors:
+                row[i] = p(row[i])
+            out.append(row)
+        return out
+
+
+def _result_processor(type_: Any, dialect: Any, coltype: Any) -> Any:
+    """The type's result processor; SQLite's ISO date strings parsed by the C parser."""
+    impl = type_.dialect_impl(dialect)
+    if dialect.name == "sqlite" and not getattr(impl, "_reg", None):
+        if isinstance(impl, sqltypes.DateTime):
+            return _iso_datetime
+        if isinstance(impl, sqltypes.Date):
+            return _iso_date
+    return impl.result_processor(dialect, coltype)
+
+
+def _iso_datetime(value: Any) -> Any:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _iso_date(value: Any) -> Any:
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _sort_key(key: Any) -> tuple[int, Any]:
