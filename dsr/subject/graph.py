@@ -24,7 +24,6 @@ from sqlalchemy import (
     Engine,
     MetaData,
     Select,
-    and_,
     bindparam,
     func,
     inspect,
@@ -124,10 +123,7 @@ class SubjectGraph:
             clauses.append(col == params[0] if len(params) == 1 else col.in_(params))
         if not clauses:
             return None
-        found = clauses[0] if len(clauses) == 1 else or_(*clauses)
-        if p.unattributed:
-            found = and_(found, *(sa.c[t.links[name].column].is_(None) for name in p.unattributed))
-        return found
+        return clauses[0] if len(clauses) == 1 else or_(*clauses)
 
     def party_select(
         self,
