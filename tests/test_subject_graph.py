@@ -149,3 +149,15 @@ def test_bad_identity_is_a_clear_error_without_the_value(bad: str) -> None:
     with pytest.raises(SubjectError) as err:
         parse_identity(bad)
     assert bad.split("=")[-1] not in str(err.value) or bad == "justtext"
+
+
+def test_shared_ip_does_not_disclose_rows_attributed_to_another_account(graph_and_engine) -> None:  # type: ignore[no-untyped-def]
+    """Art. 15(4): a log row with the visitor's IP but another user's account is not theirs."""
+    graph, engine = graph_and_engine
+    with engine.connect() as conn:
+        record = graph.resolve(conn, ["ip=198.51.100.23"])  # only used by account 1's session
+    assert record.empty
+    with engine.connect() as conn:
+        both = graph.resolve(conn, ["ip=198.51.100.23", "erik.employee@partner.example"])
+    log = {t.table.name: t for t in both.tables}["usage_log"].rows
+    assert [r.parties for r in log] == [{"account_holder"}]

@@ -364,6 +364,11 @@ def _build_table(
         via = p.get("via")
         if not identities and not via:
             raise lines.error(pwhere, "a party needs 'identities' or 'via' to be found")
+        for i, lname in enumerate(p.get("unattributed", ())):
+            if lname not in links:
+                raise lines.error(
+                    (*pwhere, "unattributed", str(i)), f"unknown link {lname!r} of table {tname!r}"
+                )
         if via and via["link"] not in links:
             raise lines.error(
                 (*pwhere, "via", "link"), f"unknown link {via['link']!r} of table {tname!r}"
@@ -375,6 +380,7 @@ def _build_table(
             via_link=via["link"] if via else None,
             via_party=via["party"] if via else None,
             erase=p.get("erase", "delete_row"),
+            unattributed=tuple(p.get("unattributed", ())),
         )
     if personal and not parties:
         raise lines.error(

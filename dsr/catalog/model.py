@@ -194,7 +194,10 @@ class Party:
     """Someone a row of a table is about, and how they are found.
 
     Either directly by ``identities`` (identity type → column), or ``via`` a link to a row of
-    another table where they are the party ``via_party``.
+    another table where they are the party ``via_party``. ``unattributed`` lists link names
+    whose column must be NULL for a row to be about this party: a log row matched by a shared
+    IP address but attributed to a signed-in account is about that account's holder, not about
+    whoever else used the address (Art. 15(4)).
     """
 
     name: str
@@ -203,6 +206,7 @@ class Party:
     via_link: str | None = None
     via_party: str | None = None
     erase: PartyErase = "delete_row"
+    unattributed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
