@@ -371,7 +371,8 @@ def _anchor_values(
     else:
         col = sa.c[rule.anchor.column]
     for chunk in _chunks(row_keys):
-        yield from conn.execute(select(pk, col).select_from(source).where(pk.in_(chunk))).tuples()
+        stmt = select(pk, col).select_from(source).where(pk.in_(chunk))
+        yield from ((key, value) for key, value in conn.execute(stmt))
 
 
 def _clear_fields(t: Table, sa: SATable, parties: set[str]) -> tuple[str, ...]:
@@ -471,7 +472,7 @@ def _resolve_references(
             for chunk in _chunks(list(parents)):
                 if fk.child_pk is not None:
                     stmt = select(csa.c[fk.child_pk], col).where(col.in_(chunk))
-                    for ckey, pkey in conn.execute(stmt).tuples():
+                    for ckey, pkey in conn.execute(stmt):
                         if ckey not in deleting:
                             blocked.add(pkey)
                 else:

@@ -1,0 +1,278 @@
+"""Erasure on request (Art. 17): what goes, what is kept and why, FK safety, atomicity."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from datetime import date, datetime, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from _rights_seed import (
+    CARLA,
+    CLOCK,
+    DUAL,
+    DUAL_EMAIL,
+    DUAL_LAST,
+    EMPLOYEE,
+    EMPLOYEE_EMAIL,
+    EMPLOYEE_LAST,
+    VISITOR,
+    VISITOR_EMAIL,
+    VISITOR_LAST,
+    seed,
+    snapshot,
+)
+from sqlalchemy import Engine, insert, inspect, select
+
+from dsr.catalog.loader import load_catalog
+from dsr.catalog.model import Anchor, Catalog, Period, RetentionRule
+from dsr.cli import main
+from dsr.db import connect
+from dsr.demo import schema as s
+from dsr.ledger import audit
+from dsr.ledger.keys import StaticKeys
+from dsr.ledger.tables import create_ledger, holds, restrictions
+from dsr.rights.erase import Step, erase, expires_at, last_day_kept
+from dsr.subject.graph import SubjectGraph
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    e = connect(db_url)
+    seed(e)
+    yield e
+    e.dispose()
+
+
+def _resolve(engine: Engine, catalog: Catalog, ids: list[str]) -> dict[str, list[int]]:
+    with engine.connect() as c:
+        rec = SubjectGraph(catalog, engine).resolve(c, ids)
+    return {t.table.name: [r.key for r in t.rows] for t in rec.tables}
+
+
+def _ids(engine: Engine, table: str) -> list[int]:
+    t = s.metadata.tables[table]
+    with engine.connect() as c:
+        return list(c.execute(select(t.c.id).order_by(t.c.id)).scalars())
+
+
+def test_dual_role_invoice_is_kept_with_reason_and_until_the_rest_is_erased(
+    engine: Engine, db_url: str, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch, catalog: Catalog,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("DSR_SECRET", "6b" * 32)
+    code = main(["--database-url", db_url, "erase", f"email={DUAL_EMAIL}", "--json"])
+    out = capsys.readouterr()
+    assert code == 3, out.err
+    data = json.loads(out.out)
+    erased = {(e["table"], e["action"]): e["rows"] for e in data["erased"]}
+    assert erased == {
+        ("partner_contacts", "deleted"): 1,
+        ("contact_requests", "deleted"): 1,
+        ("newsletter_subscriptions", "deleted"): 1,
+        ("invoices", "deleted"): 1,  # the 2015 invoice: its 8 years ended on 1 January 2024
+        ("customers", "anonymised"): 1,
+    }
+    [kept] = data["kept"]
+    assert kept["table"] == "invoices" and kept["rows"] == 1
+    assert kept["action"] == "restricted"
+    assert kept["until"] == "2032-12-31"
+    assert "statutory retention" in kept["reason"]
+    assert "147" in kept["legal_reference"] and "17(3)(b)" in kept["legal_reference"]
+    assert {n["recipient"] for n in data["notices"]} >= {"hosting", "tax_advisor", "microsoft"}
+    # the invoice stays, the newsletter row and the partner contact are gone
+    assert _ids(engine, "invoices") == [1, 3]
+    assert _ids(engine, "newsletter_subscriptions") == [2]
+    assert _ids(engine, "partner_contacts") == [2]
+    # resolving the person again finds only what was kept
+    assert _resolve(engine, catalog, DUAL) == {"invoices": [1]}
+    with engine.connect() as c:
+        cust = c.execute(select(s.customers).where(s.customers.c.id == 1)).mappings().one()
+        marks = c.execute(select(restrictions)).mappings().all()
+        entry = (
+            c.execute(select(audit.audit).where(audit.audit.c.action == "erase")).mappings().one()
+        )
+    assert cust["contact_email"] == "erased-1@invalid" and cust["customer_number"] is None
+    assert cust["contact_last_name"] == "erased" and cust["company_name"] == "Kunde 1 AG"
+    assert [(m["table_name"], m["row_key"], m["until"]) for m in marks] == [
+        ("invoices", "1", date(2032, 12, 31))
+    ]
+    assert entry["subject"].startswith("ps_")
+    assert DUAL_LAST not in entry["details"] and "quendel" not in entry["details"].lower()
+
+
+def test_legal_hold_keeps_only_what_it_covers(
+    engine: Engine, catalog: Catalog, keys: StaticKeys
+) -> None:
+    create_ledger(engine)
+    with engine.begin() as c:
+        hold = {"table_name": "newsletter_subscriptions", "reason": "litigation",
+                "until": date(2027, 6, 30), "created_at": datetime(2026, 11, 1)}  # fmt: skip
+        c.execute(insert(holds).values(hold))
+        hold_id = c.execute(select(holds.c.id)).scalar_one()
+    plan = erase(engine, catalog, keys, DUAL, clock=CLOCK)
+    kept = {k.table: k for k in plan.kept}
+    assert set(kept) == {"invoices", "newsletter_subscriptions"}
+    assert kept["newsletter_subscriptions"].holds == (hold_id,)
+    assert kept["newsletter_subscriptions"].until == date(2027, 6, 30)
+    assert _ids(engine, "newsletter_subscriptions") == [1, 2]
+    assert _ids(engine, "contact_requests") == [2]
+
+
+def test_referenced_account_is_anonymised_not_deleted(
+    engine: Engine, catalog: Catalog, keys: StaticKeys
+) -> None:
+    # customers.created_by references the employee's account (NOT NULL): deleting it would fail
+    plan = erase(engine, catalog, keys, EMPLOYEE, clock=CLOCK)
+    kept = {k.table: k.to_json() for k in plan.kept}
+    assert kept["user_accounts"]["action"] == "anonymised"
+    assert kept["user_accounts"]["reason"].startswith("referenced by customers.created_by")
+    assert kept["customers"]["rows"] == 2 and kept["customers"]["action"] == "kept"
+    assert _ids(engine, "user_accounts") == [1, 2, 3]
+    assert _ids(engine, "usage_log") == [4, 5, 6, 7, 8, 9]
+    with engine.connect() as c:
+        acc = c.execute(select(s.user_accounts).where(s.user_accounts.c.id == 1)).mappings().one()
+    assert acc["email"] == "erased-1@invalid" and acc["last_name"] == "erased"
+    assert acc["phone"] is None and acc["password_hash"] == "erased"
+    assert _resolve(engine, catalog, EMPLOYEE) == {}
+
+
+def test_on_delete_restrict_turns_delete_into_anonymisation_without_partial_erasure(
+    engine: Engine, catalog: Catalog, keys: StaticKeys
+) -> None:
+    # a catalog that deletes customer rows: Carla's is referenced by her agreement acceptance
+    # (mca_acceptances.customer_id, ON DELETE RESTRICT), which statutory retention keeps
+    customers = catalog.tables["customers"]
+    contact = dataclasses.replace(customers.parties["contact"], erase="delete_row")
+    deleting = dataclasses.replace(customers, parties={**customers.parties, "contact": contact})
+    strict = dataclasses.replace(catalog, tables={**catalog.tables, "customers": deleting})
+    plan = erase(engine, strict, keys, CARLA, clock=CLOCK)
+    kept = {k.table: k.to_json() for k in plan.kept}
+    assert kept["mca_acceptances"]["action"] == "restricted"
+    assert kept["mca_acceptances"]["until"] == "2031-12-31"
+    assert kept["customers"]["action"] == "anonymised"
+    assert kept["customers"]["reason"].startswith("referenced by mca_acceptances.customer_id")
+    assert _ids(engine, "customers") == [1, 2, 3]
+    assert _ids(engine, "mca_acceptances") == [1, 2]
+    # the same catalog deletes Dora's customer row, which nothing references
+    erase(engine, strict, keys, DUAL, clock=CLOCK)
+    assert _ids(engine, "customers") == [2, 3]
+
+
+def test_dry_run_equals_the_real_run_and_changes_nothing(
+    engine: Engine, catalog: Catalog, keys: StaticKeys
+) -> None:
+    people = DUAL + EMPLOYEE
+    before = snapshot(engine)
+    dry = erase(engine, catalog, keys, people, dry_run=True, clock=CLOCK)
+    assert snapshot(engine) == before
+    assert not inspect(engine).has_table("dsr_audit")
+    real = erase(engine, catalog, keys, people, clock=CLOCK)
+    d, r = dry.to_json(), real.to_json()
+    assert d.pop("dry_run") is True and r.pop("dry_run") is False
+    assert d == r
+    assert snapshot(engine) != before
+
+
+def test_failure_mid_way_rolls_everything_back(
+    engine: Engine, catalog: Catalog, keys: StaticKeys
+) -> None:
+    before = snapshot(engine)
+    done: list[str] = []
+
+    def crash_on_second(step: Step) -> None:
+        done.append(f"{step.kind} {step.table}")
+        if len(done) == 2:
+            raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        erase(engine, catalog, keys, DUAL, clock=CLOCK, after_step=crash_on_second)
+    assert done[0] == "update customers"  # the first statement ran ...
+    assert snapshot(engine) == before  # ... and was rolled back with the rest
+    with engine.connect() as c:
+        assert audit.count(c) == 0
+        assert c.execute(select(restrictions)).first() is None
+    # the next run does the whole erasure
+    erase(engine, catalog, keys, DUAL, clock=CLOCK)
+    assert _resolve(engine, catalog, DUAL) == {"invoices": [1]}
+
+
+def test_nothing_kept_exits_0_and_request_outcome_recorded(
+    engine: Engine, db_url: str, catalog: Catalog, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from dsr.ledger.keys import key_provider
+    from dsr.ledger.requests import get_request, open_request
+
+    monkeypatch.setenv("DSR_SECRET", "6b" * 32)
+    keys = key_provider()
+    create_ledger(engine)
+    with engine.begin() as c:
+        req = open_request(c, keys, catalog, type="erasure", identities=VISITOR,
+                           received=date(2026, 11, 20), clock=CLOCK)  # fmt: skip
+    args = ["--database-url", db_url, "erase", *VISITOR, "--request", str(req.id), "--json"]
+    code = main(args)
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    data = json.loads(out.out)
+    assert data["kept"] == []
+    assert {(e["table"], e["rows"]) for e in data["erased"]} == {("usage_log", 4),
+                                                                  ("user_accounts", 1)}  # fmt: skip
+    assert [st["table"] for st in data["steps"]] == ["usage_log", "user_accounts"]
+    assert _resolve(engine, catalog, VISITOR) == {}
+    with engine.connect() as c:
+        done = get_request(c, keys, req.id)
+        assert audit.verify(c, keys).ok
+    assert done.outcome_log[-1]["action"] == "erase"
+
+
+def test_expiry_arithmetic() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    invoices = load_catalog().retention["invoices"]  # 8 years from the end of the year
+    assert expires_at(invoices, date(2025, 3, 15), "Europe/Berlin") == datetime(
+        2034, 1, 1, tzinfo=berlin
+    )
+    assert last_day_kept(expires_at(invoices, date(2025, 12, 31), "Europe/Berlin")) == date(
+        2033, 12, 31
+    )
+    monthly = RetentionRule(id="m", period=Period.parse("1 month"), anchor=Anchor(column="ts"),
+                            action="delete", legal_reference="x")  # fmt: skip
+    end = expires_at(monthly, datetime(2025, 1, 31, 8, 0), "Europe/Berlin")
+    assert (end.month, end.day, end.hour) == (2, 28, 8)
+    aware = expires_at(monthly, datetime(2025, 1, 31, 23, 30, tzinfo=timezone.utc), "Europe/Berlin")
+    assert (aware.month, aware.day) == (3, 1)  # 00:30 on 1 February in Berlin, plus a month
+
+
+def test_sqlite_residue_scan(tmp_path: Path, catalog: Catalog, keys: StaticKeys) -> None:
+    """After erasure neither the database file nor its journal holds the person's data."""
+    path = tmp_path / "residue.db"
+    engine = connect(f"sqlite:///{path}")
+    seed(engine)
+    needles = [
+        n.encode()
+        for n in (VISITOR_EMAIL, VISITOR_EMAIL.lower(), VISITOR_LAST,
+                  EMPLOYEE_EMAIL, EMPLOYEE_EMAIL.lower(), EMPLOYEE_LAST)
+    ]  # fmt: skip
+
+    def scan() -> bytes:
+        return b"".join(
+            p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("residue.db")
+        )
+
+    before = scan()
+    assert all(n in before for n in needles)  # the scan can see them
+    erase(engine, catalog, keys, VISITOR, clock=CLOCK)
+    erase(engine, catalog, keys, EMPLOYEE, clock=CLOCK)  # account kept, anonymised
+    engine.dispose()
+    after = scan()
+    assert [n for n in needles if n in after] == []
+    wal = tmp_path / "residue.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0  # checkpointed and truncated
