@@ -113,7 +113,7 @@ def test_employee_pdf_has_art15_sections_and_no_third_party_or_password(demo: De
         "Microsoft Corporation",
         "Data Privacy Framework",
         "Held but not shown",
-        "Password hash",
+        "Password (stored as a hash)",
     ):
         assert heading in text, heading
     n = len(reader.pages)
