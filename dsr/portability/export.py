@@ -60,6 +60,7 @@ from sqlalchemy.types import TypeEngine
 from dsr.catalog.model import Catalog, Field, Table
 from dsr.clock import Clock
 from dsr.errors import ConfigError
+from dsr.ledger.keys import KeyProvider
 from dsr.portability.storage import SealingWriter, unseal_stream
 from dsr.subject.graph import SubjectGraph, bind_values_flat, identity_map
 from dsr.subject.identity import Identity, parse_identities
@@ -824,3 +825,42 @@ def _data_json(
             exp.rows += len(rows)
         yield b"]"
     yield b"}}"
+
+
+def record_export(
+    conn: Connection,
+    keys: KeyProvider,
+    result: ExportResult,
+    *,
+    clock: Clock,
+    action: str = "export",
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Record an export (Art. 5(2) accountability) in the caller's transaction.
+
+    Appends an audit entry naming the person only by keyed pseudonym, with counts, and, when
+    the export answers a request, records the outcome on the request register.
+    """
+    from dsr.ledger.audit import append
+    from dsr.ledger.keys import pseudonym
+
+    summary: dict[str, Any] = {
+        "tables": len(result.tables),
+        "rows": result.rows,
+        "restricted": sum(result.restricted.values()),
+        "nothing_portable": result.nothing_portable,
+        **(extra or {}),
+    }
+    if result.request_id is not None:
+        from dsr.ledger.requests import record_outcome
+
+        record_outcome(conn, keys, result.request_id, action, summary, clock)
+    append(
+        conn,
+        keys,
+        action,
+        details=summary,
+        subject=pseudonym(keys, list(result.identities)),
+        request_id=result.request_id,
+        at=clock.now(),
+    )

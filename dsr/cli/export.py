@@ -1,0 +1,129 @@
+"""``dsr export IDENTITY...`` and ``dsr download TOKEN``: Art. 20 packages and their delivery."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from dsr.cli._common import (
+    AppContext,
+    emit,
+    identities_argument,
+    json_option,
+    pass_app,
+    request_option,
+)
+from dsr.portability.delivery import download, parse_duration
+from dsr.portability.storage import DirectoryStorage
+
+EXIT_WITHHELD = 3
+
+export_dir_option = click.option(
+    "--export-dir",
+    envvar="DSR_EXPORT_DIR",
+    type=click.Path(file_okay=False),
+    help="Where delivered packages are stored, encrypted (env DSR_EXPORT_DIR; default "
+    "~/.local/share/dsr/exports).",
+)
+
+
+def _human(data: dict[str, Any]) -> str:
+    lines = [data["message"]]
+    for item in data.get("not_portable", []):
+        lines.append(f"  not portable: {item['table']} ({', '.join(item['fields'])}): "
+                     f"{item['message']}")  # fmt: skip
+    if data.get("file"):
+        lines.append(f"wrote {data['file']}")
+    if data.get("token"):
+        lines.append(f"token (single-use, expires {data['expires_at']}):\n{data['token']}")
+    return "\n".join(lines)
+
+
+@click.command("export")
+@identities_argument
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="ZIP file to write (keep personal data out of its name).")  # fmt: skip
+@click.option("--deliver", is_flag=True,
+              help="Store the package encrypted and print a single-use download token "
+                   "instead of writing a file.")  # fmt: skip
+@click.option("--expires", default="7d", show_default=True,
+              help="How long a delivered package can be downloaded (e.g. 12h, 7d; at most "
+                   "30d).")  # fmt: skip
+@export_dir_option
+@request_option
+@json_option
+@pass_app
+def export_command(
+    app: AppContext,
+    identities: tuple[str, ...],
+    output: str | None,
+    deliver: bool,
+    expires: str,
+    export_dir: str | None,
+    request_id: int | None,
+    as_json: bool,
+) -> int:
+    """Art. 20 package: the data the person provided, as JSON + CSV in a ZIP.
+
+    Exit code 3 when rows under restriction (Art. 18) were left out. When nothing about the
+    person is portable, nothing is written and the output says why (exit code 0).
+    """
+    from dsr.ledger.tables import create_ledger
+    from dsr.portability.delivery import deliver as deliver_package
+    from dsr.portability.export import export_package, record_export
+    from dsr.rights.access import ledger_present
+    from dsr.subject.graph import SubjectGraph
+
+    ctx = click.get_current_context()
+    if deliver == bool(output):
+        raise click.UsageError("give either -o FILE.zip or --deliver", ctx=ctx)
+    expiry = parse_duration(expires)
+    graph = SubjectGraph(app.catalog, app.engine)
+    data: dict[str, Any]
+    if deliver:
+        create_ledger(app.engine)
+        storage = DirectoryStorage(export_dir)
+        with app.engine.begin() as conn:
+            delivery = deliver_package(
+                conn, app.catalog, graph, identities, storage, app.keys,
+                clock=app.clock, expires=expiry, request_id=request_id,
+            )  # fmt: skip
+        data = delivery.to_json()
+        result = delivery.export
+    else:
+        assert output is not None
+        with app.engine.begin() as conn:
+            result = export_package(
+                conn, app.catalog, graph, identities, output, clock=app.clock,
+                request_id=request_id,
+            )  # fmt: skip
+            if request_id is not None or ledger_present(conn):
+                record_export(conn, app.keys, result, clock=app.clock)
+        data = {"file": None if result.nothing_portable else output, "expires_at": None,
+                **result.to_json()}  # fmt: skip
+    if as_json:
+        emit(data, True)
+    elif deliver and data.get("token"):
+        click.echo(data["token"])
+        click.echo(data["message"], err=True)
+    else:
+        click.echo(_human(data))
+    return EXIT_WITHHELD if result.restricted else 0
+
+
+@click.command("download")
+@click.argument("token")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
+              help="File to write the package to.")  # fmt: skip
+@export_dir_option
+@json_option
+@pass_app
+def download_command(
+    app: AppContext, token: str, output: str, export_dir: str | None, as_json: bool
+) -> None:
+    """Redeem a single-use download token: decrypt the package to FILE and record it."""
+    result = download(
+        app.engine, DirectoryStorage(export_dir), app.keys, token, output, clock=app.clock
+    )
+    emit(result.to_json(), as_json, lambda d: f"wrote {d['file']} ({d['size']} bytes)")

@@ -1,0 +1,339 @@
+"""Secure delivery of export packages to the person (Art. 20 with Art. 32 GDPR).
+
+:func:`deliver` writes the package straight into a sealing stream (AES-256-GCM, subkey
+``storage``, see :mod:`dsr.portability.storage`): no plaintext reaches the disk. The sealed
+file gets a random name, a row in ``dsr_exports`` (package id, subject pseudonym, expiry) and
+a signed token that names the package and its expiry (HMAC-SHA256, subkey ``token``).
+
+:func:`download` verifies the token (signature, expiry), decrypts to a temporary file next to
+the target and, in one transaction, marks the package downloaded and appends the audit entry;
+the file is renamed into place only after that commit, so a refused or failed download writes
+nothing. The token is single-use: the sealed file is deleted right after the download.
+:func:`purge_expired_packages` deletes what expired and any leftovers.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import os
+import re
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from hashlib import sha256
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+from sqlalchemy import Connection, Engine, or_, select, update
+
+from dsr.catalog.model import Catalog
+from dsr.clock import Clock
+from dsr.errors import ConfigError, DeliveryError
+from dsr.ledger.keys import KeyProvider, derive, pseudonym
+from dsr.ledger.tables import exports
+from dsr.portability.export import ExportResult, export_package, record_export
+from dsr.portability.storage import PackageStorage, SealingWriter, new_name, unseal_stream
+from dsr.subject.graph import SubjectGraph
+from dsr.subject.identity import Identity
+
+DEFAULT_EXPIRY = timedelta(days=7)
+MAX_EXPIRY = timedelta(days=30)
+#: Sealed files nobody registered (a crash between writing and committing) go after this.
+ORPHAN_AGE = timedelta(days=1)
+TOKEN_VERSION = "dsr1"
+_TOKEN = re.compile(r"^dsr1\.([0-9a-f]{32})\.([0-9]{1,12})\.([A-Za-z0-9_-]{43})$")
+_DURATION = re.compile(r"^\s*(\d+)\s*(m|h|d|w)\s*$")
+
+
+@dataclass
+class Delivery:
+    """A stored package and the token that redeems it (or, nothing portable: neither)."""
+
+    export: ExportResult
+    token: str | None = None
+    package_id: str | None = None
+    expires_at: datetime | None = None
+    size: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "token": self.token,
+            "package_id": self.package_id,
+            "expires_at": _iso(self.expires_at) if self.expires_at else None,
+            **self.export.to_json(),
+            "size": self.size,
+        }
+
+
+@dataclass
+class Download:
+    """A redeemed token: where the package went."""
+
+    file: str
+    size: int
+    package_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "size": self.size, "package_id": self.package_id}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30m``, ``12h``, ``7d``, ``2w``; at most :data:`MAX_EXPIRY` (storage limitation)."""
+    m = _DURATION.match(text)
+    if not m:
+        raise ConfigError("expected a duration such as 12h, 7d or 2w", where="--expires")
+    n, unit = int(m.group(1)), m.group(2)
+    delta = {"m": timedelta(minutes=n), "h": timedelta(hours=n), "d": timedelta(days=n),
+             "w": timedelta(weeks=n)}[unit]  # fmt: skip
+    if delta <= timedelta(0) or delta > MAX_EXPIRY:
+        raise ConfigError("must be more than 0 and at most 30 days", where="--expires")
+    return delta
+
+
+def _iso(dt: datetime) -> str:
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc).isoformat()
+
+
+def _utc_naive(dt: datetime) -> datetime:
+    if dt.tzinfo is None:
+        return dt.replace(microsecond=0)
+    return dt.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _token_mac(keys: KeyProvider, package_id: str, expires: int) -> bytes:
+    msg = f"{TOKEN_VERSION}\n{package_id}\n{expires}".encode()
+    return hmac.new(derive(keys, "token"), msg, sha256).digest()
+
+
+def make_token(keys: KeyProvider, package_id: str, expires_at: datetime) -> str:
+    """A signed token naming the package and its expiry (no personal data in it)."""
+    expires = int(_utc_naive(expires_at).replace(tzinfo=timezone.utc).timestamp())
+    return f"{TOKEN_VERSION}.{package_id}.{expires}.{_b64(_token_mac(keys, package_id, expires))}"
+
+
+def read_token(keys: KeyProvider, token: str, clock: Clock) -> tuple[str, datetime]:
+    """Verify signature and expiry; the package id and expiry (UTC) of a valid token."""
+    m = _TOKEN.match(token.strip())
+    if m is None:
+        raise DeliveryError("the download token is invalid: malformed or altered", where="token")
+    package_id, expires = m.group(1), int(m.group(2))
+    try:
+        given = base64.urlsafe_b64decode(m.group(3) + "=")
+    except (binascii.Error, ValueError):
+        given = b""
+    if not hmac.compare_digest(given, _token_mac(keys, package_id, expires)):
+        raise DeliveryError(
+            "the download token is invalid: altered, or signed with another toolkit secret",
+            where="token",
+        )
+    expires_at = datetime.fromtimestamp(expires, timezone.utc)
+    if clock.now() >= expires_at:
+        raise DeliveryError(
+            f"the download token expired at {expires_at.isoformat()}; ask for a new export",
+            where="token",
+        )
+    return package_id, expires_at
+
+
+class _NothingToStore(Exception):
+    pass
+
+
+def deliver(
+    conn: Connection,
+    catalog: Catalog,
+    graph: SubjectGraph,
+    identities: Sequence[Identity | str],
+    storage: PackageStorage,
+    keys: KeyProvider,
+    *,
+    clock: Clock,
+    expires: timedelta = DEFAULT_EXPIRY,
+    request_id: int | None = None,
+) -> Delivery:
+    """Export the person's package sealed into ``storage`` and return a single-use token.
+
+    Registers the package in ``dsr_exports`` and appends the audit entry in the caller's
+    transaction (the ledger tables must exist). Nothing portable: nothing is stored, no token.
+    """
+    package_id = secrets.token_hex(16)
+    name = new_name()
+    key = derive(keys, "storage")
+    holder: dict[str, Any] = {}
+    try:
+        with storage.create(name) as fh:
+            sealer = SealingWriter(fh, key, context=package_id.encode())
+            result = export_package(
+                conn,
+                catalog,
+                graph,
+                identities,
+                cast(BinaryIO, sealer),
+                clock=clock,
+                request_id=request_id,
+            )
+            holder["result"] = result
+            if result.nothing_portable:
+                raise _NothingToStore
+            sealer.close()
+            size = sealer.ciphertext_size
+    except _NothingToStore:
+        result = holder["result"]
+        record_export(conn, keys, result, clock=clock, action="export.deliver")
+        return Delivery(export=result)
+    now = clock.now()
+    expires_at = _utc_naive(now + expires)
+    try:
+        conn.execute(
+            exports.insert().values(
+                id=package_id,
+                file_name=name,
+                subject=pseudonym(keys, list(result.identities)),
+                request_id=request_id,
+                created_at=_utc_naive(now),
+                expires_at=expires_at,
+                size=size,
+            )
+        )
+        record_export(
+            conn,
+            keys,
+            result,
+            clock=clock,
+            action="export.deliver",
+            extra={"package": package_id, "expires_at": _iso(expires_at)},
+        )
+    except BaseException:
+        storage.delete(name)
+        raise
+    return Delivery(
+        export=result,
+        token=make_token(keys, package_id, expires_at),
+        package_id=package_id,
+        expires_at=expires_at.replace(tzinfo=timezone.utc),
+        size=size,
+    )
+
+
+def download(
+    engine: Engine,
+    storage: PackageStorage,
+    keys: KeyProvider,
+    token: str,
+    out: str | Path,
+    *,
+    clock: Clock,
+) -> Download:
+    """Redeem a token: decrypt the package to ``out`` and record the download (Art. 20).
+
+    A tampered, expired or reused token, or a package that fails to decrypt, is a
+    :class:`DeliveryError` and nothing is written. The sealed file is deleted afterwards.
+    """
+    package_id, _ = read_token(keys, token, clock)
+    target = Path(out)
+    part = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+    key = derive(keys, "storage")
+    where = f"package {package_id}"
+    size = 0
+    try:
+        with engine.begin() as conn:
+            row = conn.execute(
+                select(exports).where(exports.c.id == package_id).with_for_update()
+            ).first()
+            now = _utc_naive(clock.now())
+            if row is None:
+                raise DeliveryError("no such package", where=where)
+            if row.downloaded_at is not None:
+                raise DeliveryError(
+                    "the download token was already used; tokens are single-use", where=where
+                )
+            if row.deleted_at is not None or row.expires_at <= now:
+                raise DeliveryError("the package expired and was deleted", where=where)
+            fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as dst, storage.open(row.file_name) as src:
+                for chunk in unseal_stream(src, key, package_id.encode(), where=where):
+                    dst.write(chunk)
+                    size += len(chunk)
+            marked = conn.execute(
+                update(exports)
+                .where(exports.c.id == package_id, exports.c.downloaded_at.is_(None))
+                .values(downloaded_at=now)
+            )
+            if marked.rowcount != 1:
+                raise DeliveryError(
+                    "the download token was already used; tokens are single-use", where=where
+                )
+            from dsr.ledger.audit import append
+
+            append(
+                conn,
+                keys,
+                "export.download",
+                details={"package": package_id, "size": size},
+                subject=row.subject,
+                request_id=row.request_id,
+                at=clock.now(),
+            )
+        os.replace(part, target)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    # single-use: nothing is left to serve, so the sealed copy goes at once
+    storage.delete(row.file_name)
+    with engine.begin() as conn:
+        conn.execute(update(exports).where(exports.c.id == package_id).values(deleted_at=now))
+    return Download(file=str(target), size=size, package_id=package_id)
+
+
+def purge_expired_packages(
+    conn: Connection, storage: PackageStorage, clock: Clock, keys: KeyProvider | None = None
+) -> int:
+    """Delete expired or already downloaded packages and sealed files nobody registered.
+
+    Marks the rows deleted (set-based) in the caller's transaction; returns how many packages
+    were deleted. With ``keys``, appends an ``export.purge`` audit entry when any were.
+    """
+    now = _utc_naive(clock.now())
+    due = conn.execute(
+        select(exports.c.id, exports.c.file_name).where(
+            exports.c.deleted_at.is_(None),
+            or_(exports.c.expires_at <= now, exports.c.downloaded_at.is_not(None)),
+        )
+    ).all()
+    for row in due:
+        storage.delete(row.file_name)
+    if due:
+        conn.execute(
+            update(exports).where(exports.c.id.in_([r.id for r in due])).values(deleted_at=now)
+        )
+    live = set(
+        conn.execute(select(exports.c.file_name).where(exports.c.deleted_at.is_(None))).scalars()
+    )
+    cutoff = max(clock.now().timestamp(), time.time()) - ORPHAN_AGE.total_seconds()
+    orphans = 0
+    for listed, mtime in storage.list():
+        base = listed.removesuffix(".part")
+        if base not in live and mtime < cutoff:
+            storage.delete(listed)
+            orphans += 1
+    if keys is not None and (due or orphans):
+        from dsr.ledger.audit import append
+
+        append(
+            conn,
+            keys,
+            "export.purge",
+            details={"packages": len(due), "orphans": orphans},
+            at=clock.now(),
+        )
+    return len(due)
