@@ -24,6 +24,7 @@ from sqlalchemy import (
     Engine,
     MetaData,
     Select,
+    and_,
     bindparam,
     func,
     inspect,
@@ -123,7 +124,10 @@ class SubjectGraph:
             clauses.append(col == params[0] if len(params) == 1 else col.in_(params))
         if not clauses:
             return None
-        return clauses[0] if len(clauses) == 1 else or_(*clauses)
+        found = clauses[0] if len(clauses) == 1 else or_(*clauses)
+        if p.unattributed:
+            found = and_(found, *(sa.c[t.links[name].column].is_(None) for name in p.unattributed))
+        return found
 
     def party_select(
         self,
