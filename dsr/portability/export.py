@@ -21,8 +21,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import queue
 import secrets
 import tempfile
+import threading
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -366,23 +368,39 @@ def _offset(delta: Any) -> str:
 
 
 def _datetime_converter(tz: tzinfo) -> Callable[[Any], Any]:
-    """Naive DB datetimes are wall-clock time in the catalog's zone: give them its offset."""
-    cache: dict[tuple[int, int], str] = {}
+    """Naive DB datetimes are wall-clock time in the catalog's zone: give them its offset.
+
+    The offset is looked up once per hour of the day (zone transitions fall on the hour; in
+    the repeated hour of a switch back the earlier offset is used). SQLite's text values of
+    the usual ``YYYY-MM-DD HH:MM:SS[.ffffff]`` form are rewritten without parsing.
+    """
+    by_hour: dict[Any, str] = {}
     parse = datetime.fromisoformat
+
+    def offset(v: datetime) -> str:
+        if len(by_hour) > 100_000:
+            by_hour.clear()
+        return _offset(v.replace(minute=0, second=0, microsecond=0, tzinfo=tz).utcoffset())
 
     def convert(v: Any) -> Any:
         if v is None:
             return None
-        if isinstance(v, str):
+        if v.__class__ is str:
+            n = len(v)
+            if (n == 19 or (n == 26 and v[19] == ".")) and v[10] == " ":
+                off = by_hour.get(v[:13])
+                if off is None:
+                    off = by_hour[v[:13]] = offset(parse(v))
+                if n == 19 or v.endswith("000000"):
+                    return f"{v[:10]}T{v[11:19]}{off}"
+                return f"{v[:10]}T{v[11:]}{off}"
             v = parse(v)
         if v.tzinfo is not None:
             return v.isoformat()
-        key = (v.toordinal(), v.hour)
-        off = cache.get(key)
+        key = v.toordinal() * 24 + v.hour
+        off = by_hour.get(key)
         if off is None:
-            if len(cache) > 100_000:
-                cache.clear()
-            off = cache[key] = _offset(v.replace(minute=0, second=0, tzinfo=tz).utcoffset())
+            off = by_hour[key] = offset(v)
         return v.isoformat() + off
 
     return convert
@@ -467,7 +485,7 @@ def _csv_value(v: Any) -> bytes:
     return orjson.dumps(v)
 
 
-def encode_csv(rows: Sequence[Sequence[Any]]) -> bytes:
+def encode_csv(rows: Sequence[Sequence[Any]], nulls: int | None = None) -> bytes:
     """RFC 4180 lines (CRLF; every text quoted, numbers bare, NULL empty) for converted rows.
 
     The fast path lets orjson encode the batch as arrays and turns that into CSV: valid when
@@ -477,7 +495,8 @@ def encode_csv(rows: Sequence[Sequence[Any]]) -> bytes:
     if not rows:
         return b""
     j = orjson.dumps(rows)
-    nulls = sum(r.count(None) for r in rows)
+    if nulls is None:
+        nulls = sum(r.count(None) for r in rows)
     if b"\\" not in j and j.count(b"],[") == len(rows) - 1 and j.count(b"null") == nulls:
         body = j[2:-2].replace(b"],[", b"\r\n")
         if nulls:
@@ -504,6 +523,49 @@ class _Spool:
 
     def close(self) -> None:
         self.file.close()
+
+
+class _Worker:
+    """Runs the byte-crunching writes (SHA-256, CRC-32, DEFLATE, AES-GCM) in a second thread.
+
+    These release the GIL on large buffers, so compressing and sealing one batch overlaps
+    with fetching and encoding the next. The bounded queue keeps memory flat.
+    """
+
+    def __init__(self, depth: int = 6) -> None:
+        self._q: queue.Queue[tuple[Callable[[bytes], Any], bytes] | None] = queue.Queue(depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="dsr-export-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._q.get()
+            try:
+                if item is None:
+                    return
+                if self._error is None:
+                    item[0](item[1])
+            except BaseException as exc:  # noqa: BLE001 - handed to the producing thread
+                self._error = exc
+            finally:
+                self._q.task_done()
+
+    def submit(self, fn: Callable[[bytes], Any], data: bytes) -> None:
+        self.check()
+        self._q.put((fn, data))
+
+    def drain(self) -> None:
+        """Wait until every submitted write is done."""
+        self._q.join()
+
+    def check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def close(self) -> None:
+        self._q.put(None)
+        self._thread.join()
 
 
 class _HashingEntry:
@@ -718,6 +780,7 @@ def _write_zip(
     tz = ZoneInfo(catalog.timezone)
     values = bind_values_flat(idmap)
     files = result.files
+    worker = _Worker()
     try:
         with zipfile.ZipFile(
             fh, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=COMPRESSLEVEL
@@ -726,11 +789,18 @@ def _write_zip(
             def entry(name: str, chunks: Iterator[bytes] | Sequence[bytes]) -> None:
                 with zf.open(name, "w", force_zip64=True) as handle:
                     w = _HashingEntry(handle)
-                    for chunk in chunks:
-                        w.write(chunk)
+                    try:
+                        for chunk in chunks:
+                            worker.submit(w.write, chunk)
+                    finally:
+                        worker.drain()
+                    worker.check()
                 files[name] = {"sha256": w.sha.hexdigest(), "size": w.size}
 
-            entry("data.json", _data_json(conn, catalog, plans, values, tz, result.generated_at))
+            entry(
+                "data.json",
+                _data_json(conn, catalog, plans, values, tz, result.generated_at, worker),
+            )
             entry("schema.json", [orjson.dumps(build_schema(catalog, plans), option=_PRETTY)])
             for plan in plans:
                 assert plan.spool is not None
@@ -742,6 +812,7 @@ def _write_zip(
                 handle.write(orjson.dumps(manifest, option=_PRETTY))
         result.size = fh.tell() if fh.seekable() else 0
     finally:
+        worker.close()
         for plan in plans:
             if plan.spool is not None:
                 plan.spool.close()
@@ -780,6 +851,7 @@ def _data_json(
     values: dict[str, Any],
     tz: tzinfo,
     generated_at: datetime,
+    worker: _Worker,
 ) -> Iterator[bytes]:
     head = {
         "format": FORMAT,
@@ -809,19 +881,17 @@ def _data_json(
         yield (b"," if n else b"") + orjson.dumps(plan.table.name) + b":["
         first = True
         for raw in stream_rows(conn, _rows_select(plan, restricted), values):
+            cols = list(zip(*raw, strict=True))
             if convs:
-                rows: list[Any] = []
-                for r in raw:
-                    r = list(r)
-                    for i, c in convs:
-                        r[i] = c(r[i])
-                    rows.append(r)
+                for i, c in convs:
+                    cols[i] = tuple(map(c, cols[i]))
+                rows: Sequence[Sequence[Any]] = list(zip(*cols, strict=True))
             else:
                 rows = raw
             j = orjson.dumps([dict(zip(names, r, strict=True)) for r in rows])
             yield j[1:-1] if first else b"," + j[1:-1]
             first = False
-            spool.write(encode_csv(rows))
+            worker.submit(spool.write, encode_csv(rows, sum(c.count(None) for c in cols)))
             exp.rows += len(rows)
         yield b"]"
     yield b"}}"
