@@ -179,15 +179,25 @@ class SubjectGraph:
         plan = self._plans.get(sig)
         if plan is None:
             plan = self._plans[sig] = self._plan(conn, idmap)
+        # one parameter tuple per distinct bind order, shared by the statements using it
+        params: dict[Any, Any] = {}
         cursor = conn.connection.cursor()
+        execute, fetchall = cursor.execute, cursor.fetchall
         try:
             for t, parties in plan:
                 by_key: dict[Any, MatchedRow] = {}
                 matched: list[str] = []
                 for pname, compiled in parties:
-                    rows = compiled.run(cursor, values)
+                    order = compiled.order
+                    p = params.get(order)
+                    if p is None:
+                        p = params[order] = compiled.params(values)
+                    execute(compiled.sql, p)
+                    rows = fetchall()
                     if not rows:
                         continue
+                    if compiled.processors is None or compiled.processors:
+                        rows = compiled.convert(rows, cursor.description)
                     matched.append(pname)
                     names = compiled.names
                     pk = t.primary_key
@@ -291,25 +301,29 @@ class _Compiled:
             for name, b in compiled.binds.items()
         }
         self.convert_binds = any(self.binds.values())
+        # statements with the same bind order share one parameter tuple per lookup
+        self.order: Any = (
+            (self.positional and tuple(self.positional)) if not self.convert_binds else id(self)
+        )
         self.names = [str(c.key) for c in stmt.selected_columns]
         self.types = [c.type for c in stmt.selected_columns]
         self.processors: list[Any] | None = None
 
-    def run(self, cursor: Any, values: dict[str, Any]) -> list[Any]:
+    def params(self, values: dict[str, Any]) -> Any:
+        """The DB-API parameters for the identity values (a tuple or a mapping)."""
         if self.convert_binds:
             values = {n: p(values[n]) if p else values[n] for n, p in self.binds.items()}
         if self.positional is not None:
-            cursor.execute(self.sql, tuple([values[n] for n in self.positional]))
-        else:
-            cursor.execute(self.sql, values)
-        rows = cursor.fetchall()
-        if not rows:
-            return []
+            return tuple([values[n] for n in self.positional])
+        return values
+
+    def convert(self, rows: Sequence[Any], description: Any) -> list[Any]:
+        """Apply the result processors of the columns that have one (SQLite dates)."""
         if self.processors is None:
             d = self.dialect
             self.processors = [
                 (i, p)
-                for i, (ty, desc) in enumerate(zip(self.types, cursor.description, strict=True))
+                for i, (ty, desc) in enumerate(zip(self.types, description, strict=True))
                 if (p := _result_processor(ty, d, desc[1])) is not None
             ]
         if not self.processors:
@@ -321,6 +335,12 @@ class _Compiled:
                 row[i] = p(row[i])
             out.append(row)
         return out
+
+    def run(self, cursor: Any, values: dict[str, Any]) -> list[Any]:
+        """Execute on ``cursor`` and return the converted rows."""
+        cursor.execute(self.sql, self.params(values))
+        rows = cursor.fetchall()
+        return self.convert(rows, cursor.description) if rows else []
 
 
 def _result_processor(type_: Any, dialect: Any, coltype: Any) -> Any:
