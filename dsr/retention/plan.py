@@ -1,0 +1,358 @@
+"""The purge plan: per rule and table, what would be deleted or anonymised and what is withheld.
+
+One :class:`PurgePlan` serves the dry run (printed) and the real run (executed batch by batch),
+so the two cannot disagree. Steps are ordered children before parents (reflected foreign
+keys), and within a table deletions before anonymisations, so no row is anonymised that is
+about to go and no DELETE ever fails on a foreign key: a parent row still referenced by a row
+that stays is withheld ("referenced by <table>") instead. Counting anticipates the earlier
+steps of the same run: a customer referenced only by acceptances that this run deletes counts
+as deletable, exactly as the real run will find it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    MetaData,
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    inspect,
+    not_,
+    or_,
+    select,
+)
+from sqlalchemy import Table as SATable
+from sqlalchemy.sql import visitors
+
+from dsr.catalog.model import Catalog, RetentionRule
+from dsr.ledger.holds import HoldIndex, load_holds
+from dsr.ledger.keys import KeyProvider
+from dsr.ledger.tables import restrictions as restrictions_table
+from dsr.retention.rules import anonymised_value, expired_condition, pending_condition
+from dsr.subject.graph import SubjectGraph
+
+RESTRICTED = "restricted (Art. 18)"
+
+
+@dataclass
+class Withheld:
+    """Expired rows kept back, and why: a hold, a restriction or a referencing row."""
+
+    reason: str
+    rows: int
+    hold_id: int | None = None
+    until: date | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"reason": self.reason, "rows": self.rows}
+        if self.hold_id is not None:
+            out["hold_id"] = self.hold_id
+            out["until"] = self.until.isoformat() if self.until else None
+        return out
+
+
+@dataclass
+class PurgeStep:
+    """One rule applied to one table."""
+
+    rule: RetentionRule
+    table: str
+    rows: int
+    withheld: int
+    reasons: list[Withheld] = field(default_factory=list)
+    first_key: Any = None
+    last_key: Any = None
+    done: int = 0
+    batches: int = 0
+
+    @property
+    def action(self) -> str:
+        return self.rule.action
+
+    def to_json(self, dry_run: bool) -> dict[str, Any]:
+        return {
+            "rule": self.rule.id,
+            "table": self.table,
+            "action": self.action,
+            "rows": self.rows if dry_run else self.done,
+            "withheld": self.withheld,
+            "withheld_reasons": [w.to_json() for w in self.reasons],
+            "legal_reference": self.rule.legal_reference,
+            "statutory": self.rule.statutory,
+            "batches": self.batches,
+        }
+
+
+@dataclass
+class Reference:
+    """A foreign key from ``child`` (columns) to the purged table (columns)."""
+
+    child: str
+    child_table: SATable
+    columns: list[str]
+    parent_columns: list[str]
+
+
+@dataclass
+class PurgePlan:
+    """What a purge at ``as_of`` does, in execution order (Art. 5(1)(e) GDPR)."""
+
+    as_of: datetime
+    steps: list[PurgeStep]
+    catalog: Catalog
+    sa_tables: dict[str, SATable]
+    holds: HoldIndex
+    references: dict[str, list[Reference]]
+    restricted_tables: set[str]
+    dialect: str
+
+    @property
+    def withheld(self) -> int:
+        return sum(s.withheld for s in self.steps)
+
+    # -- conditions shared by counting and execution ---------------------------------------
+
+    def expired(self, step: PurgeStep) -> ColumnElement[bool]:
+        return expired_condition(self.catalog, step.table, step.rule, self.sa_tables, self.as_of)
+
+    def pending(self, step: PurgeStep) -> ColumnElement[bool] | None:
+        """Anonymise: TRUE where some field is not yet in anonymised form."""
+        if step.action != "anonymise":
+            return None
+        sa = self.sa_tables[step.table]
+        return or_(*(pending_condition(sa.c[f], how, self.dialect)
+                     for f, how in step.rule.anonymise.items()))  # fmt: skip
+
+    def assignments(self, step: PurgeStep) -> dict[str, Any]:
+        sa = self.sa_tables[step.table]
+        return {f: anonymised_value(sa.c[f], how, self.dialect)
+                for f, how in step.rule.anonymise.items()}  # fmt: skip
+
+    def restricted(self, table: str) -> ColumnElement[bool]:
+        """TRUE for rows of ``table`` under an active Art. 18 restriction marker."""
+        r = restrictions_table
+        pk = self.sa_tables[table].c[self.catalog.tables[table].primary_key]
+        return exists().where(r.c.table_name == table, r.c.lifted_at.is_(None),
+                              r.c.row_key == cast(pk, String))  # fmt: skip
+
+    def protected(self, table: str, *, restricted: bool) -> list[ColumnElement[bool]]:
+        """Conditions TRUE for rows no hold or restriction covers."""
+        out: list[ColumnElement[bool]] = []
+        free = self.holds.exclusion(table, self.sa_tables[table])
+        if free is not None:
+            out.append(_uncorrelated(free))
+        if restricted:
+            out.append(not_(self.restricted(table)))
+        return out
+
+    def referenced_now(self, table: str) -> list[tuple[str, ColumnElement[bool]]]:
+        """Per referencing table: TRUE where a row of it references this row now."""
+        return [
+            (ref.child, self._exists_child(table, ref, None))
+            for ref in self.references.get(table, [])
+        ]
+
+    def referenced_after(self, table: str, before: int) -> list[tuple[str, ColumnElement[bool]]]:
+        """As :meth:`referenced_now`, ignoring child rows that steps before ``before`` delete."""
+        out = []
+        for ref in self.references.get(table, []):
+            gone = self.deletable(ref.child, before)
+            out.append((ref.child, self._exists_child(table, ref, gone)))
+        return out
+
+    def deletable(self, table: str, before: int) -> ColumnElement[bool] | None:
+        """TRUE for rows of ``table`` that the delete steps before index ``before`` remove."""
+        conds = []
+        for i, step in enumerate(self.steps[:before]):
+            if step.table != table or step.action != "delete":
+                continue
+            parts = [self.expired(step)]
+            parts += self.protected(table, restricted=table in self.restricted_tables)
+            parts += [not_(c) for _, c in self.referenced_after(table, i)]
+            conds.append(and_(*parts))
+        return or_(*conds) if conds else None
+
+    def _exists_child(
+        self, table: str, ref: Reference, gone: ColumnElement[bool] | None
+    ) -> ColumnElement[bool]:
+        parent = self.sa_tables[table]
+        child: Any = ref.child_table
+        if ref.child == table:
+            child = ref.child_table.alias("referencing")
+        cond = [
+            child.c[c] == parent.c[p] for c, p in zip(ref.columns, ref.parent_columns, strict=True)
+        ]
+        if gone is not None and ref.child != table:
+            cond.append(not_(gone))
+        return exists().where(*cond)
+
+
+def _uncorrelated(cond: ColumnElement[bool]) -> ColumnElement[bool]:
+    """Hold conditions hold subqueries over other tables (a person found through a link); they
+    must never correlate with the statement they are placed in."""
+
+    def off(select_: Any) -> None:
+        select_._auto_correlate = False
+
+    return visitors.cloned_traverse(cond, {}, {"select": off})
+
+
+def order_steps(
+    catalog: Catalog, references: dict[str, list[Reference]]
+) -> list[tuple[RetentionRule, str]]:
+    """Rules in execution order: referencing tables before referenced ones, deletions first."""
+    tables = [t.name for t in catalog.tables.values() if t.retention]
+    children = {t: {r.child for r in references.get(t, []) if r.child != t} for t in tables}
+    ordered: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in ordered or name in visiting:
+            return  # a cycle: the NOT EXISTS guard withholds what is still referenced
+        visiting.add(name)
+        for child in sorted(children.get(name, ())):
+            if child in children:
+                visit(child)
+        visiting.discard(name)
+        ordered.append(name)
+
+    for name in tables:
+        visit(name)
+    out: list[tuple[RetentionRule, str]] = []
+    for name in ordered:
+        rules = catalog.rules_for(name)
+        out += [(r, name) for r in rules if r.action == "delete"]
+        out += [(r, name) for r in rules if r.action != "delete"]
+    return out
+
+
+def reflect_references(
+    conn: Connection, catalog: Catalog, sa_tables: dict[str, SATable]
+) -> dict[str, list[Reference]]:
+    """Every foreign key in the database that points at a table with retention rules."""
+    insp = inspect(conn)
+    purged = {t.name for t in catalog.tables.values() if t.retention}
+    md = MetaData()
+    out: dict[str, list[Reference]] = {}
+    for name in insp.get_table_names():
+        for fk in insp.get_foreign_keys(name):
+            target = fk.get("referred_table")
+            if target not in purged:
+                continue
+            child = sa_tables.get(name)
+            if child is None:
+                child = SATable(name, md, autoload_with=conn)
+            out.setdefault(target, []).append(
+                Reference(
+                    child=name,
+                    child_table=child,
+                    columns=list(fk["constrained_columns"]),
+                    parent_columns=list(fk["referred_columns"]),
+                )  # fmt: skip
+            )
+    return out
+
+
+def active_restriction_tables(conn: Connection) -> set[str]:
+    r = restrictions_table
+    return set(
+        conn.execute(select(r.c.table_name).where(r.c.lifted_at.is_(None)).distinct()).scalars()
+    )
+
+
+def count_step(conn: Connection, plan: PurgePlan, index: int) -> None:
+    """Fill in the step's counts and key range in one aggregate query over its expired rows."""
+    step = plan.steps[index]
+    t = plan.catalog.tables[step.table]
+    sa = plan.sa_tables[step.table]
+    pk = sa.c[t.primary_key]
+    base: list[ColumnElement[bool]] = [plan.expired(step)]
+    pending = plan.pending(step)
+    if pending is not None:
+        base.append(pending)
+    earlier = plan.deletable(step.table, index)
+    if earlier is not None:
+        base.append(not_(earlier))
+    is_restricted = step.table in plan.restricted_tables
+    reasons: list[tuple[Withheld, ColumnElement[bool]]] = []
+    for hold_id, cond in plan.holds.coverage(step.table, sa):
+        reasons.append((Withheld(f"hold {hold_id}", 0, hold_id, plan.holds.until(hold_id)),
+                        _uncorrelated(cond)))  # fmt: skip
+    if is_restricted:
+        reasons.append((Withheld(RESTRICTED, 0), plan.restricted(step.table)))
+    blockers = plan.referenced_after(step.table, index) if step.action == "delete" else []
+    for child, cond in blockers:
+        reasons.append((Withheld(f"referenced by {child}", 0), cond))
+    if not reasons:
+        row = conn.execute(select(func.count(), func.min(pk), func.max(pk)).where(*base)).one()
+        step.rows, step.first_key, step.last_key = int(row[0]), row[1], row[2]
+        step.withheld, step.reasons = 0, []
+        return
+    ok = and_(*plan.protected(step.table, restricted=is_restricted),
+              *(not_(c) for _, c in blockers))  # fmt: skip
+    cols: list[Any] = [
+        func.count(),
+        func.coalesce(func.sum(case((ok, 1), else_=0)), 0),
+        func.min(case((ok, pk), else_=None)),
+        func.max(case((ok, pk), else_=None)),
+    ]
+    cols += [func.coalesce(func.sum(case((c, 1), else_=0)), 0) for _, c in reasons]
+    row = conn.execute(select(*cols).where(*base)).one()
+    total, free = int(row[0]), int(row[1])
+    step.rows, step.first_key, step.last_key = free, row[2], row[3]
+    step.withheld = total - free
+    step.reasons = []
+    for (w, _), n in zip(reasons, row[4:], strict=True):
+        if int(n):
+            w.rows = int(n)
+            step.reasons.append(w)
+
+
+def plan_purge(
+    conn: Connection,
+    catalog: Catalog,
+    graph: SubjectGraph,
+    keys: KeyProvider,
+    as_of: datetime,
+) -> PurgePlan:
+    """Plan a purge at ``as_of`` (timezone-aware): every rule on every table, counted."""
+    sa_tables = graph.sa_tables
+    references = reflect_references(conn, catalog, sa_tables)
+    plan = PurgePlan(
+        as_of=as_of,
+        steps=[
+            PurgeStep(rule=r, table=t, rows=0, withheld=0)
+            for r, t in order_steps(catalog, references)
+        ],  # fmt: skip
+        catalog=catalog,
+        sa_tables=sa_tables,
+        holds=load_holds(conn, catalog, graph, keys, as_of),
+        references=references,
+        restricted_tables=active_restriction_tables(conn),
+        dialect=conn.dialect.name,
+    )
+    for i in range(len(plan.steps)):
+        count_step(conn, plan, i)
+    return plan
+
+
+__all__ = [
+    "RESTRICTED",
+    "PurgePlan",
+    "PurgeStep",
+    "Reference",
+    "Withheld",
+    "count_step",
+    "order_steps",
+    "plan_purge",
+    "reflect_references",
+]

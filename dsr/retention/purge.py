@@ -1,0 +1,288 @@
+"""Executing a purge plan: set-based batches bounded by primary-key ranges, resumable, locked.
+
+Each batch is one DELETE or UPDATE over ``pk >= lo AND pk < hi AND <expired> AND <not held>
+AND <not restricted> [AND <not referenced>]``, committed together with its audit entry (rule,
+counts, key range, never data) and its checkpoint row. The WHERE clause is idempotent: a run
+killed at any moment (SIGKILL included) leaves whole batches or nothing, and the next run
+finishes the job. SIGTERM stops after the current batch. Batches adapt their key span to take
+about ``target_seconds`` each, because on SQLite every commit rewrites the pages of secondary
+indexes that the batch touched, so fewer, larger batches approach one big statement's speed.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from types import FrameType
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, not_, select, text, update
+from sqlalchemy.sql import sqltypes
+
+from dsr.catalog.model import Catalog
+from dsr.clock import Clock, SystemClock
+from dsr.db import is_mysql
+from dsr.ledger import audit
+from dsr.ledger.holds import holds_version, load_holds
+from dsr.ledger.keys import KeyProvider
+from dsr.ledger.lock import exclusive
+from dsr.ledger.tables import create_ledger, purge_checkpoints
+from dsr.ledger.tables import restrictions as restrictions_table
+from dsr.retention.plan import PurgePlan, PurgeStep, plan_purge
+from dsr.subject.graph import SubjectGraph
+
+DEFAULT_SPAN = 50_000
+MIN_SPAN = 1_000
+MAX_SPAN = 5_000_000
+Progress = Callable[[PurgeStep, int], None]
+
+
+@dataclass
+class PurgeReport:
+    """The outcome of a purge or dry run; ``to_json`` is the CLI's JSON."""
+
+    plan: PurgePlan
+    dry_run: bool
+    run_id: str | None = None
+    stopped: bool = False
+    vacuumed: list[str] = field(default_factory=list)
+
+    @property
+    def withheld(self) -> int:
+        return self.plan.withheld
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "as_of": self.plan.as_of.isoformat(),
+            "dry_run": self.dry_run,
+            "run_id": self.run_id,
+            "stopped": self.stopped,
+            "rules": [s.to_json(self.dry_run) for s in self.plan.steps],
+            "withheld": self.withheld,
+            "vacuumed": self.vacuumed,
+        }
+
+
+class StopFlag:
+    """Set by SIGTERM (or a test); checked between batches."""
+
+    def __init__(self) -> None:
+        self.set = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.set = True
+
+
+@contextmanager
+def _sigterm(flag: StopFlag) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, flag)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def purge(
+    engine: Engine,
+    catalog: Catalog,
+    keys: KeyProvider,
+    *,
+    as_of: datetime | None = None,
+    dry_run: bool = False,
+    vacuum: bool = False,
+    batch_size: int | None = None,
+    target_seconds: float = 1.0,
+    clock: Clock | None = None,
+    progress: Progress | None = None,
+    stop: StopFlag | None = None,
+) -> PurgeReport:
+    """Storage limitation (Art. 5(1)(e) GDPR): apply every retention rule as of ``as_of``.
+
+    Plans first (counts, withheld rows and why), then, unless ``dry_run``, executes that plan
+    under the destructive-run lock (:class:`~dsr.errors.LockBusy` when another run holds it).
+    ``batch_size`` fixes the primary-key span of a batch; by default it adapts to take about
+    ``target_seconds``. Schema mismatches are raised before anything changes.
+    """
+    clock = clock or SystemClock()
+    moment = as_of or clock.now()
+    if moment.tzinfo is None:
+        raise ValueError("as_of must be timezone-aware")
+    create_ledger(engine)
+    graph = SubjectGraph(catalog, engine)
+    if dry_run:
+        with engine.connect() as conn:
+            plan = plan_purge(conn, catalog, graph, keys, moment)
+        return PurgeReport(plan=plan, dry_run=True)
+    flag = stop or StopFlag()
+    with exclusive(engine), _sigterm(flag):
+        with engine.connect() as conn:
+            plan = plan_purge(conn, catalog, graph, keys, moment)
+        report = PurgeReport(plan=plan, dry_run=False, run_id=uuid.uuid4().hex[:16])
+        execute(engine, plan, graph, keys, report, flag, batch_size=batch_size,
+                target_seconds=target_seconds, clock=clock, progress=progress)  # fmt: skip
+        if vacuum and not report.stopped:
+            report.vacuumed = vacuum_tables(engine, plan)
+    return report
+
+
+def execute(
+    engine: Engine,
+    plan: PurgePlan,
+    graph: SubjectGraph,
+    keys: KeyProvider,
+    report: PurgeReport,
+    stop: StopFlag,
+    *,
+    batch_size: int | None,
+    target_seconds: float,
+    clock: Clock,
+    progress: Progress | None,
+) -> None:
+    """Execute ``plan`` step by step, batch by batch; each batch one transaction."""
+    assert report.run_id is not None
+    version = plan.holds.version
+    for step in plan.steps:
+        if step.rows == 0 or step.first_key is None:
+            continue
+        t = plan.catalog.tables[step.table]
+        pk = plan.sa_tables[step.table].c[t.primary_key]
+        ranged = _integer(pk.type)
+        span = batch_size or DEFAULT_SPAN
+        lo: Any = step.first_key
+        checkpoint: int | None = None
+        while True:
+            if stop.set:
+                report.stopped = True
+                break
+            hi = lo + span if ranged else None
+            started = time.monotonic()
+            with engine.begin() as conn:
+                current = holds_version(conn)
+                if current != version:
+                    plan.holds = load_holds(conn, plan.catalog, graph, keys, plan.as_of)
+                    version = current
+                restricted = _has_restrictions(conn, step.table)
+                stmt = _statement(plan, step, lo if ranged else None, hi, restricted)
+                n = max(int(conn.execute(stmt).rowcount or 0), 0)
+                step.done += n
+                step.batches += 1
+                last = hi - 1 if hi is not None else step.last_key
+                checkpoint = _checkpoint(conn, report.run_id, step, plan.as_of, last, checkpoint)
+                audit.append(conn, keys, "purge.batch", details={
+                    "run": report.run_id, "rule": step.rule.id, "table": step.table,
+                    "action": step.action, "rows": n,
+                    "from_key": str(lo) if ranged else None,
+                    "to_key": str(hi) if ranged else None,
+                }, at=clock.now())  # fmt: skip
+            if progress is not None:
+                progress(step, n)
+            if hi is None or hi > step.last_key:
+                break
+            lo = hi
+            if batch_size is None:
+                elapsed = max(time.monotonic() - started, 1e-3)
+                factor = min(max(target_seconds / elapsed, 0.25), 4.0)
+                span = int(min(max(span * factor, MIN_SPAN), MAX_SPAN))
+        if report.stopped:
+            break
+        with engine.begin() as conn:
+            if checkpoint is not None:
+                conn.execute(update(purge_checkpoints).where(purge_checkpoints.c.id == checkpoint)
+                             .values(finished_at=_utc_naive(clock.now())))  # fmt: skip
+    with engine.begin() as conn:
+        audit.append(conn, keys, "purge.run", details={
+            "run": report.run_id, "as_of": plan.as_of.isoformat(), "stopped": report.stopped,
+            "rules": [{"rule": s.rule.id, "table": s.table, "action": s.action, "rows": s.done,
+                       "withheld": s.withheld} for s in plan.steps],
+        }, at=clock.now())  # fmt: skip
+
+
+def _integer(type_: Any) -> bool:
+    return isinstance(type_, sqltypes.Integer)
+
+
+def _has_restrictions(conn: Connection, table: str) -> bool:
+    r = restrictions_table
+    found = conn.execute(
+        select(r.c.id).where(r.c.table_name == table, r.c.lifted_at.is_(None)).limit(1)
+    ).first()
+    return found is not None
+
+
+def _statement(plan: PurgePlan, step: PurgeStep, lo: Any, hi: Any, restricted: bool) -> Any:
+    t = plan.catalog.tables[step.table]
+    sa = plan.sa_tables[step.table]
+    pk = sa.c[t.primary_key]
+    where: list[Any] = []
+    if lo is not None:
+        where += [pk >= lo, pk < hi]
+    where.append(plan.expired(step))
+    where += plan.protected(step.table, restricted=restricted)
+    if step.action == "delete":
+        where += [not_(c) for _, c in plan.referenced_now(step.table)]
+        return delete(sa).where(and_(*where))
+    pending = plan.pending(step)
+    if pending is not None:
+        where.append(pending)
+    return update(sa).where(and_(*where)).values(**plan.assignments(step))
+
+
+def _checkpoint(
+    conn: Connection,
+    run_id: str,
+    step: PurgeStep,
+    as_of: datetime,
+    last_key: Any,
+    existing: int | None,
+) -> int:
+    c = purge_checkpoints
+    values = {"last_key": str(last_key), "rows_done": step.done}
+    if existing is not None:
+        conn.execute(update(c).where(c.c.id == existing).values(**values))
+        return existing
+    result = conn.execute(insert(c).values(run_id=run_id, rule=step.rule.id,
+                                           table_name=step.table, as_of=_utc_naive(as_of),
+                                           **values))  # fmt: skip
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def _utc_naive(value: datetime) -> datetime:
+    return value.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+def vacuum_tables(engine: Engine, plan: PurgePlan) -> list[str]:
+    """Reclaim the space of purged rows so their bytes do not linger (SQLite VACUUM,
+    PostgreSQL VACUUM (ANALYZE), MariaDB OPTIMIZE TABLE); returns what was vacuumed."""
+    tables = sorted({s.table for s in plan.steps if s.done})
+    if not tables:
+        return []
+    dialect = engine.dialect.name
+    quote = engine.dialect.identifier_preparer.quote
+    with engine.connect() as raw:
+        conn = raw.execution_options(isolation_level="AUTOCOMMIT")
+        if dialect == "sqlite":
+            conn.execute(text("VACUUM"))
+            return ["(database)"]
+        for name in tables:
+            if dialect == "postgresql":
+                conn.execute(text(f"VACUUM (ANALYZE) {quote(name)}"))
+            elif is_mysql(dialect):
+                conn.execute(text(f"OPTIMIZE TABLE {quote(name)}")).all()
+    return tables
+
+
+def count_rows(conn: Connection, table: Any) -> int:
+    """Rows in ``table`` (used by tests and the benchmark)."""
+    return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+__all__ = ["PurgeReport", "StopFlag", "execute", "purge", "vacuum_tables"]
