@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from dsr.cli._common import AppContext, identities_argument, pass_app, request_option
-from dsr.render import FORMATS, render_html, render_json, render_pdf
+from dsr.render import FORMATS, render_html, render_json
 from dsr.rights.access import access_report, ledger_present, record_access
 from dsr.subject.graph import SubjectGraph
 
@@ -45,13 +45,12 @@ def access(
         )
         if request_id is not None or ledger_present(conn):
             record_access(conn, app.keys, report, clock=app.clock, output_format=fmt)
-    data = (
-        render_json(report)
-        if fmt == "json"
-        else render_html(report).encode("utf-8")
-        if fmt == "html"
-        else render_pdf(report)
-    )
+    if fmt == "pdf":
+        from dsr.render.pdf import render_pdf
+
+        data = render_pdf(report)
+    else:
+        data = render_json(report) if fmt == "json" else render_html(report).encode("utf-8")
     if output:
         Path(output).write_bytes(data)
         click.echo(f"dsr: wrote {fmt} report ({report.row_count} records) to {output}", err=True)
