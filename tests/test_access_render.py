@@ -245,6 +245,17 @@ def test_cli_html_to_stdout_and_file_pdf_needs_output(demo: Demo, tmp_path: Path
     assert main(["--database-url", demo.url, "access", "fax=123"]) == 1
 
 
+def test_cli_request_without_ledger_is_a_clear_error(demo: Demo) -> None:
+    from dsr.ledger.tables import audit as audit_table
+
+    with demo.engine.connect() as conn:
+        has_ledger = demo.engine.dialect.has_table(conn, audit_table.name)
+    assert not has_ledger  # runs before the audit test below creates the ledger
+    args = ["--database-url", demo.url, "access", *demo.people.nobody.identities]
+    assert main([*args, "--request", "1"]) == 1
+    assert main(args) == 0  # no ledger, no request: nothing to record
+
+
 def test_cli_audits_access_and_records_the_request_outcome(demo: Demo) -> None:
     from dsr.ledger.requests import get_request, open_request
 

@@ -28,7 +28,7 @@ from sqlalchemy import Connection, inspect
 from dsr._resources import resource_path
 from dsr.catalog.model import LANGUAGES, Catalog, Field, Purpose, Recipient, RetentionRule, Table
 from dsr.clock import Clock
-from dsr.errors import ConfigError
+from dsr.errors import ConfigError, LedgerError
 from dsr.ledger.keys import KeyProvider
 from dsr.subject.graph import SubjectGraph, TableRecords
 from dsr.subject.identity import Identity
@@ -700,6 +700,11 @@ def record_access(
     from dsr.ledger.audit import append
     from dsr.ledger.keys import pseudonym
 
+    if not ledger_present(conn):
+        raise LedgerError(
+            "the toolkit's tables do not exist in this database; run 'dsr init' first",
+            where=f"request {report.request_id}" if report.request_id is not None else "audit",
+        )
     counts = {"tables": len(report.sections), "rows": report.row_count}
     if report.request_id is not None:
         from dsr.ledger.requests import record_outcome
