@@ -25,7 +25,7 @@ from _rights_seed import (
     seed,
     snapshot,
 )
-from sqlalchemy import Engine, insert, inspect, select
+from sqlalchemy import Engine, inspect, select
 
 from dsr.catalog.loader import load_catalog
 from dsr.catalog.model import Anchor, Catalog, Period, RetentionRule
@@ -33,8 +33,9 @@ from dsr.cli import main
 from dsr.db import connect
 from dsr.demo import schema as s
 from dsr.ledger import audit
+from dsr.ledger.holds import add_hold, release_hold
 from dsr.ledger.keys import StaticKeys
-from dsr.ledger.tables import create_ledger, holds, restrictions
+from dsr.ledger.tables import create_ledger, restrictions
 from dsr.rights.erase import Step, erase, expires_at, last_day_kept
 from dsr.subject.graph import SubjectGraph
 
@@ -109,22 +110,33 @@ def test_dual_role_invoice_is_kept_with_reason_and_until_the_rest_is_erased(
     assert DUAL_LAST not in entry["details"] and "quendel" not in entry["details"].lower()
 
 
-def test_legal_hold_keeps_only_what_it_covers(
+def test_legal_holds_keep_only_what_they_cover(
     engine: Engine, catalog: Catalog, keys: StaticKeys
 ) -> None:
     create_ledger(engine)
     with engine.begin() as c:
-        hold = {"table_name": "newsletter_subscriptions", "reason": "litigation",
-                "until": date(2027, 6, 30), "created_at": datetime(2026, 11, 1)}  # fmt: skip
-        c.execute(insert(holds).values(hold))
-        hold_id = c.execute(select(holds.c.id)).scalar_one()
+        table_hold = add_hold(c, keys, catalog, table="newsletter_subscriptions",
+                              reason="litigation", until=date(2027, 6, 30),
+                              clock=CLOCK)  # fmt: skip
+        person_hold = add_hold(c, keys, catalog, table="contact_requests", identities=DUAL,
+                               reason="authority order", clock=CLOCK)  # fmt: skip
     plan = erase(engine, catalog, keys, DUAL, clock=CLOCK)
     kept = {k.table: k for k in plan.kept}
-    assert set(kept) == {"invoices", "newsletter_subscriptions"}
-    assert kept["newsletter_subscriptions"].holds == (hold_id,)
+    assert set(kept) == {"invoices", "newsletter_subscriptions", "contact_requests"}
+    assert kept["newsletter_subscriptions"].holds == (table_hold,)
     assert kept["newsletter_subscriptions"].until == date(2027, 6, 30)
+    assert kept["contact_requests"].holds == (person_hold,)
+    assert kept["contact_requests"].until is None
+    assert kept["contact_requests"].to_json()["legal_reference"].startswith("Art. 17(3)(e)")
     assert _ids(engine, "newsletter_subscriptions") == [1, 2]
-    assert _ids(engine, "contact_requests") == [2]
+    assert _ids(engine, "contact_requests") == [1, 2]
+    assert _ids(engine, "partner_contacts") == [2]  # everything else went
+    # a released hold no longer keeps anything
+    with engine.begin() as c:
+        release_hold(c, keys, table_hold, CLOCK)
+    again = erase(engine, catalog, keys, DUAL, clock=CLOCK)
+    assert {k.table for k in again.kept} == {"invoices", "contact_requests"}
+    assert _ids(engine, "newsletter_subscriptions") == [2]
 
 
 def test_referenced_account_is_anonymised_not_deleted(

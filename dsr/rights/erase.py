@@ -26,7 +26,6 @@ then checkpoints SQLite's WAL so no old page image of erased data stays in the j
 from __future__ import annotations
 
 import calendar
-import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -58,8 +57,10 @@ from dsr.clock import Clock, SystemClock
 from dsr.db import is_mysql
 from dsr.errors import ErasureError
 from dsr.ledger.audit import append as audit_append
+from dsr.ledger.holds import HoldIndex, load_holds
 from dsr.ledger.keys import KeyProvider, pseudonym
 from dsr.ledger.tables import create_ledger
+from dsr.ledger.tables import holds as holds_table
 from dsr.rights.notices import Notice, build_notices
 from dsr.rights.rectify import destructive_lock
 from dsr.rights.restrict import ERASURE_REASON_PREFIX, mark_restricted
@@ -258,7 +259,7 @@ def plan_erasure(
     plan = ErasurePlan(identities=ids, subject=pseudonym(keys, ids))
     now = clock.now()
     rows_by_table = _find_rows(conn, catalog, graph, idmap)
-    holds = _load_holds(conn, catalog, graph, keys, ids, now)
+    holds = _load_holds(conn, catalog, graph, keys, now)
     kept: dict[tuple[Any, ...], Kept] = {}
 
     def keep(row: _Row, entry: Kept) -> None:
@@ -322,37 +323,47 @@ def _protected(
     t: Table,
     row_keys: list[Any],
     now: datetime,
-    holds: _Holds,
+    holds: HoldIndex | None,
 ) -> dict[Any, Kept]:
-    """Rows a legal hold or an unexpired statutory retention rule covers, with the reason."""
+    """Rows a legal hold or an unexpired statutory retention rule covers, with the reason.
+
+    Expiry is decided by the purge's own condition (:func:`dsr.retention.rules.expired_condition`)
+    so an erasure and a purge never disagree; ``until`` is the last day the row is kept.
+    """
+    from dsr.retention.rules import expired_condition
+
+    sa = graph.sa_tables[t.name]
+    pk = sa.c[t.primary_key]
     out: dict[Any, Kept] = {}
-    held = holds.for_table(t.name, row_keys)
-    for key in row_keys:
-        if key in held:
-            ids_ = tuple(sorted(held[key]))
-            out[key] = Kept(table=t.name, action="restricted", holds=ids_,
-                            reason=f"legal hold {', '.join(f'#{i}' for i in ids_)}",
-                            until=holds.until(ids_), legal_reference=HOLD_REFERENCE)  # fmt: skip
+    held: dict[Any, set[int]] = {}
+    for hold_id, cond in holds.coverage(t.name, sa) if holds is not None else []:
+        for chunk in _chunks(row_keys, conn):
+            for key in conn.execute(select(pk).where(_in(pk, chunk, conn), cond)).scalars():
+                held.setdefault(key, set()).add(hold_id)
+    for key, ids_set in held.items():
+        ids_ = tuple(sorted(ids_set))
+        dates = [holds.until(i) for i in ids_] if holds is not None else [None]
+        until = None if any(d is None for d in dates) else max(d for d in dates if d is not None)
+        out[key] = Kept(table=t.name, action="restricted", holds=ids_, until=until,
+                        reason=f"legal hold {', '.join(f'#{i}' for i in ids_)}",
+                        legal_reference=HOLD_REFERENCE)  # fmt: skip
     for rule in catalog.rules_for(t.name):
         if not rule.statutory:
             continue
+        gone = expired_condition(catalog, t.name, rule, graph.sa_tables, now)
+        expired: set[Any] = set()
+        for chunk in _chunks(row_keys, conn):
+            expired.update(conn.execute(select(pk).where(_in(pk, chunk, conn), gone)).scalars())
         for key, anchor in _anchor_values(conn, catalog, graph, t, rule, row_keys):
-            if key in out:
+            if key in out or key in expired:
                 continue
-            if anchor is None:
-                out[key] = Kept(
-                    table=t.name, action="restricted", rule=rule.id, until=None,
-                    reason=f"statutory retention ({rule.id}); the period has not started yet",
-                    legal_reference=f"{rule.legal_reference}; {STATUTORY_REFERENCE}",
-                )  # fmt: skip
-                continue
-            expiry = expires_at(rule, anchor, catalog.timezone)
-            if now < expiry:
-                out[key] = Kept(
-                    table=t.name, action="restricted", rule=rule.id,
-                    until=last_day_kept(expiry), reason=f"statutory retention ({rule.id})",
-                    legal_reference=f"{rule.legal_reference}; {STATUTORY_REFERENCE}",
-                )  # fmt: skip
+            until = last_day_kept(expires_at(rule, anchor, catalog.timezone)) if anchor else None
+            reason = f"statutory retention ({rule.id})" + (
+                "" if anchor else "; the period has not started yet"
+            )
+            legal = f"{rule.legal_reference}; {STATUTORY_REFERENCE}"
+            out[key] = Kept(table=t.name, action="restricted", rule=rule.id, until=until,
+                            reason=reason, legal_reference=legal)  # fmt: skip
     return out
 
 
@@ -532,90 +543,13 @@ def _steps(
 # -- holds -------------------------------------------------------------------------------------
 
 
-class _Holds:
-    """Legal holds in force: whole tables, listed row keys of a table, or a person."""
-
-    def __init__(self, entries: list[dict[str, Any]], subject_match: set[int]) -> None:
-        self.entries = entries
-        self.subject_match = subject_match
-
-    def for_table(self, table: str, row_keys: list[Any]) -> dict[Any, set[int]]:
-        held: dict[Any, set[int]] = {}
-        for h in self.entries:
-            if h["table_name"] not in (None, table):
-                continue
-            if h["subject"] is not None or h["identities_enc"] is not None:
-                if h["id"] not in self.subject_match:
-                    continue
-                if h["row_keys"] is None:
-                    for k in row_keys:
-                        held.setdefault(k, set()).add(h["id"])
-                    continue
-            if h["table_name"] is None:
-                continue
-            listed = _parse_keys(h["row_keys"])
-            for k in row_keys:
-                if listed is None or str(k) in listed:
-                    held.setdefault(k, set()).add(h["id"])
-        return held
-
-    def until(self, ids: tuple[int, ...]) -> date | None:
-        dates = [h["until"] for h in self.entries if h["id"] in ids]
-        if not dates or any(d is None for d in dates):
-            return None
-        return max(dates)
-
-
-def _parse_keys(text: str | None) -> set[str] | None:
-    if text is None or not text.strip():
-        return None
-    try:
-        value = json.loads(text)
-        if isinstance(value, list):
-            return {str(v) for v in value}
-    except ValueError:
-        pass
-    return {p.strip() for p in text.replace("\n", ",").split(",") if p.strip()}
-
-
 def _load_holds(
-    conn: Connection,
-    catalog: Catalog,
-    graph: SubjectGraph,
-    keys: KeyProvider,
-    ids: tuple[Identity, ...],
-    now: datetime,
-) -> _Holds:
-    """The holds in force at ``now`` (``dsr_holds``); a person's hold matches by pseudonym or by
-    any identity it names."""
-    from dsr.ledger.crypto import unseal_identities
-    from dsr.ledger.tables import holds as holds_table
-
+    conn: Connection, catalog: Catalog, graph: SubjectGraph, keys: KeyProvider, now: datetime
+) -> HoldIndex | None:
+    """The legal holds in force (:mod:`dsr.ledger.holds`); None when the ledger has none."""
     if not inspect(conn).has_table(holds_table.name):
-        return _Holds([], set())
-    h = holds_table
-    today = now.astimezone(ZoneInfo(catalog.timezone)).date()
-    rows = [
-        dict(r)
-        for r in conn.execute(select(h).where(h.c.released_at.is_(None))).mappings()
-        if r["until"] is None or r["until"] >= today
-    ]
-    mine = {pseudonym(keys, ids)} | {pseudonym(keys, [i]) for i in ids}
-    specs = {i.spec for i in ids}
-    match: set[int] = set()
-    for r in rows:
-        if r["subject"] is not None and r["subject"] in mine:
-            match.add(r["id"])
-        elif r["identities_enc"] is not None:
-            for aad in (f"dsr_holds/{r['id']}".encode(), b""):
-                try:
-                    names = set(unseal_identities(keys, r["identities_enc"], aad))
-                except Exception:  # noqa: BLE001 - another binding or key: not this person's
-                    continue
-                if names & specs:
-                    match.add(r["id"])
-                break
-    return _Holds(rows, match)
+        return None
+    return load_holds(conn, catalog, graph, keys, now)
 
 
 # -- acting ------------------------------------------------------------------------------------

@@ -275,11 +275,8 @@ def supplements_for(
 @contextmanager
 def destructive_lock(engine: Engine) -> Iterator[None]:
     """The lock shared with purges and erasures (``dsr.ledger.lock``): raises LockBusy."""
-    try:
-        from dsr.ledger.lock import exclusive
-    except ImportError:  # the lock module is being written in parallel
-        yield
-        return
+    from dsr.ledger.lock import exclusive
+
     with exclusive(engine, name="dsr-destructive"):
         yield
 
