@@ -288,3 +288,20 @@ def test_sqlite_residue_scan(tmp_path: Path, catalog: Catalog, keys: StaticKeys)
     assert [n for n in needles if n in after] == []
     wal = tmp_path / "residue.db-wal"
     assert not wal.exists() or wal.stat().st_size == 0  # checkpointed and truncated
+
+
+def test_lock_held_by_another_run_changes_nothing(
+    engine: Engine, db_url: str, catalog: Catalog, keys: StaticKeys,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from dsr.errors import LockBusy
+    from dsr.ledger.lock import exclusive
+
+    before = snapshot(engine)
+    monkeypatch.setenv("DSR_SECRET", "6b" * 32)
+    with exclusive(engine):
+        with pytest.raises(LockBusy):
+            erase(engine, catalog, keys, DUAL, clock=CLOCK)
+        code = main(["--database-url", db_url, "erase", f"email={DUAL_EMAIL}"])
+    assert code == 75 and "lock" in capsys.readouterr().err
+    assert snapshot(engine) == before
