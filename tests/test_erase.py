@@ -89,6 +89,9 @@ def test_dual_role_invoice_is_kept_with_reason_and_until_the_rest_is_erased(
     assert "statutory retention" in kept["reason"]
     assert "147" in kept["legal_reference"] and "17(3)(b)" in kept["legal_reference"]
     assert {n["recipient"] for n in data["notices"]} >= {"hosting", "tax_advisor", "microsoft"}
+    tax = next(n for n in data["notices"] if n["recipient"] == "tax_advisor")
+    assert tax["items"] == [{"table": "invoices", "rows": 1, "action": "deleted"}]
+    assert tax["about"] == [f"email={DUAL_EMAIL.lower()}"]
     # the invoice stays, the newsletter row and the partner contact are gone
     assert _ids(engine, "invoices") == [1, 3]
     assert _ids(engine, "newsletter_subscriptions") == [2]

@@ -206,6 +206,7 @@ def test_cli_json_and_printable_letters(
     html = files[0].read_text("utf-8")
     assert "Mitteilung nach Art. 19 DSGVO" in html
     assert "&lt;b&gt;Chefin&lt;/b&gt;" in html and "<b>Chefin" not in html
+    assert f"email={DUAL_EMAIL.lower()}" in html  # the recipient learns whom it concerns
     # an invalid value: exit 1, the message names table.field, never the value
     code = main(["--database-url", db_url, "rectify", f"email={CARLA_EMAIL}",
                  "--set", "customers.contact_email=carla-at-home"])  # fmt: skip

@@ -295,7 +295,7 @@ def plan_erasure(
     plan.kept = list(kept.values())
     plan.steps = _steps(catalog, rows_by_table, fks)
     items = [{"table": s.table, "rows": len(s.keys), "action": s.action} for s in plan.steps]
-    plan.notices = build_notices(catalog, "erasure", items)
+    plan.notices = build_notices(catalog, "erasure", items, [i.spec for i in ids])
     return plan
 
 

@@ -28,6 +28,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "from": "From",
         "date": "Date",
         "request": "Request",
+        "about": "Concerning the data subject identified by",
         "intro_rectify": "We have rectified personal data that we previously disclosed to you. "
         "Under Art. 19 GDPR we inform you of the rectification and ask you to apply it to "
         "the data you hold.",
@@ -56,6 +57,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "from": "Von",
         "date": "Datum",
         "request": "Antrag",
+        "about": "Betrifft die betroffene Person mit",
         "intro_rectify": "Wir haben personenbezogene Daten berichtigt, die wir Ihnen zuvor "
         "offengelegt haben. Nach Art. 19 DSGVO teilen wir Ihnen die Berichtigung mit und bitten "
         "Sie, sie in Ihren Daten nachzuvollziehen.",
@@ -95,6 +97,7 @@ class Notice:
     role: str
     country: str | None
     items: list[dict[str, Any]] = field(default_factory=list)
+    about: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -103,12 +106,20 @@ class Notice:
             "name": self.name,
             "role": self.role,
             "country": self.country,
+            "about": list(self.about),
             "items": [dict(i) for i in self.items],
         }
 
 
-def build_notices(catalog: Catalog, kind: str, items: Iterable[dict[str, Any]]) -> list[Notice]:
-    """One notice per recipient of the tables the ``items`` name, in catalog order."""
+def build_notices(
+    catalog: Catalog, kind: str, items: Iterable[dict[str, Any]], about: Iterable[str] = ()
+) -> list[Notice]:
+    """One notice per recipient of the tables the ``items`` name, in catalog order.
+
+    ``about`` names the person (identity specs such as ``email=...``) so the recipient can find
+    the data; like the items, it is personal data and stays out of logs and the audit trail.
+    """
+    about = list(about)
     by_recipient: dict[str, Notice] = {}
     for item in items:
         for rid in catalog.tables[item["table"]].recipients:
@@ -116,7 +127,12 @@ def build_notices(catalog: Catalog, kind: str, items: Iterable[dict[str, Any]]) 
             notice = by_recipient.get(rid)
             if notice is None:
                 notice = by_recipient[rid] = Notice(
-                    kind=kind, recipient=rid, name=str(r.name), role=r.role, country=r.country
+                    kind=kind,
+                    recipient=rid,
+                    name=str(r.name),
+                    role=r.role,
+                    country=r.country,
+                    about=about,
                 )
             notice.items.append(item)
     order = {rid: i for i, rid in enumerate(catalog.recipients)}

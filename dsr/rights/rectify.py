@@ -162,7 +162,7 @@ def plan_rectification(
              "action": change.action}
             for k, old in rows
         ]  # fmt: skip
-    plan.notices = build_notices(catalog, "rectification", items)
+    plan.notices = build_notices(catalog, "rectification", items, [i.spec for i in ids])
     return plan
 
 
