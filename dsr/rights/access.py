@@ -606,7 +606,7 @@ def _column_widths(
     """
     weights = []
     for i, h in enumerate(headers):
-        longest = max([len(h) * 1.0, *(len(r[i]) for r in rows if i < len(r))])
+        longest = max([min(len(h), 16) * 1.2, *(len(r[i]) for r in rows if i < len(r))])
         weights.append(min(max(longest, 7.0), 45.0))
     if party_extra:
         weights.insert(1, 25.0)

@@ -11,6 +11,7 @@ same row never leaves the database (Art. 15(4)).
 
 from __future__ import annotations
 
+import gc
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -183,6 +184,10 @@ class SubjectGraph:
         params: dict[Any, Any] = {}
         cursor = conn.connection.cursor()
         execute, fetchall = cursor.execute, cursor.fetchall
+        # Building many small row objects triggers the cyclic GC over and over (it rescans
+        # everything built so far); these objects form no cycles, so it is paused meanwhile.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
         try:
             for t, parties in plan:
                 by_key: dict[Any, MatchedRow] = {}
@@ -229,6 +234,8 @@ class SubjectGraph:
                         )
                     )
         finally:
+            if gc_was_enabled:
+                gc.enable()
             cursor.close()
         return record
 
