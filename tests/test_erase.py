@@ -308,3 +308,26 @@ def test_lock_held_by_another_run_changes_nothing(
         code = main(["--database-url", db_url, "erase", f"email={DUAL_EMAIL}"])
     assert code == 75 and "lock" in capsys.readouterr().err
     assert snapshot(engine) == before
+
+
+def test_erased_rows_take_their_supplements_and_restriction_marks_along(
+    engine: Engine, catalog: Catalog, keys: StaticKeys
+) -> None:
+    from dsr.ledger.tables import supplements
+    from dsr.rights.rectify import rectify
+    from dsr.rights.restrict import restrict
+
+    xaver = ["email=xaver@kunde-drei.example"]
+    rectify(engine, catalog, keys, xaver, ["mca_acceptances.position=Vorstand"], clock=CLOCK)
+    rectify(engine, catalog, keys, CARLA, ["mca_acceptances.position=CFO"], clock=CLOCK)
+    restrict(engine, catalog, keys, xaver, "accuracy contested", clock=CLOCK)
+    plan = erase(engine, catalog, keys, xaver, clock=CLOCK)
+    # the 2015 acceptance is past its six years: deleted, with the corrected value sealed for it
+    assert {(e["table"], e["action"]) for e in plan.erased()} == {
+        ("mca_acceptances", "deleted"), ("customers", "anonymised")
+    }  # fmt: skip
+    with engine.connect() as c:
+        notes = [(r.table_name, r.row_key) for r in c.execute(select(supplements))]
+        marks = [(r.table_name, r.row_key) for r in c.execute(select(restrictions))]
+    assert notes == [("mca_acceptances", "1")]  # Carla's, on a row that stays
+    assert marks == [("customers", "3")]  # the anonymised row keeps its mark

@@ -597,6 +597,7 @@ def apply_erasure(
                 "nothing was changed",
                 where=step.table,
             )
+        _forget_ledger_notes(conn, step)
         if after_step is not None:
             after_step(step)
     since = now.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0)
@@ -614,6 +615,23 @@ def apply_erasure(
                  request_id=request_id, at=now)  # fmt: skip
     plan.applied = True
     return plan
+
+
+def _forget_ledger_notes(conn: Connection, step: Step) -> None:
+    """Drop supplementary statements on the erased rows (they hold the person's corrected
+    values) and, for deleted rows, their restriction marks (a reused key must not inherit one).
+    """
+    from dsr.ledger.tables import restrictions, supplements
+
+    names = [str(k) for k in step.keys]
+    ledger = [supplements] + ([restrictions] if step.kind == "delete" else [])
+    for table in ledger:
+        for chunk in _chunks(names, conn):
+            conn.execute(
+                delete(table).where(
+                    table.c.table_name == step.table, _in(table.c.row_key, chunk, conn)
+                )
+            )
 
 
 def erase(
