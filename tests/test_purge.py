@@ -238,6 +238,14 @@ def test_malformed_rule_and_missing_anchor_change_nothing(db_url: str, tmp_path:
     engine.dispose()
 
 
+def _log_progress(engine: Engine) -> int:
+    """Rows of usage_log purged in committed batches so far."""
+    cp = purge_checkpoints
+    with engine.connect() as c:
+        stmt = select(func.max(cp.c.rows_done)).where(cp.c.table_name == "usage_log")
+        return int(c.execute(stmt).scalar() or 0)
+
+
 def test_sigkill_mid_purge_then_rerun_ends_in_the_expected_state(db_url: str) -> None:
     engine = connect(db_url)
     n = 2500
@@ -262,9 +270,7 @@ def test_sigkill_mid_purge_then_rerun_ends_in_the_expected_state(db_url: str) ->
     deadline = time.monotonic() + 60
     try:
         while time.monotonic() < deadline:
-            with engine.connect() as c:
-                done = c.execute(select(func.max(purge_checkpoints.c.rows_done))).scalar()
-            if done:
+            if _log_progress(engine):
                 break
             time.sleep(0.005)
         os.kill(proc.pid, signal.SIGKILL)
@@ -277,4 +283,51 @@ def test_sigkill_mid_purge_then_rerun_ends_in_the_expected_state(db_url: str) ->
     rerun = subprocess.run(cmd, env=env, capture_output=True, timeout=120)
     assert rerun.returncode == 3, rerun.stderr  # the held row is withheld
     assert ids(engine, s.usage_log) == expected
+    engine.dispose()
+
+
+def test_sigterm_stops_after_a_whole_batch_and_a_rerun_finishes(db_url: str) -> None:
+    engine = connect(db_url)
+    seed(engine, logs=2500, log_start=datetime(2010, 1, 1))
+    env = {**os.environ, "DSR_SECRET": SECRET}
+    cmd = [sys.executable, "-m", "dsr", "--database-url", db_url, "purge", "--batch-size", "50",
+           "--as-of", AS_OF.isoformat(), "--json"]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if _log_progress(engine):
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    import json
+
+    assert proc.returncode == 143
+    report = json.loads(out)
+    assert report["stopped"] is True
+    done = sum(r["rows"] for r in report["rules"] if r["table"] == "usage_log")
+    left = ids(engine, s.usage_log)
+    assert 0 < done and len(left) == 2500 - done  # every counted batch committed, none partly
+    with engine.connect() as c:
+        batches = c.execute(select(func.count()).where(audit.c.action == "purge.batch")).scalar()
+    assert batches == sum(r["batches"] for r in report["rules"])
+    rerun = subprocess.run(cmd, env=env, capture_output=True, timeout=120)
+    assert rerun.returncode in (0, 3), rerun.stderr
+    cutoff = datetime(2026, 5, 25, 12, 0)
+    with engine.connect() as c:
+        expected = sorted(
+            c.execute(select(s.usage_log.c.id).where(s.usage_log.c.ts > cutoff)).scalars()
+        )
+    assert ids(engine, s.usage_log) == expected
+    engine.dispose()
+
+
+def test_vacuum_runs_on_every_engine(db_url: str) -> None:
+    engine = connect(db_url)
+    seed(engine, logs=30, log_start=datetime(2020, 1, 1))
+    report = purge(engine, load_catalog(), KEYS, as_of=AS_OF, vacuum=True)
+    assert report.vacuumed  # SQLite: the whole file; others: the purged tables
+    if engine.dialect.name != "sqlite":
+        assert "usage_log" in report.vacuumed
+    assert ids(engine, s.usage_log) == []
     engine.dispose()
