@@ -179,7 +179,9 @@ def run_raw(url: str, out: str) -> dict[str, Any]:
 
 def child(kind: str, url: str, catalog: str, out: str) -> None:
     result = run_export(url, catalog, out) if kind == "export" else run_raw(url, out)
-    result["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result["max_rss_mb"] = usage.ru_maxrss / 1024
+    result["cpu_s"] = usage.ru_utime + usage.ru_stime
     print(json.dumps(result))
 
 
@@ -239,6 +241,11 @@ def main() -> None:
         "export_mb_s": round(mb_exp, 1),
         "raw_mb_s": round(mb_raw, 1),
         "ratio": round(mb_exp / mb_raw, 2),
+        "export_cpu_s": [round(r["cpu_s"], 2) for r in exp],
+        "raw_cpu_s": [round(r["cpu_s"], 2) for r in raw],
+        "content_ratio": round(
+            (exp[0]["json_bytes"] + exp[0]["csv_bytes"]) / 1e6 / t_exp / mb_raw, 2
+        ),
         "export_peak_rss_mb": round(max(r["max_rss_mb"] for r in exp), 1),
         "raw_peak_rss_mb": round(max(r["max_rss_mb"] for r in raw), 1),
     }

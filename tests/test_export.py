@@ -320,3 +320,31 @@ def test_csv_encoding_round_trips(rows: list[list[Any]]) -> None:
     assert back == [[as_csv_text(v) for v in r] for r in rows]
     slow = b"".join(encode_csv([r]) for r in rows)
     assert encode_csv(rows) == slow
+
+
+def test_datetime_columns_get_the_zone_offset_of_each_value() -> None:
+    from zoneinfo import ZoneInfo
+
+    from dsr.portability.export import _DateTimeColumn
+
+    conv = _DateTimeColumn(ZoneInfo("Europe/Berlin"))
+    winter, summer = "2026-03-28 12:00:00", "2026-03-29 12:00:00"
+    expected = ("2026-03-28T12:00:00+01:00", "2026-03-29T12:00:00+02:00")
+    assert conv((winter, summer), 0) == expected  # straddles the switch: value by value
+    assert conv((summer, summer + ".250000"), 0) == (
+        "2026-03-29T12:00:00+02:00", "2026-03-29T12:00:00.250000+02:00"
+    )  # fmt: skip
+    assert conv((summer + ".000000",) * 2, 0) == ("2026-03-29T12:00:00+02:00",) * 2
+    assert conv((winter, None), 1) == ("2026-03-28T12:00:00+01:00", None)
+    as_dt = tuple(datetime.fromisoformat(v) for v in (winter, summer))
+    assert orjson_values(conv(as_dt, 0)) == list(expected)
+    same_day = tuple(datetime(2026, 7, 1, h) for h in (1, 23))
+    assert orjson_values(conv(same_day, 0)) == [
+        "2026-07-01T01:00:00+02:00", "2026-07-01T23:00:00+02:00"
+    ]  # fmt: skip
+
+
+def orjson_values(values: Any) -> list[Any]:
+    import orjson
+
+    return list(orjson.loads(orjson.dumps(list(values))))

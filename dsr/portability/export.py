@@ -433,6 +433,86 @@ def _plain(v: Any) -> Any:
     return str(v)
 
 
+ColumnConverter = Callable[[tuple[Any, ...], int], tuple[Any, ...]]
+
+
+class _DateTimeColumn:
+    """Converts a batch's column of naive local datetimes at once where it can.
+
+    When no zone transition falls between the column's earliest and latest value (checked
+    against the zone's offset at every midnight in between), one offset serves the whole
+    column: SQLite's text values are rewritten with a few string operations on the joined
+    column, driver datetimes get a fixed-offset ``tzinfo`` that orjson writes natively.
+    Anything else goes value by value (:func:`_datetime_converter`).
+    """
+
+    def __init__(self, tz: tzinfo) -> None:
+        self.tz = tz
+        self.one = _datetime_converter(tz)
+        self._days: dict[int, Any] = {}
+        self._fixed: dict[Any, tuple[str, timezone]] = {}
+
+    def _offset(self, v: datetime) -> Any:
+        return v.replace(tzinfo=self.tz).utcoffset()
+
+    def _constant(self, lo: datetime, hi: datetime) -> tuple[str, timezone] | None:
+        first, last = lo.toordinal(), hi.toordinal()
+        if last - first > 3700:
+            return None
+        off = self._offset(lo)
+        if self._offset(hi) != off:
+            return None
+        days = self._days
+        for day in range(first, last + 2):
+            d = days.get(day)
+            if d is None:
+                if len(days) > 50_000:
+                    days.clear()
+                d = days[day] = self._offset(datetime.fromordinal(day))
+            if d != off:
+                return None
+        fixed = self._fixed.get(off)
+        if fixed is None:
+            fixed = self._fixed[off] = (_offset(off), timezone(off))
+        return fixed
+
+    def __call__(self, col: tuple[Any, ...], nulls: int) -> tuple[Any, ...]:
+        if nulls:
+            return tuple(map(self.one, col))
+        lo, hi = min(col), max(col)
+        if lo.__class__ is str and hi.__class__ is str:
+            n = len(lo)
+            if n in (19, 26) and len(set(map(len, col))) == 1:
+                const = self._constant(datetime.fromisoformat(lo), datetime.fromisoformat(hi))
+                joined = "\x1f".join(col)
+                if const is not None and joined.count(" ") == len(col):
+                    off = const[0]
+                    if n == 26:
+                        joined = joined.replace(".000000", "")
+                    joined = joined.replace(" ", "T").replace("\x1f", off + "\x1f") + off
+                    return tuple(joined.split("\x1f"))
+        elif isinstance(lo, datetime) and isinstance(hi, datetime) and lo.tzinfo is None:
+            const = self._constant(lo, hi)
+            if const is not None:
+                fixed = const[1]
+                return tuple([v.replace(tzinfo=fixed) for v in col])
+        return tuple(map(self.one, col))
+
+
+def _column(c: Callable[[Any], Any]) -> ColumnConverter:
+    def convert(col: tuple[Any, ...], nulls: int) -> tuple[Any, ...]:
+        return tuple(map(c, col))
+
+    return convert
+
+
+def _column_converter(ty: TypeEngine[Any], tz: tzinfo) -> ColumnConverter | None:
+    if isinstance(ty, DateTime):
+        return _DateTimeColumn(tz)
+    c = _converter(ty, tz)
+    return None if c is None else _column(c)
+
+
 def _converter(ty: TypeEngine[Any], tz: tzinfo) -> Callable[[Any], Any] | None:
     if isinstance(ty, DateTime):
         return _datetime_converter(tz)
@@ -874,24 +954,32 @@ def _data_json(
         convs = [
             (i, c)
             for i, f in enumerate(plan.fields)
-            if (c := _converter(plan.sa.c[f.name].type, tz)) is not None
+            if (c := _column_converter(plan.sa.c[f.name].type, tz)) is not None
         ]
         plan.spool = spool = _Spool()
         spool.write(b",".join(_csv_value(n) for n in names) + b"\r\n")
         yield (b"," if n else b"") + orjson.dumps(plan.table.name) + b":["
         first = True
+        nullable = [
+            i
+            for i, f in enumerate(plan.fields)
+            if plan.sa.c[f.name].nullable or not set(plan.parties) <= set(f.parties)
+        ]
         for raw in stream_rows(conn, _rows_select(plan, restricted), values):
-            cols = list(zip(*raw, strict=True))
+            rows: Sequence[Sequence[Any]] = raw
             if convs:
+                cols = list(zip(*raw, strict=True))
+                counts = {i: cols[i].count(None) for i in nullable}
                 for i, c in convs:
-                    cols[i] = tuple(map(c, cols[i]))
-                rows: Sequence[Sequence[Any]] = list(zip(*cols, strict=True))
+                    cols[i] = c(cols[i], counts.get(i, 0))
+                rows = list(zip(*cols, strict=True))
+                nulls = sum(counts.values())
             else:
-                rows = raw
+                nulls = sum([r[i] for r in raw].count(None) for i in nullable)
             j = orjson.dumps([dict(zip(names, r, strict=True)) for r in rows])
             yield j[1:-1] if first else b"," + j[1:-1]
             first = False
-            worker.submit(spool.write, encode_csv(rows, sum(c.count(None) for c in cols)))
+            worker.submit(spool.write, encode_csv(rows, nulls))
             exp.rows += len(rows)
         yield b"]"
     yield b"}}"
