@@ -1,1 +1,46 @@
-"""portability"""
+"""Data portability (Art. 20 GDPR): export packages and their secure delivery.
+
+:func:`export_package` writes the ZIP (data.json, one CSV per table, schema.json, README.txt,
+manifest.json); :func:`deliver` stores it sealed with a single-use download token,
+:func:`download` redeems the token, :func:`purge_expired_packages` deletes what expired.
+"""
+
+from dsr.portability.delivery import (
+    Delivery,
+    Download,
+    deliver,
+    download,
+    make_token,
+    parse_duration,
+    purge_expired_packages,
+    read_token,
+)
+from dsr.portability.export import (
+    ExportResult,
+    NotPortable,
+    TableExport,
+    build_schema,
+    export_package,
+    record_export,
+)
+from dsr.portability.storage import DirectoryStorage, PackageStorage, default_export_dir
+
+__all__ = [
+    "Delivery",
+    "DirectoryStorage",
+    "Download",
+    "ExportResult",
+    "NotPortable",
+    "PackageStorage",
+    "TableExport",
+    "build_schema",
+    "default_export_dir",
+    "deliver",
+    "download",
+    "export_package",
+    "make_token",
+    "parse_duration",
+    "purge_expired_packages",
+    "read_token",
+    "record_export",
+]
