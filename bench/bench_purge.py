@@ -112,9 +112,9 @@ def child(url: str, target: float) -> None:
                    target_seconds=target)  # fmt: skip
     seconds = time.perf_counter() - t0
     step = next(st for st in report.plan.steps if st.rule.id == "usage_log_delete")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"seconds": seconds, "rows": step.done, "batches": step.batches,
-                      "rss_before_mb": before / 1024,
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))  # fmt: skip
+                      "rss_before_mb": before / 1024, "peak_rss_mb": peak / 1024}))  # fmt: skip
 
 
 def raw_delete(url: str) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from types import FrameType
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, not_, select, text, update
+from sqlalchemy import Connection, Engine, and_, delete, insert, not_, select, text, update
 from sqlalchemy.sql import sqltypes
 
 from dsr.catalog.model import Catalog
@@ -278,11 +278,6 @@ def vacuum_tables(engine: Engine, plan: PurgePlan) -> list[str]:
             elif is_mysql(dialect):
                 conn.execute(text(f"OPTIMIZE TABLE {quote(name)}")).all()
     return tables
-
-
-def count_rows(conn: Connection, table: Any) -> int:
-    """Rows in ``table`` (used by tests and the benchmark)."""
-    return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
 __all__ = ["PurgeReport", "StopFlag", "execute", "purge", "vacuum_tables"]
