@@ -70,7 +70,10 @@ def test_dual_role_person_sees_both_roles_each_with_purpose_and_basis(demo: Demo
         assert purpose["legal_basis_text"] == "Legitimate interests, Art. 6(1)(f) GDPR"
         assert purpose["legitimate_interest"]
     assert by_table["newsletter_subscriptions"]["purposes"][0]["legal_basis"] == "6(1)(a)"
-    assert by_table["invoices"]["purposes"][0]["legal_obligation"] == "§§ 14, 14b UStG, § 147 AO, § 257 HGB"
+    assert (
+        by_table["invoices"]["purposes"][0]["legal_obligation"]
+        == "§§ 14, 14b UStG, § 147 AO, § 257 HGB"
+    )
     # the person's own data is there, in both roles
     contact_row = by_table["customers"]["rows"][0]["values"]
     assert contact_row["contact_email"].lower() == demo.people.dual_role.email
