@@ -890,7 +890,8 @@ def _write_zip(
             manifest = _manifest(catalog, result)
             with zf.open("manifest.json", "w") as handle:
                 handle.write(orjson.dumps(manifest, option=_PRETTY))
-        result.size = fh.tell() if fh.seekable() else 0
+        seekable = getattr(fh, "seekable", None)
+        result.size = fh.tell() if seekable is not None and seekable() else 0
     finally:
         worker.close()
         for plan in plans:
