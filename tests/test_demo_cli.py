@@ -33,3 +33,24 @@ def test_demo_writes_reports_for_the_promised_people(
         assert not any(e.split("@")[0] in f.name for e in emails)
     audit = json.loads((out / "audit-verify.json").read_text())
     assert audit["ok"] is True and audit["entries"] >= 12
+
+    # the services run on the demo people, as an organisation would run them
+    purged = json.loads((out / "purge" / "report.json").read_text())
+    assert sum(r["rows"] for r in purged["rules"]) > 0
+    plan = json.loads((out / "purge" / "plan.json").read_text())
+    assert [r["rows"] for r in plan["rules"]] == [r["rows"] for r in purged["rules"]]
+    assert (out / "export" / "dual-role.zip").stat().st_size > 0
+    assert (out / "export" / "dual-role-downloaded.zip").stat().st_size > 0
+    refused = json.loads((out / "export" / "employee-not-portable.json").read_text())
+    assert refused["nothing_portable"] is True and refused["not_portable"]
+    erased = json.loads((out / "erasure" / "dual-role.json").read_text())
+    assert {e["table"] for e in erased["erased"]} >= {
+        "partner_contacts",
+        "newsletter_subscriptions",
+    }
+    assert {k["table"] for k in erased["kept"]} == {"invoices"}
+    assert all(k["until"] and k["legal_reference"] for k in erased["kept"])
+    after = json.loads((out / "access" / "dual-role-after-erasure.json").read_text())
+    assert set(after["summary"]["by_table"]) == {"invoices"}
+    rectified = json.loads((out / "rectification" / "customer-contact.json").read_text())
+    assert rectified["changes"] and rectified["notices"]

@@ -1,9 +1,12 @@
 """``dsr demo``: build the demo database of the seed system and serve its demo people.
 
-In a directory of its own, on SQLite: the demo database, the toolkit secret, the ledger, and
-for each demo person a registered access request answered with an Art. 15 report (JSON, HTML,
-PDF); plus the other services run on the dual-role person. File names carry roles, never
-personal data.
+In a directory of its own, on SQLite: the demo database, the toolkit secret and the ledger;
+then, as an organisation would run them: the nightly retention purge (plan and run), for each
+demo person a registered access request answered with an Art. 15 report (JSON, HTML, PDF), a
+portability package delivered and downloaded (Art. 20) and an explained refusal where nothing
+is portable, a rectification with its Art. 19 letters, the erasure of the dual-role person
+(Art. 17, with the invoice kept under statutory retention) and the access report after it, and
+finally the audit trail verified. File names carry roles, never personal data.
 """
 
 from __future__ import annotations
@@ -26,8 +29,15 @@ from dsr.ledger import init_ledger
 from dsr.ledger.audit import verify
 from dsr.ledger.keys import FileKeys, KeyProvider
 from dsr.ledger.requests import open_request
+from dsr.portability.delivery import deliver, download
+from dsr.portability.export import export_package
+from dsr.portability.storage import DirectoryStorage
 from dsr.render import render_html, render_json, render_pdf
+from dsr.retention.purge import purge
 from dsr.rights.access import access_report, record_access
+from dsr.rights.erase import erase
+from dsr.rights.notices import write_notices
+from dsr.rights.rectify import rectify
 from dsr.subject.graph import SubjectGraph
 
 SLUGS = {
@@ -98,7 +108,7 @@ class _Demo:
             )
         return int(req.id)
 
-    def access(self, key: str, person: DemoPerson) -> None:
+    def access(self, key: str, person: DemoPerson, suffix: str = "", pdf: bool = True) -> None:
         request_id = self.open_request("access", person)
         with self.engine.begin() as conn:
             report = access_report(
@@ -111,11 +121,88 @@ class _Demo:
                 request_id=request_id,
             )
             record_access(conn, self.keys, report, clock=self.clock, output_format="json+html+pdf")
-        base = f"access/{SLUGS[key]}"
+        base = f"access/{SLUGS[key]}{suffix}"
         self.write(f"{base}.json", render_json(report))
         self.write(f"{base}.html", render_html(report))
-        self.write(f"{base}.pdf", render_pdf(report))
-        self.say(f"access report for the {SLUGS[key]} ({report.row_count} records)")
+        if pdf:
+            self.write(f"{base}.pdf", render_pdf(report))
+        self.say(f"access report for the {SLUGS[key]}{suffix} ({report.row_count} records)")
+
+    def retention_purge(self) -> None:
+        """The nightly job: plan (dry run), then run the same plan."""
+        plan = purge(self.engine, self.catalog, self.keys, dry_run=True, clock=self.clock)
+        self.write_json("purge/plan.json", plan.to_json())
+        done = purge(self.engine, self.catalog, self.keys, clock=self.clock)
+        self.write_json("purge/report.json", done.to_json())
+        rows = sum(int(r["rows"]) for r in done.to_json()["rules"])
+        self.say(f"retention purge: {rows} rows deleted or anonymised")
+
+    def portability(self) -> None:
+        """Art. 20 for the dual-role person (a package) and the employee (nothing portable)."""
+        storage = DirectoryStorage(self.directory / "packages")
+        (self.directory / "export").mkdir(exist_ok=True)
+        person = self.people.dual_role
+        request_id = self.open_request("portability", person)
+        with self.engine.begin() as conn:
+            exported = export_package(
+                conn, self.catalog, self.graph, person.identities,
+                self.directory / "export" / "dual-role.zip", clock=self.clock,
+                request_id=request_id,
+            )  # fmt: skip
+        self.result.files.append(str(self.directory / "export" / "dual-role.zip"))
+        with self.engine.begin() as conn:
+            delivery = deliver(
+                conn, self.catalog, self.graph, person.identities, storage, self.keys,
+                clock=self.clock, request_id=request_id,
+            )  # fmt: skip
+        self.write_json("export/dual-role-delivery.json", delivery.to_json())
+        target = self.directory / "export" / "dual-role-downloaded.zip"
+        if delivery.token:
+            download(self.engine, storage, self.keys, delivery.token, target, clock=self.clock)
+            self.result.files.append(str(target))
+        self.write_json("export/dual-role.json", exported.to_json())
+        employee = self.people.employee
+        with self.engine.begin() as conn:
+            refused = export_package(
+                conn, self.catalog, self.graph, employee.identities,
+                self.directory / "export" / "employee.zip", clock=self.clock,
+            )  # fmt: skip
+        self.write_json("export/employee-not-portable.json", refused.to_json())
+        self.say("portability package delivered and downloaded; refusal explained")
+
+    def rectification(self) -> None:
+        """Art. 16 + 19: the customer contact's telephone number was wrong."""
+        person = self.people.customer_contact
+        request_id = self.open_request("rectification", person)
+        plan = rectify(
+            self.engine, self.catalog, self.keys, person.identities,
+            ["customers.contact_phone=+49 351 4400 1234"], request_id=request_id,
+            clock=self.clock, graph=self.graph,
+        )  # fmt: skip
+        self.write_json("rectification/customer-contact.json", plan.to_json())
+        for path in write_notices(
+            self.catalog, plan.notices, self.directory / "rectification" / "letters",
+            lang=self.lang, at=self.clock.now(), request_id=request_id,
+        ):  # fmt: skip
+            self.result.files.append(str(path))
+        self.say(f"rectification with {len(plan.notices)} Art. 19 notice(s)")
+
+    def erasure(self) -> None:
+        """Art. 17 for the dual-role person: plan, act, and look again."""
+        person = self.people.dual_role
+        request_id = self.open_request("erasure", person)
+        plan = erase(
+            self.engine, self.catalog, self.keys, person.identities, dry_run=True,
+            clock=self.clock, graph=self.graph,
+        )  # fmt: skip
+        self.write_json("erasure/dual-role-plan.json", plan.to_json())
+        done = erase(
+            self.engine, self.catalog, self.keys, person.identities, request_id=request_id,
+            clock=self.clock, graph=self.graph,
+        )  # fmt: skip
+        self.write_json("erasure/dual-role.json", done.to_json())
+        self.access("dual_role", person, suffix="-after-erasure", pdf=False)
+        self.say("erasure of the dual-role person; statutory records kept and restricted")
 
 
 def run_demo(
@@ -153,8 +240,12 @@ def run_demo(
         directory, engine, catalog, keys, SubjectGraph(catalog, engine), people, clock, lang,
         result, say,
     )  # fmt: skip
+    demo.retention_purge()
     for key in SLUGS:
         demo.access(key, getattr(people, key))
+    demo.portability()
+    demo.rectification()
+    demo.erasure()
     with engine.connect() as conn:
         verdict = verify(conn, keys)
     demo.write_json("audit-verify.json", verdict.to_json())
