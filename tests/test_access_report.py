@@ -62,6 +62,9 @@ def test_dual_role_person_sees_both_roles_each_with_purpose_and_basis(demo: Demo
     by_table = {r["table"]: r for r in doc["records"]}
     assert [p["party"] for p in by_table["partner_contacts"]["parties"]] == ["contact"]
     assert [p["party"] for p in by_table["customers"]["parties"]] == ["contact"]
+    assert [r["id"] for r in by_table["customers"]["recipients"]] == [
+        "hosting", "microsoft", "microsoft_corporation"
+    ]  # fmt: skip
     assert by_table["partner_contacts"]["purposes"][0]["id"] == "partner_program"
     assert by_table["customers"]["purposes"][0]["id"] == "reseller_customers"
     for table in ("partner_contacts", "customers"):
@@ -98,6 +101,10 @@ def test_employee_sees_records_they_created_but_never_the_customer_contact(demo:
     for row in customers["rows"]:
         assert set(row["values"]) == {"company_name", "created_by", "created_at"}
         assert row["values"]["created_at"]  # "created customer record N on DATE"
+    # Art. 15(1)(c): the creator's data goes to the hosting provider only, not to Microsoft
+    assert [r["id"] for r in customers["recipients"]] == ["hosting"]
+    assert {r["id"] for r in doc["art15"]["recipients"]} == {"hosting"}
+    assert doc["art15"]["third_country_transfers"] == []
     contact = demo.people.customer_contact
     first, last = contact.name.split(" ", 1)
     whole_json = render_json(report).decode()

@@ -183,6 +183,14 @@ def test_base_catalog_loads(tmp_path: Path) -> None:
             id="via-unknown-party",
         ),
         pytest.param(
+            "        via: {link: account, party: holder}",
+            "        via: {link: account, party: holder}\n        recipients: [ad_network]",
+            "        recipients: [ad_network]",
+            "tables.logins.parties.holder.recipients.0",
+            "unknown recipient 'ad_network'",
+            id="unknown-party-recipient",
+        ),
+        pytest.param(
             "      ip: {party: holder, category: usage, format: ip}",
             "      ip: {party: holder, category: usage, format: ip, portable: true}",
             "      ip: {party: holder, category: usage, format: ip, portable: true}",

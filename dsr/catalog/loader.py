@@ -373,6 +373,10 @@ def _build_table(
             raise lines.error(
                 (*pwhere, "via", "link"), f"unknown link {via['link']!r} of table {tname!r}"
             )
+        party_recipients = _as_tuple(p["recipients"]) if "recipients" in p else None
+        for i, rec in enumerate(party_recipients or ()):
+            if rec not in recipients:
+                raise lines.error((*pwhere, "recipients", str(i)), f"unknown recipient {rec!r}")
         parties[pname] = Party(
             name=pname,
             title=_text(p["title"]),
@@ -381,6 +385,7 @@ def _build_table(
             via_party=via["party"] if via else None,
             erase=p.get("erase", "delete_row"),
             unattributed=tuple(p.get("unattributed", ())),
+            recipients=party_recipients,
         )
     if personal and not parties:
         raise lines.error(

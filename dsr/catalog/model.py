@@ -197,7 +197,9 @@ class Party:
     another table where they are the party ``via_party``. ``unattributed`` lists link names
     whose column must be NULL for a row to be about this party: a log row matched by a shared
     IP address but attributed to a signed-in account is about that account's holder, not about
-    whoever else used the address (Art. 15(4)).
+    whoever else used the address (Art. 15(4)). ``recipients``, when given, replaces the
+    table's recipients for this party (Art. 15(1)(c)): whoever receives a customer record does
+    not necessarily receive the data of the employee who created it.
     """
 
     name: str
@@ -207,6 +209,7 @@ class Party:
     via_party: str | None = None
     erase: PartyErase = "delete_row"
     unattributed: tuple[str, ...] = ()
+    recipients: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

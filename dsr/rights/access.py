@@ -451,8 +451,9 @@ class _Builder:
         )
 
     def table_info(
-        self, table: Table, fields: Sequence[Field]
+        self, table: Table, fields: Sequence[Field], parties: Sequence[str] | None = None
     ) -> tuple[list[PurposeView], list[str], list[RecipientView], list[RetentionView], list[str]]:
+        """Art. 15(1)(a)-(d), (g) for ``table``; recipients only of the person's ``parties``."""
         purpose_ids = _unique([table.purpose] if table.purpose else [])
         purpose_ids = _unique([*purpose_ids, *(f.purpose for f in fields)])
         purposes = [self.purpose(self.catalog.purposes[p]) for p in purpose_ids]
@@ -460,7 +461,10 @@ class _Builder:
             self.catalog.categories[c].get(self.lang) if c in self.catalog.categories else c
             for c in _unique(f.category for f in fields)
         ]
-        recipients = [self.recipient(self.catalog.recipients[r]) for r in table.recipients]
+        recipients = [
+            self.recipient(self.catalog.recipients[r])
+            for r in party_recipients(table, list(table.parties) if parties is None else parties)
+        ]
         retention = [self.rule(table, r) for r in self.catalog.rules_for(table.name)]
         sources = [
             self.catalog.sources[s].get(self.lang)
@@ -506,7 +510,9 @@ class _Builder:
                 first_raw=first_raw,
                 last_raw=last_raw,
             )
-        purposes, categories, recipients, retention, sources = self.table_info(table, fields)
+        purposes, categories, recipients, retention, sources = self.table_info(
+            table, fields, rec.parties
+        )
         shown_views = [self.field(f) for f in shown]
         hidden_views = [self.field(f) for f in hidden]
         return TableSection(
@@ -532,14 +538,16 @@ class _Builder:
             field_groups=group_fields(shown_views + hidden_views, str(self.t["held_not_shown"])),
         )
 
-    def art15(self, tables: Sequence[tuple[Table, Sequence[Field]]]) -> Art15Info:
+    def art15(
+        self, tables: Sequence[tuple[Table, Sequence[Field], Sequence[str] | None]]
+    ) -> Art15Info:
         purposes: dict[str, PurposeView] = {}
         categories: list[str] = []
         recipients: dict[str, RecipientView] = {}
         retention: list[tuple[str, list[RetentionView]]] = []
         sources: list[str] = []
-        for table, fields in tables:
-            ps, cs, rs, rets, srcs = self.table_info(table, fields)
+        for table, fields, parties in tables:
+            ps, cs, rs, rets, srcs = self.table_info(table, fields, parties)
             for p in ps:
                 purposes.setdefault(p.id, p)
             categories += [c for c in cs if c not in categories]
@@ -586,6 +594,21 @@ class _Builder:
             transfers=transfers,
             transfers_text=str(t["transfers_text" if transfers else "no_transfers_text"]),
         )
+
+
+def party_recipients(table: Table, parties: Sequence[str]) -> list[str]:
+    """Recipient ids of ``table`` for a person who is ``parties`` on it (Art. 15(1)(c)).
+
+    A party's own ``recipients`` list replaces the table's; the person sees the union over
+    the parties they have on the table, in catalog order.
+    """
+    out: list[str] = []
+    for p in parties:
+        party = table.parties.get(p)
+        ids = party.recipients if party is not None and party.recipients is not None else None
+        out += [r for r in (table.recipients if ids is None else ids) if r not in out]
+    order = {r: i for i, r in enumerate(table.recipients)}
+    return sorted(out, key=lambda r: order.get(r, len(order)))
 
 
 def _unique(items: Any) -> list[Any]:
@@ -643,9 +666,11 @@ def access_report(
     record = graph.resolve(conn, identities)
     sections = [b.section(rec) for rec in record.tables if rec.rows]
     if sections:
-        scope = [(rec.table, rec.fields) for rec in record.tables if rec.rows]
+        scope: list[tuple[Table, Sequence[Field], Sequence[str] | None]] = [
+            (rec.table, rec.fields, rec.parties) for rec in record.tables if rec.rows
+        ]
     else:
-        scope = [(t, list(t.fields.values())) for t in catalog.personal_tables()]
+        scope = [(t, list(t.fields.values()), None) for t in catalog.personal_tables()]
     now = clock.now()
     if now.tzinfo is None:
         now = now.replace(tzinfo=timezone.utc)
