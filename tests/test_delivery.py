@@ -288,3 +288,26 @@ def test_default_storage_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     monkeypatch.delenv("DSR_EXPORT_DIR")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     assert DirectoryStorage().path == tmp_path / "data" / "dsr" / "exports"
+
+
+def test_request_outcome_is_recorded(
+    engine: Engine, storage: DirectoryStorage, keys: StaticKeys
+) -> None:
+    from datetime import date
+
+    from dsr.ledger.requests import get_request, open_request
+
+    cat = load_catalog()
+    with engine.begin() as conn:
+        req = open_request(conn, keys, cat, type="portability", identities=[f"email={ANNA}"],
+                           received=date(2026, 11, 20), clock=CLOCK)  # fmt: skip
+        d = deliver(conn, cat, SubjectGraph(cat, engine), [f"email={ANNA}"], storage, keys,
+                    clock=CLOCK, request_id=req.id)  # fmt: skip
+    assert d.token
+    with engine.connect() as conn:
+        got = get_request(conn, keys, req.id)
+        (entry,) = got.outcome_log
+        assert entry["action"] == "export.deliver"
+        assert entry["summary"]["rows"] == 2 and entry["summary"]["package"] == d.package_id
+        assert got.status == "in_progress"
+        assert conn.execute(select(exports.c.request_id)).scalar_one() == req.id
