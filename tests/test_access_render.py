@@ -117,6 +117,9 @@ def test_employee_pdf_has_art15_sections_and_no_third_party_or_password(demo: De
     ):
         assert heading in text, heading
     assert "Microsoft Corporation" not in text and "Microsoft Ireland" not in text
+    assert "(Art. 5(1)(f), Art. 32 GDPR)" in " ".join(text.split())
+    for raw in ("contract_end", "created_by", "password_hash"):
+        assert raw not in text, raw  # labels, never raw column names
     n = len(reader.pages)
     assert f"Page 1 of {n}" in text and f"Page {n} of {n}" in text
     assert "COMPAREX AG" in reader.pages[1].extract_text()  # running header

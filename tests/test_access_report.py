@@ -135,6 +135,10 @@ def test_password_hash_is_listed_as_held_but_its_value_never_appears(demo: Demo)
         assert secret not in render_json(report).decode() and secret not in html
         assert secret[-20:] not in html
         assert str(texts(lang)["held_not_shown"]) in html
+        # the reason is security of processing, not the rights of others (Art. 15(4))
+        held_text = " ".join(str(texts(lang)["held_not_shown_text"]).split())
+        assert "Art. 32" in held_text and "15(4)" not in held_text
+        assert "15 Abs. 4" not in held_text and held_text in " ".join(html.split())
 
 
 def test_unknown_person_gets_a_no_data_report_with_general_information(demo: Demo) -> None:
@@ -146,10 +150,38 @@ def test_unknown_person_gets_a_no_data_report_with_general_information(demo: Dem
     assert {p["id"] for p in doc["art15"]["purposes"]} == set(demo.catalog.purposes)
     assert doc["art15"]["recipients"] and doc["art15"]["retention"]
     assert doc["art15"]["automated_decision_making"]["used"] is False
-    html = render_html(report)
+    html = " ".join(render_html(report).split())
     assert "No personal data found" in html
-    german = render_html(demo.report(demo.people.nobody.identities, "de"))
+    assert "We hold no personal data about you under the identifiers you gave." in html
+    assert "This report answers that request: it contains a copy" not in html
+    german = " ".join(render_html(demo.report(demo.people.nobody.identities, "de")).split())
     assert "Keine personenbezogenen Daten gefunden" in german
+    assert "Wir bewahren lediglich einen Nachweis dieser Anfrage auf." in german
+    # the request record itself is personal data too (Art. 5(2), Art. 6(1)(c))
+    assert "We keep a record of your request and our answer to prove that we complied" in html
+    assert "Art. 5 Abs. 2, Art. 6 Abs. 1 lit. c DSGVO" in german
+
+
+def test_retention_shows_catalog_texts_labels_and_the_persons_own_dates(demo: Demo) -> None:
+    for lang in ("en", "de"):
+        report = demo.report(demo.people.dual_role.identities, lang)
+        html = render_html(report)
+        for raw in ("contract_end", "issued_at", "accepted_at", "received_at"):
+            assert raw not in html, raw
+        contacts = next(sec for sec in report.sections if sec.name == "partner_contacts")
+        rule = contacts.retention[0]
+        assert rule.description and rule.description in html
+        assert demo.catalog.tables["partners"].title.get(lang) in rule.anchor
+        invoices = next(sec for sec in report.sections if sec.name == "invoices")
+        rule = invoices.retention[0]
+        years = {r.values["issued_at"].year + 8 for r in invoices.rows}
+        assert {d.year for d in rule.until_dates} == years
+        assert all((d.month, d.day) == (12, 31) for d in rule.until_dates)
+        assert rule.until and rule.until in html
+    assert "31.12." in (rule.until or "")
+    doc = _json(report)
+    table = next(r for r in doc["records"] if r["table"] == "invoices")
+    assert table["retention"][0]["kept_until"] == sorted(d.isoformat() for d in rule.until_dates)
 
 
 def test_long_tables_are_summarised_for_the_pages_but_complete_in_json(demo: Demo) -> None:

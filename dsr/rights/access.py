@@ -187,9 +187,12 @@ class RetentionView:
     legal_reference: str
     action: str
     statutory: bool
+    #: For the person's own rows: until when they are kept (end-of-year rules), if known.
+    until: str | None = None
+    until_dates: list[date] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "id": self.id,
             "period": self.period,
             "anchor": self.anchor,
@@ -198,6 +201,9 @@ class RetentionView:
             "action": self.action,
             "statutory": self.statutory,
         }
+        if self.until_dates:
+            out["kept_until"] = sorted({d.isoformat() for d in self.until_dates})
+        return out
 
 
 @dataclass
@@ -419,23 +425,64 @@ class _Builder:
     def rule(self, table: Table, r: RetentionRule) -> RetentionView:
         amount, unit = r.period.amount, r.period.unit
         unit_text = self.t["units"][unit][0 if amount == 1 else 1]
-        column = r.anchor.column
+        eoy = "_end_of_year" if r.anchor.end_of_year else ""
+        # Never a raw column name: the field's label, or the linked table's title.
         if r.anchor.link:
             target = self.catalog.tables[table.links[r.anchor.link].table]
-            column = f"{target.title.get(self.lang)}: {column}"
+            linked = target.fields.get(r.anchor.column)
+            if linked is not None and linked.label is not None:
+                anchor = str(self.t[f"anchor{eoy or '_from'}"]).format(
+                    column=f"{target.title.get(self.lang)}: {linked.label_text(self.lang)}"
+                )
+            else:
+                anchor = str(self.t[f"anchor_linked{eoy}"]).format(
+                    table=target.title.get(self.lang)
+                )
         else:
-            f = table.fields.get(column)
-            column = f.label_text(self.lang) if f else column
-        key = "anchor_end_of_year" if r.anchor.end_of_year else "anchor_from"
+            f = table.fields.get(r.anchor.column)
+            label = f.label_text(self.lang) if f else table.title.get(self.lang)
+            anchor = str(self.t[f"anchor{eoy or '_from'}"]).format(column=label)
         return RetentionView(
             id=r.id,
             period=f"{amount} {unit_text}",
-            anchor=str(self.t[key]).format(column=column),
+            anchor=anchor,
             description=r.description.get(self.lang) if r.description else None,
             legal_reference=r.legal_reference,
             action=str(self.t["retention_actions"][r.action]),
             statutory=r.statutory,
         )
+
+    def kept_until(self, table: Table, rv: RetentionView, rows: Sequence[RowView]) -> None:
+        """The person's concrete deletion date for an end-of-year rule counted in years.
+
+        Only for anchors on the row itself (a shown field); ``3 years`` from the end of 2029
+        means kept until 31 December 2032.
+        """
+        rule = next((r for r in self.catalog.rules_for(table.name) if r.id == rv.id), None)
+        if (
+            rule is None
+            or not rule.anchor.end_of_year
+            or rule.anchor.link
+            or rule.period.unit != "years"
+            or rule.action != "delete"
+        ):
+            return
+        dates = sorted(
+            {
+                date(v.year + rule.period.amount, 12, 31)
+                for r in rows
+                if isinstance(v := r.values.get(rule.anchor.column), date)
+            }
+        )
+        if not dates:
+            return
+        rv.until_dates = dates
+        if len(dates) == 1:
+            rv.until = str(self.t["kept_until"]).format(date=format_date(dates[0], self.lang))
+        else:
+            rv.until = str(self.t["kept_until_range"]).format(
+                first=format_date(dates[0], self.lang), last=format_date(dates[-1], self.lang)
+            )
 
     def field(self, f: Field) -> FieldView:
         return FieldView(
@@ -513,6 +560,8 @@ class _Builder:
         purposes, categories, recipients, retention, sources = self.table_info(
             table, fields, rec.parties
         )
+        for rv in retention:
+            self.kept_until(table, rv, rows)
         shown_views = [self.field(f) for f in shown]
         hidden_views = [self.field(f) for f in hidden]
         return TableSection(
