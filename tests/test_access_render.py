@@ -118,8 +118,10 @@ def test_employee_pdf_has_art15_sections_and_no_third_party_or_password(demo: De
         assert heading in text, heading
     assert "Microsoft Corporation" not in text and "Microsoft Ireland" not in text
     assert "(Art. 5(1)(f), Art. 32 GDPR)" in " ".join(text.split())
-    for raw in ("contract_end", "created_by", "password_hash"):
+    for raw in ("contract_end", "created_by", "password_hash", "email="):
         assert raw not in text, raw  # labels, never raw column names
+    flat = " ".join(text.split())
+    assert "E-mail address:" in flat and "your account (no." in flat
     n = len(reader.pages)
     assert f"Page 1 of {n}" in text and f"Page {n} of {n}" in text
     assert "COMPAREX AG" in reader.pages[1].extract_text()  # running header
@@ -144,6 +146,9 @@ def test_employee_pdf_has_art15_sections_and_no_third_party_or_password(demo: De
 def test_german_pdf_states_every_art15_item(demo: Demo) -> None:
     _, text = _render(demo.report(demo.people.dual_role.identities, "de"))
     for heading in (
+        "Auskunft nach Art. 15 DSGVO",
+        "Informationen über Ihre personenbezogenen Daten",
+        "Deutschland",
         "Inhalt",
         "(a) Verarbeitungszwecke",
         "Rechtsgrundlage",
@@ -175,7 +180,11 @@ def test_heavy_subject_pdf_stays_small_and_attaches_the_full_json(demo: Demo) ->
     report = demo.report(demo.people.heavy.identities)
     reader, text = _render(report)
     assert len(reader.pages) < 15
-    assert "attached to this PDF as a JSON file" in text
+    flat = " ".join(text.split())
+    assert (
+        "most recent are shown here. The complete list is attached to this PDF as a JSON file"
+        in flat
+    )
     doc = json.loads(reader.attachments[ATTACHMENT_NAME][0])
     log = next(r for r in doc["records"] if r["table"] == "usage_log")
     assert len(log["rows"]) == log["row_count"] >= 3000

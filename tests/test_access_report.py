@@ -197,6 +197,14 @@ def test_long_tables_are_summarised_for_the_pages_but_complete_in_json(demo: Dem
     html = render_html(report)
     assert html.count("<tr><td>") < 200  # 50 log rows, not thousands
     assert f"{log.summary.count} records from" in html
+    # the most recent rows are the ones shown, and the text says so
+    ts = log.fields.index(next(f for f in log.fields if f.name == "ts"))
+    times = [r.values["ts"] for r in log.displayed]
+    assert times == sorted(times, reverse=True) and times[0] == log.summary.last_raw
+    assert log.displayed[0].cells[ts] == log.summary.last
+    flat = " ".join(html.split())
+    assert "the 50 most recent are shown here. The complete list is in the JSON" in flat
+    assert "included in the JSON format" not in flat
 
 
 def test_json_report_validates_against_the_published_schema(demo: Demo) -> None:
@@ -226,6 +234,70 @@ def test_german_report_uses_german_texts_dates_and_catalog_texts(demo: Demo) -> 
     invoices = next(sec for sec in report.sections if sec.name == "invoices")
     issued = invoices.fields.index(next(f for f in invoices.fields if f.name == "issued_at"))
     assert all(r.cells[issued].count(".") == 2 for r in invoices.displayed)
+    flat = " ".join(html.split())
+    for term in (
+        "<h1>Auskunft nach Art. 15 DSGVO</h1>",
+        "Informationen über Ihre personenbezogenen Daten",
+        "Fristbeginn:",
+        '<th class="c-wide">Rechtsvorschrift</th>',
+        "Grundlage der Übermittlung",
+        "nicht erforderlich (EU/EWR)",
+        "Microsoft Corporation (USA): Angemessenheitsbeschluss",
+        "<td>Deutschland</td>",
+        "<td>Irland</td>",
+        "Recht auf Widerruf der Einwilligung (Art. 7 Abs. 3)",
+        "E-Mail-Adresse: " + demo.people.dual_role.email,
+    ):
+        assert term in flat, term
+    assert "(Art. 7(3))" not in flat and "Garantie" not in flat
+    assert texts("de")["recipient_roles"]["joint_controller"].startswith(
+        "Gemeinsam Verantwortliche "
+    )
+
+
+def test_english_texts_name_countries_bases_and_rights_in_full(demo: Demo) -> None:
+    report = demo.report(demo.people.dual_role.identities)
+    flat = " ".join(render_html(report).split())
+    for term in (
+        "Legal basis for the transfer",
+        "not needed (EU/EEA)",
+        "Microsoft Corporation (United States): EU-U.S. Data Privacy Framework",
+        "<td>Ireland</td>",
+        "on the following basis:",
+        "E-mail address: " + demo.people.dual_role.email,
+    ):
+        assert term in flat, term
+    assert "email=" not in flat and "<td>IE</td>" not in flat and "Safeguard" not in flat
+    rights = {r.article: r.text for r in report.art15.rights}
+    assert f"by e-mail to {demo.catalog.controller.email}" in rights["Art. 7(3)"]
+    assert "does not affect the lawfulness of processing before it" in rights["Art. 7(3)"]
+    assert "compelling legitimate grounds" in rights["Art. 21"]
+    assert "legal claims" in rights["Art. 21"]
+    assert "have them sent to another controller" in rights["Art. 20"]
+    # the data protection officer is not shown as "Data protection officer / ... officer"
+    assert 'Data protection officer</th><td><span class="contact-name">Data protection' not in (
+        render_html(report)
+    )
+
+
+def test_linked_ids_show_the_partner_company_and_the_persons_own_account(demo: Demo) -> None:
+    report = demo.report(demo.people.dual_role.identities)
+    contacts = next(sec for sec in report.sections if sec.name == "partner_contacts")
+    col = [f.name for f in contacts.fields].index("partner_id")
+    with demo.engine.connect() as conn:
+        names = dict(conn.execute(select(s.partners.c.id, s.partners.c.company_name)).all())
+    for row in contacts.displayed:
+        assert row.cells[col] == names[row.values["partner_id"]]
+    assert _json(report)["records"][0]["rows"][0]["values"]["partner_id"] in names  # JSON: id
+    employee = demo.report(demo.people.employee.identities)
+    customers = next(sec for sec in employee.sections if sec.name == "customers")
+    col = [f.name for f in customers.fields].index("created_by")
+    assert {r.cells[col] for r in customers.displayed} == {
+        f"your account (no. {r.values['created_by']})" for r in customers.displayed
+    }
+    accounts = next(sec for sec in employee.sections if sec.name == "user_accounts")
+    col = [f.name for f in accounts.fields].index("partner_id")
+    assert accounts.displayed[0].cells[col] == names[accounts.rows[0].values["partner_id"]]
 
 
 def test_both_languages_define_the_same_texts() -> None:

@@ -23,7 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, inspect, select
 
 from dsr._resources import resource_path
 from dsr.catalog.model import LANGUAGES, Catalog, Field, Purpose, Recipient, RetentionRule, Table
@@ -37,6 +37,9 @@ from dsr.subject.identity import Identity
 RECORD_LAYOUT_MAX_ROWS = 3
 #: A grid with this many columns or more is printed on landscape pages.
 WIDE_MIN_FIELDS = 6
+#: Non-personal tables whose rows are shown by a name instead of their key when a field links
+#: to them (a partner company's name is not a third person's personal data).
+LINK_NAME_COLUMNS = {"partners": "company_name"}
 
 
 @lru_cache(maxsize=4)
@@ -165,6 +168,9 @@ class RecipientView:
     third_country: bool
     safeguard: str | None
     description: str | None
+    country_name: str | None = None
+    #: What the report shows as the basis of the transfer ("not needed" inside the EU/EEA).
+    basis_text: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -393,10 +399,30 @@ class AccessReport:
 
 
 class _Builder:
-    def __init__(self, catalog: Catalog, lang: str) -> None:
+    def __init__(
+        self, catalog: Catalog, lang: str, link_names: dict[tuple[str, Any], str] | None = None
+    ) -> None:
         self.catalog = catalog
         self.lang = lang
         self.t = texts(lang)
+        #: (target table, key) -> display name, for fields linking to LINK_NAME_COLUMNS tables
+        self.link_names = link_names or {}
+
+    def cell(self, table: Table, row: RowView, name: str) -> str:
+        """A displayed value: a linked company by name, the person's own account as such."""
+        value = row.values.get(name)
+        if value is None:
+            return format_value(value, self.lang)
+        for link in table.links.values():
+            if link.column != name:
+                continue
+            if (link.table, value) in self.link_names:
+                return self.link_names[(link.table, value)]
+            if any(
+                table.parties[p].via_link == link.name for p in row.parties if p in table.parties
+            ):
+                return str(self.t["your_account"]).format(key=format_value(value, self.lang))
+        return format_value(value, self.lang)
 
     def purpose(self, p: Purpose) -> PurposeView:
         return PurposeView(
@@ -411,6 +437,8 @@ class _Builder:
         )
 
     def recipient(self, r: Recipient) -> RecipientView:
+        safeguard = r.safeguard.get(self.lang) if r.safeguard else None
+        countries = self.t["countries"]
         return RecipientView(
             id=r.id,
             name=r.name.get(self.lang),
@@ -418,8 +446,12 @@ class _Builder:
             role_text=str(self.t["recipient_roles"][r.role]),
             country=r.country,
             third_country=r.third_country,
-            safeguard=r.safeguard.get(self.lang) if r.safeguard else None,
+            safeguard=safeguard,
             description=r.description.get(self.lang) if r.description else None,
+            country_name=str(countries.get(r.country, r.country)) if r.country else None,
+            # Art. 45/46 only apply outside the EU/EEA; inside, no basis is needed.
+            basis_text=safeguard
+            or ("—" if r.third_country else str(self.t["safeguard_not_needed"])),
         )
 
     def rule(self, table: Table, r: RetentionRule) -> RetentionView:
@@ -538,9 +570,12 @@ class _Builder:
             for m in rec.rows
         ]
         limit = table.summarise_after
-        displayed = rows if limit is None or len(rows) <= limit else rows[:limit]
+        if limit is None or len(rows) <= limit:
+            displayed = rows
+        else:
+            displayed = _most_recent(rows, shown_names)[:limit]
         for r in displayed:
-            r.cells = [format_value(r.values.get(n), self.lang) for n in shown_names]
+            r.cells = [self.cell(table, r, n) for n in shown_names]
         widths = _column_widths(
             [str(self.t["record"]), *(f.label_text(self.lang) for f in shown)],
             [[str(r.key), *r.cells] for r in displayed],
@@ -623,7 +658,9 @@ class _Builder:
             rights.append(RightView("Art. 20", str(r["title"]), str(r["text"])))
         if bases & {"6(1)(a)", "9(2)(a)"}:
             r = t["rights"]["withdraw_consent"]
-            rights.append(RightView("Art. 7(3)", str(r["title"]), str(r["text"])))
+            email = self.catalog.controller.email or self.catalog.dpo.email or ""
+            text = str(r["text"]).replace("{email}", email)
+            rights.append(RightView(str(r["article"]), str(r["title"]), text))
         sa = self.catalog.supervisory_authority
         transfers = [r for r in recipients.values() if r.third_country]
         return Art15Info(
@@ -686,6 +723,42 @@ def _column_widths(
     return [round(100 * w / total, 2) for w in weights]
 
 
+def _most_recent(rows: Sequence[RowView], names: Sequence[str]) -> list[RowView]:
+    """Rows newest first by the first field holding dates, else by key descending."""
+    for n in names:
+        if any(isinstance(r.values.get(n), datetime | date) for r in rows):
+            dated = [r for r in rows if isinstance(r.values.get(n), datetime | date)]
+            undated = [r for r in rows if not isinstance(r.values.get(n), datetime | date)]
+            return sorted(dated, key=lambda r: r.values[n], reverse=True) + undated
+    try:
+        return sorted(rows, key=lambda r: r.key, reverse=True)
+    except TypeError:
+        return list(rows)
+
+
+def _link_names(
+    conn: Connection, catalog: Catalog, graph: SubjectGraph, tables: Sequence[TableRecords]
+) -> dict[tuple[str, Any], str]:
+    """Names of the linked rows of LINK_NAME_COLUMNS tables: one bound query per such table."""
+    wanted: dict[str, set[Any]] = {}
+    for rec in tables:
+        for link in rec.table.links.values():
+            if link.table in LINK_NAME_COLUMNS and link.column in rec.table.fields:
+                values = {m.values.get(link.column) for m in rec.rows} - {None}
+                wanted.setdefault(link.table, set()).update(values)
+    out: dict[tuple[str, Any], str] = {}
+    for tname, keys in wanted.items():
+        sa = graph.sa_tables.get(tname)
+        column = LINK_NAME_COLUMNS[tname]
+        if sa is None or column not in sa.c or not keys:
+            continue
+        pk = sa.c[catalog.tables[tname].primary_key]
+        for key, name in conn.execute(select(pk, sa.c[column]).where(pk.in_(sorted(keys)))):
+            if name is not None:
+                out[(tname, key)] = str(name)
+    return out
+
+
 def _time_span(rows: Sequence[RowView], names: Sequence[str]) -> tuple[Any, Any]:
     """First and last time of a long table: the first field holding datetimes."""
     for n in names:
@@ -711,8 +784,8 @@ def access_report(
     15(1)(a)-(h) and 15(2) per table and for the whole report. A person with no data gets a
     report saying so, with the general information on what the controller processes.
     """
-    b = _Builder(catalog, lang)
     record = graph.resolve(conn, identities)
+    b = _Builder(catalog, lang, _link_names(conn, catalog, graph, record.tables))
     sections = [b.section(rec) for rec in record.tables if rec.rows]
     if sections:
         scope: list[tuple[Table, Sequence[Field], Sequence[str] | None]] = [
