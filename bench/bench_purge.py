@@ -81,7 +81,7 @@ def build(url: str, rows: int) -> None:
                 "'198.51.' || (x % 256) || '.' || (x % 251), 'Mozilla/5.0 (X11; Linux x86_64)', "
                 "'https://example.org/', '/downloads/file' || (x % 500) || '.pdf', 1000 + x % 9000,"
                 " 200, CASE WHEN x % 3 = 0 THEN NULL ELSE (x * 7919) % 1000 + 1 END "
-                "FROM generate_series(1, :rows) AS x"
+                "FROM generate_series(CAST(1 AS bigint), :rows) AS x"
             ), {"rows": rows, "start": start, "step": step})  # fmt: skip
     for i in s.usage_log.indexes:
         i.create(engine)
@@ -106,15 +106,30 @@ def child(url: str, target: float) -> None:
     from dsr.retention import purge
 
     engine = connect(url)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    catalog = purge_catalog()  # loading YAML is per process, not per purge
+    before = _hwm_mb()
     t0 = time.perf_counter()
-    report = purge(engine, purge_catalog(), StaticKeys(b"k" * 32), as_of=AS_OF,
+    report = purge(engine, catalog, StaticKeys(b"k" * 32), as_of=AS_OF,
                    target_seconds=target)  # fmt: skip
     seconds = time.perf_counter() - t0
     step = next(st for st in report.plan.steps if st.rule.id == "usage_log_delete")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"seconds": seconds, "rows": step.done, "batches": step.batches,
-                      "rss_before_mb": before / 1024, "peak_rss_mb": peak / 1024}))  # fmt: skip
+                      "plan_seconds": report.timings["plan"],
+                      "execute_seconds": report.timings["execute"],
+                      "rss_before_mb": before, "peak_rss_mb": _hwm_mb()}))  # fmt: skip
+
+
+def _hwm_mb() -> float:
+    """Peak RSS of this process image. ``getrusage``'s ru_maxrss would include the parent's
+    RSS copied by fork before exec, so /proc/self/status VmHWM is read where it exists."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def raw_delete(url: str) -> dict[str, Any]:
@@ -183,6 +198,9 @@ def main() -> None:
         "dsr_purge_seconds": round(dsr["seconds"], 2),
         "dsr_rows_per_s": round(dsr["rows"] / dsr["seconds"]),
         "dsr_batches": dsr["batches"],
+        "dsr_plan_seconds": round(dsr["plan_seconds"], 2),
+        "dsr_execute_seconds": round(dsr["execute_seconds"], 2),
+        "execute_ratio": round(raw["seconds"] / dsr["execute_seconds"], 2),
         "ratio": round(raw["seconds"] / dsr["seconds"], 2),
         "rss_after_import_mb": round(dsr["rss_before_mb"], 1),
         "peak_rss_mb": round(dsr["peak_rss_mb"], 1),

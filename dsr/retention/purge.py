@@ -52,6 +52,7 @@ class PurgeReport:
     run_id: str | None = None
     stopped: bool = False
     vacuumed: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def withheld(self) -> int:
@@ -66,6 +67,7 @@ class PurgeReport:
             "rules": [s.to_json(self.dry_run) for s in self.plan.steps],
             "withheld": self.withheld,
             "vacuumed": self.vacuumed,
+            "seconds": {k: round(v, 3) for k, v in self.timings.items()},
         }
 
 
@@ -118,19 +120,25 @@ def purge(
         raise ValueError("as_of must be timezone-aware")
     create_ledger(engine)
     graph = SubjectGraph(catalog, engine)
+    started = time.perf_counter()
     if dry_run:
         with engine.connect() as conn:
             plan = plan_purge(conn, catalog, graph, keys, moment)
-        return PurgeReport(plan=plan, dry_run=True)
+        return PurgeReport(plan=plan, dry_run=True,
+                           timings={"plan": time.perf_counter() - started})  # fmt: skip
     flag = stop or StopFlag()
     with exclusive(engine), _sigterm(flag):
         with engine.connect() as conn:
             plan = plan_purge(conn, catalog, graph, keys, moment)
         report = PurgeReport(plan=plan, dry_run=False, run_id=uuid.uuid4().hex[:16])
+        report.timings["plan"] = time.perf_counter() - started
         execute(engine, plan, graph, keys, report, flag, batch_size=batch_size,
                 target_seconds=target_seconds, clock=clock, progress=progress)  # fmt: skip
+        report.timings["execute"] = time.perf_counter() - started - report.timings["plan"]
         if vacuum and not report.stopped:
             report.vacuumed = vacuum_tables(engine, plan)
+            report.timings["vacuum"] = (time.perf_counter() - started - report.timings["plan"]
+                                        - report.timings["execute"])  # fmt: skip
     return report
 
 
