@@ -64,8 +64,9 @@ def export_command(
     request_id: int | None,
     as_json: bool,
 ) -> int:
-    """Art. 20 package: the data the person provided, as JSON + CSV in a ZIP.
+    """Export what the person provided, as JSON + CSV in a ZIP (data portability).
 
+    Art. 20 GDPR: only the fields the catalog marks portable, of the parties the person is on.
     Exit code 3 when rows under restriction (Art. 18) were left out. When nothing about the
     person is portable, nothing is written and the output says why (exit code 0).
     """
