@@ -322,3 +322,38 @@ def test_values_are_formatted_per_language() -> None:
     assert format_value(date(2025, 3, 2), "en") == "2 March 2025"
     assert format_value(datetime(2025, 3, 2, 7, 5), "de") == "02.03.2025, 07:05"
     assert format_value(None, "en") == "" and format_value(True, "de") == "ja"
+
+
+def test_evidence_rows_show_their_supplementary_statements_when_keys_are_given(
+    demo: Demo,
+) -> None:
+    from dsr.ledger.keys import StaticKeys
+    from dsr.rights.rectify import rectify
+
+    keys = StaticKeys(b"k" * 32)
+    person = demo.people.customer_contact
+    rectify(demo.engine, demo.catalog, keys, person.identities, ["mca_acceptances.position=CFO"],
+            clock=CLOCK, graph=demo.graph)  # fmt: skip
+
+    def mca(lang: str, keys: StaticKeys | None) -> tuple[AccessReport, list[str]]:
+        with demo.engine.connect() as conn:
+            report = access_report(conn, demo.catalog, demo.graph, person.identities, lang=lang,
+                                   clock=CLOCK, keys=keys)  # fmt: skip
+        sec = next(sec for sec in report.sections if sec.name == "mca_acceptances")
+        return report, [t for r in sec.rows for t in r.supplement_texts]
+
+    report, shown = mca("en", keys)
+    assert shown == ["Supplementary statement (Art. 16 GDPR): Position corrected to “CFO” on "
+                     "25 November 2026."]  # fmt: skip
+    assert shown[0] in render_html(report)
+    doc = _json(report)
+    row = next(r for r in doc["records"] if r["table"] == "mca_acceptances")["rows"][0]
+    assert row["supplements"][0]["field"] == "position"
+    assert row["supplements"][0]["corrected_value"] == "CFO"
+    assert not list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(doc))
+    _, german = mca("de", keys)
+    assert german == ["Ergänzende Erklärung (Art. 16 DSGVO): Position berichtigt zu „CFO“ am "
+                      "25.11.2026."]  # fmt: skip
+    # without keys, or with a key that does not open them, the report still comes out
+    assert mca("en", None)[1] == []
+    assert mca("en", StaticKeys(b"x" * 32))[1] == []

@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 
 from dsr.cli._common import AppContext, identities_argument, pass_app, request_option
+from dsr.errors import KeyError_
+from dsr.ledger.keys import KeyProvider
 from dsr.render import FORMATS, render_html, render_json
 from dsr.rights.access import access_report, ledger_present, record_access
 from dsr.subject.graph import SubjectGraph
@@ -40,10 +42,12 @@ def access(
         raise click.UsageError("--format pdf needs -o FILE", ctx=click.get_current_context())
     graph = SubjectGraph(app.catalog, app.engine)
     with app.engine.begin() as conn:
+        ledger = ledger_present(conn)
         report = access_report(
-            conn, app.catalog, graph, identities, lang=lang, clock=app.clock, request_id=request_id
-        )
-        if request_id is not None or ledger_present(conn):
+            conn, app.catalog, graph, identities, lang=lang, clock=app.clock,
+            request_id=request_id, keys=_usable_keys(app) if ledger else None,
+        )  # fmt: skip
+        if request_id is not None or ledger:
             record_access(conn, app.keys, report, clock=app.clock, output_format=fmt)
     if fmt == "pdf":
         from dsr.render.pdf import render_pdf
@@ -57,3 +61,13 @@ def access(
     else:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
+
+
+def _usable_keys(app: AppContext) -> KeyProvider | None:
+    """The toolkit key if it can be read; without it the report omits the Art. 16 statements."""
+    try:
+        keys = app.keys
+        keys.secret()
+    except KeyError_:
+        return None
+    return keys

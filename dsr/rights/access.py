@@ -29,6 +29,7 @@ from dsr._resources import resource_path
 from dsr.catalog.model import LANGUAGES, Catalog, Field, Purpose, Recipient, RetentionRule, Table
 from dsr.clock import Clock
 from dsr.errors import ConfigError, LedgerError
+from dsr.errors import KeyError_ as DSRKeyError
 from dsr.ledger.keys import KeyProvider
 from dsr.subject.graph import SubjectGraph, TableRecords
 from dsr.subject.identity import Identity
@@ -221,13 +222,21 @@ class RowView:
     party_titles: list[str]
     values: dict[str, Any]
     cells: list[str] = field(default_factory=list)
+    #: Supplementary statements (Art. 16) on an evidence row: raw for JSON, text for pages.
+    supplements: list[dict[str, Any]] = field(default_factory=list)
+    supplement_texts: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "key": to_json_value(self.key),
             "parties": self.parties,
             "values": {k: to_json_value(v) for k, v in self.values.items()},
         }
+        if self.supplements:
+            out["supplements"] = [
+                {k: to_json_value(v) for k, v in s.items()} for s in self.supplements
+            ]
+        return out
 
 
 @dataclass
@@ -552,7 +561,27 @@ class _Builder:
         ]
         return purposes, categories, recipients, retention, sources
 
-    def section(self, rec: TableRecords) -> TableSection:
+    def supplement(self, table: Table, row: RowView, statement: dict[str, Any]) -> None:
+        """Attach a decrypted supplementary statement (``dsr rectify``) to ``row``."""
+        f = table.fields.get(str(statement.get("field")))
+        if f is None or f.access == "redact" or f.name not in row.values:
+            return  # only statements about fields this person is shown
+        at = statement.get("created_at")
+        row.supplements.append(
+            {"field": f.name, "corrected_value": statement.get("corrected_value"),
+             "recorded_at": at}
+        )  # fmt: skip
+        row.supplement_texts.append(
+            str(self.t["supplement"]).format(
+                field=f.label_text(self.lang),
+                value=format_value(statement.get("corrected_value"), self.lang) or "—",
+                date=format_date(at, self.lang) if isinstance(at, date) else "—",
+            )
+        )
+
+    def section(
+        self, rec: TableRecords, supplements: Sequence[dict[str, Any]] = ()
+    ) -> TableSection:
         table = rec.table
         fields = rec.fields
         shown = [f for f in fields if f.access != "redact"]
@@ -569,6 +598,10 @@ class _Builder:
             )
             for m in rec.rows
         ]
+        by_key = {str(r.key): r for r in rows}
+        for st in supplements:
+            if str(st.get("row")) in by_key:
+                self.supplement(table, by_key[str(st.get("row"))], st)
         limit = table.summarise_after
         if limit is None or len(rows) <= limit:
             displayed = rows
@@ -759,6 +792,25 @@ def _link_names(
     return out
 
 
+def _supplements(conn: Connection, keys: KeyProvider, rec: TableRecords) -> list[dict[str, Any]]:
+    """Decrypted supplementary statements on the person's evidence rows; none without them.
+
+    A missing ledger or an unusable key leaves the statements out rather than failing the
+    report: the data itself must still be given (Art. 15(1)).
+    """
+    from dsr.ledger.tables import supplements
+    from dsr.rights.rectify import supplements_for
+
+    if not rec.table.evidence or not rec.rows:
+        return []
+    if not inspect(conn).has_table(supplements.name):
+        return []
+    try:
+        return supplements_for(conn, keys, rec.table.name, [m.key for m in rec.rows])
+    except DSRKeyError:
+        return []
+
+
 def _time_span(rows: Sequence[RowView], names: Sequence[str]) -> tuple[Any, Any]:
     """First and last time of a long table: the first field holding datetimes."""
     for n in names:
@@ -777,16 +829,22 @@ def access_report(
     lang: str = "en",
     clock: Clock,
     request_id: int | None = None,
+    keys: KeyProvider | None = None,
 ) -> AccessReport:
     """Build the Art. 15 report for the person the ``identities`` name.
 
     Covers the data itself (Art. 15(1) and (3)) per table, with the information of Art.
     15(1)(a)-(h) and 15(2) per table and for the whole report. A person with no data gets a
-    report saying so, with the general information on what the controller processes.
+    report saying so, with the general information on what the controller processes. With
+    ``keys``, rows of evidence tables carry their supplementary statements (Art. 16).
     """
     record = graph.resolve(conn, identities)
     b = _Builder(catalog, lang, _link_names(conn, catalog, graph, record.tables))
-    sections = [b.section(rec) for rec in record.tables if rec.rows]
+    sections = [
+        b.section(rec, _supplements(conn, keys, rec) if keys is not None else ())
+        for rec in record.tables
+        if rec.rows
+    ]
     if sections:
         scope: list[tuple[Table, Sequence[Field], Sequence[str] | None]] = [
             (rec.table, rec.fields, rec.parties) for rec in record.tables if rec.rows
