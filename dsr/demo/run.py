@@ -30,7 +30,7 @@ from dsr.ledger.audit import verify
 from dsr.ledger.keys import FileKeys, KeyProvider
 from dsr.ledger.requests import open_request
 from dsr.portability.delivery import deliver, download
-from dsr.portability.export import export_package
+from dsr.portability.export import export_package, record_export
 from dsr.portability.storage import DirectoryStorage
 from dsr.render import render_html, render_json, render_pdf
 from dsr.retention.purge import purge
@@ -149,6 +149,7 @@ class _Demo:
                 self.directory / "export" / "dual-role.zip", clock=self.clock,
                 request_id=request_id,
             )  # fmt: skip
+            record_export(conn, self.keys, exported, clock=self.clock)
         self.result.files.append(str(self.directory / "export" / "dual-role.zip"))
         with self.engine.begin() as conn:
             delivery = deliver(
@@ -167,6 +168,7 @@ class _Demo:
                 conn, self.catalog, self.graph, employee.identities,
                 self.directory / "export" / "employee.zip", clock=self.clock,
             )  # fmt: skip
+            record_export(conn, self.keys, refused, clock=self.clock)
         self.write_json("export/employee-not-portable.json", refused.to_json())
         self.say("portability package delivered and downloaded; refusal explained")
 
