@@ -222,6 +222,17 @@ def test_visitor_rows_found_by_ip_and_by_account_name_both_roles(demo: Demo) -> 
     log = next(sec for sec in report.sections if sec.name == "usage_log")
     assert set(log.parties) == {"visitor", "account_holder"} and log.show_party_column
     assert any(r.parties == ["visitor"] for r in log.rows)  # logs without an account
+    # an IP is shared: rows found only through it are flagged for the DPO to check
+    assert all(r.ip_only == (r.parties == ["visitor"]) for r in log.rows)
+    assert log.ip_only_count == sum(r.parties == ["visitor"] for r in log.rows) > 0
+    html = render_html(report)
+    assert f"{log.ip_only_count} of these records were matched by IP address only" in html
+    shown = sum(r.ip_only for r in log.displayed)
+    assert html.count("matched by IP address only — check before sending") == shown
+    rows = next(r for r in _json(report)["records"] if r["table"] == "usage_log")["rows"]
+    assert sum(bool(r.get("matched_by_ip_only")) for r in rows) == log.ip_only_count
+    accounts = next(sec for sec in report.sections if sec.name == "user_accounts")
+    assert accounts.ip_only_count == 0
 
 
 def test_german_report_uses_german_texts_dates_and_catalog_texts(demo: Demo) -> None:

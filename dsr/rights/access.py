@@ -222,6 +222,8 @@ class RowView:
     party_titles: list[str]
     values: dict[str, Any]
     cells: list[str] = field(default_factory=list)
+    #: Found only through an IP address, which others may share: the DPO checks before sending.
+    ip_only: bool = False
     #: Supplementary statements (Art. 16) on an evidence row: raw for JSON, text for pages.
     supplements: list[dict[str, Any]] = field(default_factory=list)
     supplement_texts: list[str] = field(default_factory=list)
@@ -232,6 +234,8 @@ class RowView:
             "parties": self.parties,
             "values": {k: to_json_value(v) for k, v in self.values.items()},
         }
+        if self.ip_only:
+            out["matched_by_ip_only"] = True
         if self.supplements:
             out["supplements"] = [
                 {k: to_json_value(v) for k, v in s.items()} for s in self.supplements
@@ -287,6 +291,11 @@ class TableSection:
     @property
     def row_count(self) -> int:
         return len(self.rows)
+
+    @property
+    def ip_only_count(self) -> int:
+        """Rows matched only by a (shareable) IP address: for the DPO to check."""
+        return sum(1 for r in self.rows if r.ip_only)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -598,6 +607,12 @@ class _Builder:
             )
             for m in rec.rows
         ]
+        ip_parties = {
+            p for p, party in table.parties.items()
+            if party.identities and set(party.identities) == {"ip"} and party.via_link is None
+        }  # fmt: skip
+        for r in rows:
+            r.ip_only = bool(r.parties) and set(r.parties) <= ip_parties
         by_key = {str(r.key): r for r in rows}
         for st in supplements:
             if str(st.get("row")) in by_key:
@@ -748,8 +763,11 @@ def _column_widths(
     """
     weights = []
     for i, h in enumerate(headers):
-        longest = max([min(len(h), 16) * 1.2, *(len(r[i]) for r in rows if i < len(r))])
-        weights.append(min(max(longest, 7.0), 45.0))
+        # A header wraps between words but never inside one ("Recor|d"): its longest word
+        # (bold, so wider) must fit; the padding of the cell counts too.
+        word = max((len(w) for w in h.split()), default=0) * 1.25
+        longest = max([word, min(len(h), 16) * 1.2, *(len(r[i]) for r in rows if i < len(r))])
+        weights.append(min(max(longest, 7.0), 45.0) + 2.0)
     if party_extra:
         weights.insert(1, 25.0)
     total = sum(weights) or 1.0
