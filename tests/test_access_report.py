@@ -196,7 +196,7 @@ def test_long_tables_are_summarised_for_the_pages_but_complete_in_json(demo: Dem
     assert len(table["rows"]) == table["row_count"] == log.row_count
     html = render_html(report)
     assert html.count("<tr><td>") < 200  # 50 log rows, not thousands
-    assert f"{log.summary.count} records from" in html
+    assert f"{log.summary.count:,d} records from" in html  # thousands separator
     # the most recent rows are the ones shown, and the text says so
     ts = log.fields.index(next(f for f in log.fields if f.name == "ts"))
     times = [r.values["ts"] for r in log.displayed]
@@ -241,7 +241,7 @@ def test_german_report_uses_german_texts_dates_and_catalog_texts(demo: Demo) -> 
     assert 'lang="de"' in html
     assert "Rechtsgrundlage" in html and "Berechtigte Interessen, Art. 6 Abs. 1 lit. f" in html
     assert "Sächsische Datenschutz- und Transparenzbeauftragte" in html
-    assert report.generated_at_text == "25.11.2026, 09:00"  # Berlin time of 08:00 UTC
+    assert report.generated_at_text == "25.11.2026, 09:00 Uhr"  # Berlin time of 08:00 UTC
     invoices = next(sec for sec in report.sections if sec.name == "invoices")
     issued = invoices.fields.index(next(f for f in invoices.fields if f.name == "issued_at"))
     assert all(r.cells[issued].count(".") == 2 for r in invoices.displayed)
@@ -368,3 +368,24 @@ def test_evidence_rows_show_their_supplementary_statements_when_keys_are_given(
     # without keys, or with a key that does not open them, the report still comes out
     assert mca("en", None)[1] == []
     assert mca("en", StaticKeys(b"x" * 32))[1] == []
+
+
+def test_amounts_counts_times_and_empty_values_are_written_per_language(demo: Demo) -> None:
+    from dsr.rights.access import format_amount, format_count
+
+    assert format_amount(Decimal("23222.44"), "en") == "€23,222.44"
+    assert format_amount(Decimal("23222.44"), "de") == "23.222,44 €"
+    assert format_count(3141, "en") == "3,141" and format_count(3141, "de") == "3.141"
+    report = demo.report(demo.people.dual_role.identities, "de")
+    invoices = next(sec for sec in report.sections if sec.name == "invoices")
+    col = [f.name for f in invoices.fields].index("amount_eur")
+    for row in invoices.displayed:
+        assert row.cells[col] == format_amount(row.values["amount_eur"], "de")
+        assert row.cells[col].endswith(" €")
+    assert all(c != "" for sec in report.sections for r in sec.displayed for c in r.cells)
+    english = demo.report(demo.people.heavy.identities)
+    assert english.generated_at_text == "25 November 2026, 09:00 (German time)"
+    log = next(sec for sec in english.sections if sec.name == "usage_log")
+    assert "—" in {c for r in log.displayed for c in r.cells}  # e.g. no referrer
+    html = render_html(english)
+    assert f"({english.row_count:,d} records in total)" in html

@@ -78,6 +78,18 @@ def format_value(value: Any, lang: str) -> str:
     return str(value)
 
 
+def format_count(value: int, lang: str) -> str:
+    """A count with thousands separators: 3,141 (en), 3.141 (de)."""
+    text = f"{value:,d}"
+    return text.replace(",", ".") if lang == "de" else text
+
+
+def format_amount(value: Decimal | float | int, lang: str) -> str:
+    """A euro amount: €23,222.44 (en), 23.222,44 € (de)."""
+    text = format_value(Decimal(value), lang)
+    return f"{text} €" if lang == "de" else f"€{text}"
+
+
 def format_date(value: date, lang: str) -> str:
     if lang == "de":
         return f"{value.day:02d}.{value.month:02d}.{value.year}"
@@ -381,6 +393,10 @@ class AccessReport:
     def row_count(self) -> int:
         return sum(s.row_count for s in self.sections)
 
+    def number(self, value: int) -> str:
+        """A count as the report's language writes it (thousands separators)."""
+        return format_count(value, self.lang)
+
     @property
     def summarised(self) -> list[TableSection]:
         return [s for s in self.sections if s.summary is not None]
@@ -429,8 +445,11 @@ class _Builder:
     def cell(self, table: Table, row: RowView, name: str) -> str:
         """A displayed value: a linked company by name, the person's own account as such."""
         value = row.values.get(name)
-        if value is None:
-            return format_value(value, self.lang)
+        if value is None or value == "":
+            return "—"
+        if name.endswith("_eur") and isinstance(value, Decimal | float | int):
+            # catalog convention: *_eur columns hold euro amounts
+            return format_amount(value, self.lang)
         for link in table.links.values():
             if link.column != name:
                 continue
@@ -628,6 +647,7 @@ class _Builder:
             [str(self.t["record"]), *(f.label_text(self.lang) for f in shown)],
             [[str(r.key), *r.cells] for r in displayed],
             party_extra=len(rec.parties) > 1,
+            unbreakable={i + 1 for i, f in enumerate(shown) if f.format in ("ip", "datetime")},
         )
         summary = None
         if len(displayed) < len(rows):
@@ -754,7 +774,11 @@ def _unique(items: Any) -> list[Any]:
 
 
 def _column_widths(
-    headers: Sequence[str], rows: Sequence[Sequence[str]], *, party_extra: bool
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    party_extra: bool,
+    unbreakable: set[int] | None = None,
 ) -> list[float]:
     """Column widths in percent for a fixed-layout grid, from the longest cell (capped).
 
@@ -766,7 +790,10 @@ def _column_widths(
         # A header wraps between words but never inside one ("Recor|d"): its longest word
         # (bold, so wider) must fit; the padding of the cell counts too.
         word = max((len(w) for w in h.split()), default=0) * 1.25
-        longest = max([word, min(len(h), 16) * 1.2, *(len(r[i]) for r in rows if i < len(r))])
+        # Digits are wider than the average letter; an IP address must not wrap mid-number.
+        scale = 1.25 if i in (unbreakable or set()) else 1.0
+        cells = [len(r[i]) * scale for r in rows if i < len(r)]
+        longest = max([word, min(len(h), 16) * 1.2, *cells])
         weights.append(min(max(longest, 7.0), 45.0) + 2.0)
     if party_extra:
         weights.insert(1, 25.0)
@@ -878,7 +905,8 @@ def access_report(
         lang=lang,
         t=b.t,
         generated_at=now,
-        generated_at_text=format_datetime(local.replace(tzinfo=None), lang),
+        generated_at_text=format_datetime(local.replace(tzinfo=None), lang)
+        + str(b.t["time_zone_suffix"]),
         request_id=request_id,
         identities=record.identities,
         controller={
