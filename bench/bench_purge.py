@@ -101,7 +101,7 @@ def purge_catalog() -> Any:
     return dataclasses.replace(catalog, tables={**catalog.tables, "usage_log": log})
 
 
-def child(url: str, target: float) -> None:
+def child(url: str, target: float | None) -> None:
     """Run the purge and print seconds, rows and peak RSS (this process only)."""
     from dsr.retention import purge
 
@@ -150,12 +150,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--target-seconds", type=float, default=1.0)
+    ap.add_argument("--target-seconds", type=float, default=None,
+                    help="Seconds per batch (default: dsr's own).")  # fmt: skip
     ap.add_argument("--dir", default=None, help="Folder for the SQLite files (default: temp).")
     ap.add_argument("--child", metavar="URL", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(args.child, args.target_seconds)
+        child(args.child, args.target_seconds if args.target_seconds else None)
         return
     tmp = args.dir or tempfile.mkdtemp(prefix="dsr-bench-purge-")
     admin = None
@@ -183,7 +184,8 @@ def main() -> None:
     generated = time.perf_counter() - t0
     raw = raw_delete(url_b)
     out = subprocess.run(
-        [sys.executable, __file__, "--child", url_a, "--target-seconds", str(args.target_seconds)],
+        [sys.executable, __file__, "--child", url_a, "--target-seconds",
+         str(args.target_seconds or 0)],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     dsr = json.loads(out.stdout.strip().splitlines()[-1])
