@@ -10,8 +10,9 @@ out and counted.
 The package holds ``README.txt`` (en + de), ``schema.json`` (JSON Schema of ``data.json``),
 ``data.json``, one CSV per table and ``manifest.json`` (written last: counts, SHA-256 and size
 of every other file). Rows stream from a server-side cursor in one pass into ``data.json``;
-the CSV bytes of the same rows go to a temporary spool sealed with a key that exists only in
-memory, and are copied into the ZIP after ``data.json``. JSON and CSV therefore hold exactly
+the CSV bytes of the same rows are compressed (in the writer thread, during that pass) into a
+temporary spool sealed with a key that exists only in memory, and are copied into the ZIP
+after ``data.json``. JSON and CSV therefore hold exactly
 the same rows, memory stays flat, and no plaintext copy touches the disk except the ZIP the
 caller asked for.
 """
@@ -26,10 +27,12 @@ import secrets
 import tempfile
 import threading
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 from zoneinfo import ZoneInfo
@@ -586,23 +589,67 @@ def encode_csv(rows: Sequence[Sequence[Any]], nulls: int | None = None) -> bytes
 
 
 class _Spool:
-    """A temporary file sealed with a key held only in memory (no plaintext on disk)."""
+    """A table's CSV entry, DEFLATE-compressed, hashed and sealed while the rows stream.
+
+    The compressed stream goes to a temporary file sealed with a key held only in memory (no
+    plaintext on disk). Compressing, hashing and CRC-32 run in the writer thread during the
+    one pass over the rows, so copying the entry into the ZIP afterwards is a plain copy of
+    the (much smaller) compressed bytes.
+    """
 
     def __init__(self) -> None:
         self.file: IO[bytes] = tempfile.TemporaryFile(prefix="dsr-spool-")
         self.key = os.urandom(32)
         self.writer = SealingWriter(self.file, self.key)
+        # the same raw DEFLATE stream zipfile writes for ZIP_DEFLATED at this level
+        self.compressor = zlib.compressobj(COMPRESSLEVEL, zlib.DEFLATED, -15)
+        self.sha = hashlib.sha256()
+        self.crc = 0
+        self.size = 0
 
     def write(self, data: bytes) -> None:
-        self.writer.write(data)
+        self.sha.update(data)
+        self.crc = zlib.crc32(data, self.crc)
+        self.size += len(data)
+        out = self.compressor.compress(data)
+        if out:
+            self.writer.write(out)
 
     def chunks(self) -> Iterator[bytes]:
+        """The compressed entry (call once, after the last :meth:`write`)."""
+        self.writer.write(self.compressor.flush())
         self.writer.close()
         self.file.seek(0)
         yield from unseal_stream(self.file, self.key, where="export spool")
 
     def close(self) -> None:
         self.file.close()
+
+
+class _Precompressed:
+    """Stands in for a ZIP entry's compressor when the bytes are DEFLATE output already."""
+
+    def compress(self, data: bytes) -> bytes:
+        return data
+
+    def flush(self) -> bytes:
+        return b""
+
+
+def _copy_compressed(handle: IO[bytes], spool: _Spool) -> None:
+    """Write ``spool``'s compressed CSV into an open ZIP entry with its plaintext CRC/size.
+
+    Relies on CPython's ``zipfile._ZipWriteFile`` (``_compressor``, ``_crc``, ``_file_size``);
+    the tests check the result with ``ZipFile.testzip`` and read the CSV back.
+    """
+    for a in ("_compressor", "_crc", "_file_size", "_compress_size"):
+        if not hasattr(handle, a):
+            raise RuntimeError("unsupported zipfile implementation")
+    handle._compressor = _Precompressed()  # type: ignore[attr-defined]
+    for chunk in spool.chunks():
+        handle.write(chunk)
+    handle._crc = spool.crc  # type: ignore[attr-defined]
+    handle._file_size = spool.size  # type: ignore[attr-defined]
 
 
 class _Worker:
@@ -883,9 +930,12 @@ def _write_zip(
             )
             entry("schema.json", [orjson.dumps(build_schema(catalog, plans), option=_PRETTY)])
             for plan in plans:
-                assert plan.spool is not None
-                entry(plan.export.file, plan.spool.chunks())
-                plan.spool.close()
+                spool = plan.spool
+                assert spool is not None
+                with zf.open(plan.export.file, "w", force_zip64=True) as handle:
+                    _copy_compressed(handle, spool)
+                files[plan.export.file] = {"sha256": spool.sha.hexdigest(), "size": spool.size}
+                spool.close()
             entry("README.txt", [_readme(catalog, result).encode("utf-8")])
             manifest = _manifest(catalog, result)
             with zf.open("manifest.json", "w") as handle:
@@ -952,6 +1002,7 @@ def _data_json(
             )
             exp.restricted = int(conn.execute(held, values).scalar_one())
         names = [f.name for f in plan.fields]
+        as_dict = partial(zip, names)
         convs = [
             (i, c)
             for i, f in enumerate(plan.fields)
@@ -977,7 +1028,7 @@ def _data_json(
                 nulls = sum(counts.values())
             else:
                 nulls = sum([r[i] for r in raw].count(None) for i in nullable)
-            j = orjson.dumps([dict(zip(names, r, strict=True)) for r in rows])
+            j = orjson.dumps(list(map(dict, map(as_dict, rows))))
             yield j[1:-1] if first else b"," + j[1:-1]
             first = False
             worker.submit(spool.write, encode_csv(rows, nulls))
