@@ -34,16 +34,20 @@ def purge_command(
 ) -> int:
     """Delete or anonymise what has outlived its retention rule; holds and restrictions win.
 
+    Expired or downloaded export packages in the export directory (DSR_EXPORT_DIR) go too.
+
     Exit codes: 0 done; 3 done, but expired rows were withheld (listed); 75 another purge or
     erasure holds the lock, nothing done; 143 stopped by SIGTERM after a whole batch (rerun
     to finish).
     """
+    from dsr.portability.storage import DirectoryStorage
     from dsr.retention.purge import purge
 
     moment = _parse_as_of(as_of, app.catalog.timezone) if as_of else None
     report = purge(app.engine, app.catalog, app.keys, as_of=moment, dry_run=dry_run,
                    vacuum=vacuum, batch_size=batch_size, clock=app.clock,
-                   progress=_progress if progress_enabled() else None)  # fmt: skip
+                   progress=_progress if progress_enabled() else None,
+                   storage=DirectoryStorage())  # fmt: skip
     emit(report.to_json(), as_json, _human)
     if report.stopped:
         return EXIT_STOPPED

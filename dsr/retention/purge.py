@@ -35,6 +35,8 @@ from dsr.ledger.keys import KeyProvider
 from dsr.ledger.lock import exclusive
 from dsr.ledger.tables import create_ledger, purge_checkpoints
 from dsr.ledger.tables import restrictions as restrictions_table
+from dsr.portability.delivery import purge_expired_packages
+from dsr.portability.storage import PackageStorage
 from dsr.retention.plan import PurgePlan, PurgeStep, plan_purge
 from dsr.subject.graph import SubjectGraph
 
@@ -56,6 +58,7 @@ class PurgeReport:
     stopped: bool = False
     vacuumed: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    packages_deleted: int | None = None
 
     @property
     def withheld(self) -> int:
@@ -70,6 +73,7 @@ class PurgeReport:
             "rules": [s.to_json(self.dry_run) for s in self.plan.steps],
             "withheld": self.withheld,
             "vacuumed": self.vacuumed,
+            "packages_deleted": self.packages_deleted,
             "seconds": {k: round(v, 3) for k, v in self.timings.items()},
         }
 
@@ -109,6 +113,7 @@ def purge(
     clock: Clock | None = None,
     progress: Progress | None = None,
     stop: StopFlag | None = None,
+    storage: PackageStorage | None = None,
 ) -> PurgeReport:
     """Storage limitation (Art. 5(1)(e) GDPR): apply every retention rule as of ``as_of``.
 
@@ -117,7 +122,8 @@ def purge(
     ``batch_size`` fixes the primary-key span of a batch; by default it adapts to take about
     ``target_seconds`` (default: 10 s on SQLite, where every commit rewrites the secondary-index
     pages a batch touched, so larger batches are much faster; 1 s elsewhere). Schema mismatches
-    are raised before anything changes.
+    are raised before anything changes. With ``storage``, expired or already downloaded export
+    packages (Art. 20 deliveries, personal data too) are deleted from it as well.
     """
     if target_seconds is None:
         target_seconds = SQLITE_TARGET if engine.dialect.name == "sqlite" else DEFAULT_TARGET
@@ -142,6 +148,9 @@ def purge(
         execute(engine, plan, graph, keys, report, flag, batch_size=batch_size,
                 target_seconds=target_seconds, clock=clock, progress=progress)  # fmt: skip
         report.timings["execute"] = time.perf_counter() - started - report.timings["plan"]
+        if storage is not None and not report.stopped:
+            with engine.begin() as conn:
+                report.packages_deleted = purge_expired_packages(conn, storage, clock, keys)
         if vacuum and not report.stopped:
             report.vacuumed = vacuum_tables(engine, plan)
             report.timings["vacuum"] = (time.perf_counter() - started - report.timings["plan"]
