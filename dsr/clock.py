@@ -27,3 +27,13 @@ class FixedClock:
 
     def now(self) -> datetime:
         return self.at
+
+
+def utc_naive(value: datetime) -> datetime:
+    """``value`` as naive UTC, to the second: how dsr's own tables store times.
+
+    A naive ``value`` is taken to be UTC already.
+    """
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value.replace(microsecond=0)

@@ -35,7 +35,7 @@ from sqlalchemy import Table as SATable
 from sqlalchemy.sql import visitors
 
 from dsr.catalog.model import Catalog
-from dsr.clock import Clock
+from dsr.clock import Clock, utc_naive
 from dsr.errors import LedgerError
 from dsr.ledger import audit
 from dsr.ledger.crypto import seal_identities, unseal_identities
@@ -47,10 +47,6 @@ from dsr.subject.identity import Identity, parse_identities
 
 def _aad(hold_id: int) -> bytes:
     return f"dsr_holds/{hold_id}".encode()
-
-
-def _utc_naive(value: datetime) -> datetime:
-    return value.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0)
 
 
 def add_hold(
@@ -91,7 +87,7 @@ def add_hold(
             subject=subject,
             reason=reason.strip(),
             until=until,
-            created_at=_utc_naive(now),
+            created_at=utc_naive(now),
         )
     )
     hold_id = int(result.inserted_primary_key[0])  # type: ignore[index]
@@ -116,7 +112,7 @@ def release_hold(conn: Connection, keys: KeyProvider, hold_id: int, clock: Clock
         raise LedgerError(f"hold {hold_id} was already released", where="hold")
     now = clock.now()
     conn.execute(
-        update(holds_table).where(holds_table.c.id == hold_id).values(released_at=_utc_naive(now))
+        update(holds_table).where(holds_table.c.id == hold_id).values(released_at=utc_naive(now))
     )
     audit.append(conn, keys, "hold.release", details={"hold": hold_id}, subject=row["subject"],
                  at=now)  # fmt: skip

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from dsr.clock import Clock, SystemClock
+from dsr.clock import Clock, SystemClock, utc_naive
 from dsr.errors import RequestError
 from dsr.ledger.audit import append as audit_append
 from dsr.ledger.crypto import seal_identities, unseal_identities
@@ -113,7 +113,7 @@ def _iso_utc(value: datetime) -> str:
 
 
 def _utc_naive(clock: Clock) -> datetime:
-    return clock.now().astimezone(timezone.utc).replace(tzinfo=None, microsecond=0)
+    return utc_naive(clock.now())
 
 
 def today_in(clock: Clock, catalog: object | None = None) -> date:

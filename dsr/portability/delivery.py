@@ -31,7 +31,7 @@ from typing import Any, BinaryIO, cast
 from sqlalchemy import Connection, Engine, or_, select, update
 
 from dsr.catalog.model import Catalog
-from dsr.clock import Clock
+from dsr.clock import Clock, utc_naive
 from dsr.errors import ConfigError, DeliveryError
 from dsr.ledger.keys import KeyProvider, derive, pseudonym
 from dsr.ledger.tables import exports
@@ -100,12 +100,6 @@ def _iso(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).isoformat()
 
 
-def _utc_naive(dt: datetime) -> datetime:
-    if dt.tzinfo is None:
-        return dt.replace(microsecond=0)
-    return dt.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0)
-
-
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
@@ -117,7 +111,7 @@ def _token_mac(keys: KeyProvider, package_id: str, expires: int) -> bytes:
 
 def make_token(keys: KeyProvider, package_id: str, expires_at: datetime) -> str:
     """A signed token naming the package and its expiry (no personal data in it)."""
-    expires = int(_utc_naive(expires_at).replace(tzinfo=timezone.utc).timestamp())
+    expires = int(utc_naive(expires_at).replace(tzinfo=timezone.utc).timestamp())
     return f"{TOKEN_VERSION}.{package_id}.{expires}.{_b64(_token_mac(keys, package_id, expires))}"
 
 
@@ -192,7 +186,7 @@ def deliver(
         record_export(conn, keys, result, clock=clock, action="export.deliver")
         return Delivery(export=result)
     now = clock.now()
-    expires_at = _utc_naive(now + expires)
+    expires_at = utc_naive(now + expires)
     try:
         conn.execute(
             exports.insert().values(
@@ -200,7 +194,7 @@ def deliver(
                 file_name=name,
                 subject=pseudonym(keys, list(result.identities)),
                 request_id=request_id,
-                created_at=_utc_naive(now),
+                created_at=utc_naive(now),
                 expires_at=expires_at,
                 size=size,
             )
@@ -250,7 +244,7 @@ def download(
             row = conn.execute(
                 select(exports).where(exports.c.id == package_id).with_for_update()
             ).first()
-            now = _utc_naive(clock.now())
+            now = utc_naive(clock.now())
             if row is None:
                 raise DeliveryError("no such package", where=where)
             if row.downloaded_at is not None:
@@ -303,7 +297,7 @@ def purge_expired_packages(
     Marks the rows deleted (set-based) in the caller's transaction; returns how many packages
     were deleted. With ``keys``, appends an ``export.purge`` audit entry when any were.
     """
-    now = _utc_naive(clock.now())
+    now = utc_naive(clock.now())
     due = conn.execute(
         select(exports.c.id, exports.c.file_name).where(
             exports.c.deleted_at.is_(None),

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from types import FrameType
 from typing import Any
 
@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Engine, and_, delete, insert, not_, select, t
 from sqlalchemy.sql import sqltypes
 
 from dsr.catalog.model import Catalog
-from dsr.clock import Clock, SystemClock
+from dsr.clock import Clock, SystemClock, utc_naive
 from dsr.db import is_mysql
 from dsr.ledger import audit
 from dsr.ledger.holds import holds_version, load_holds
@@ -221,7 +221,7 @@ def execute(
         with engine.begin() as conn:
             if checkpoint is not None:
                 conn.execute(update(purge_checkpoints).where(purge_checkpoints.c.id == checkpoint)
-                             .values(finished_at=_utc_naive(clock.now())))  # fmt: skip
+                             .values(finished_at=utc_naive(clock.now())))  # fmt: skip
     with engine.begin() as conn:
         audit.append(conn, keys, "purge.run", details={
             "run": report.run_id, "as_of": plan.as_of.isoformat(), "stopped": report.stopped,
@@ -274,13 +274,9 @@ def _checkpoint(
         conn.execute(update(c).where(c.c.id == existing).values(**values))
         return existing
     result = conn.execute(insert(c).values(run_id=run_id, rule=step.rule.id,
-                                           table_name=step.table, as_of=_utc_naive(as_of),
+                                           table_name=step.table, as_of=utc_naive(as_of),
                                            **values))  # fmt: skip
     return int(result.inserted_primary_key[0])  # type: ignore[index]
-
-
-def _utc_naive(value: datetime) -> datetime:
-    return value.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0)
 
 
 def vacuum_tables(engine: Engine, plan: PurgePlan) -> list[str]:

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, and_, insert, select, update
 
 from dsr.catalog.model import Catalog
-from dsr.clock import Clock, SystemClock
+from dsr.clock import Clock, SystemClock, utc_naive
 from dsr.errors import ValidationError
 from dsr.ledger.audit import append as audit_append
 from dsr.ledger.keys import KeyProvider, pseudonym
@@ -126,7 +126,7 @@ def restrict(
     graph = graph or SubjectGraph(catalog, engine)
     ids = parse_identities(identities)
     subject = pseudonym(keys, ids)
-    now = _utc_naive(clock.now())
+    now = utc_naive(clock.now())
     create_ledger(engine)
     result = RestrictionResult(subject=subject)
     with engine.begin() as conn:
@@ -202,7 +202,7 @@ def lift(
                             ~r.c.reason.startswith(ERASURE_REASON_PREFIX, autoescape=True),
                         )
                     )
-                    .values(lifted_at=_utc_naive(now), informed_at=_utc_naive(informed))
+                    .values(lifted_at=utc_naive(now), informed_at=utc_naive(informed))
                 )
                 lifted += res.rowcount
             if lifted:
@@ -215,12 +215,6 @@ def lift(
         audit_append(conn, keys, "restrict.lift", details=summary, subject=subject,
                      request_id=request_id, at=now)  # fmt: skip
     return result
-
-
-def _utc_naive(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        return value.replace(microsecond=0)
-    return value.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0)
 
 
 __all__ = [
