@@ -7,7 +7,6 @@ from typing import Any
 import click
 
 from dsr.cli._common import AppContext, emit, json_option, pass_app, progress_enabled
-from dsr.demo.run import run_demo
 
 
 @click.command("demo")
@@ -31,6 +30,8 @@ from dsr.demo.run import run_demo
 @pass_app
 def demo(app: AppContext, directory: str, scale: int, lang: str, as_json: bool) -> None:
     """Build the COMPAREX Cloud Center demo (SQLite) and run the services for demo people."""
+    # imported here: the demo renders PDFs, and WeasyPrint costs every other command ~1-2 s
+    from dsr.demo.run import run_demo
 
     def say(message: str) -> None:
         if progress_enabled():
