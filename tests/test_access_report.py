@@ -374,14 +374,14 @@ def test_amounts_counts_times_and_empty_values_are_written_per_language(demo: De
     from dsr.rights.access import format_amount, format_count
 
     assert format_amount(Decimal("23222.44"), "en") == "€23,222.44"
-    assert format_amount(Decimal("23222.44"), "de") == "23.222,44 €"
+    assert format_amount(Decimal("23222.44"), "de") == "23.222,44\xa0€"
     assert format_count(3141, "en") == "3,141" and format_count(3141, "de") == "3.141"
     report = demo.report(demo.people.dual_role.identities, "de")
     invoices = next(sec for sec in report.sections if sec.name == "invoices")
     col = [f.name for f in invoices.fields].index("amount_eur")
     for row in invoices.displayed:
         assert row.cells[col] == format_amount(row.values["amount_eur"], "de")
-        assert row.cells[col].endswith(" €")
+        assert row.cells[col].endswith("\xa0€")
     assert all(c != "" for sec in report.sections for r in sec.displayed for c in r.cells)
     english = demo.report(demo.people.heavy.identities)
     assert english.generated_at_text == "25 November 2026, 09:00 (German time)"

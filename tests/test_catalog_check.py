@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import table as sql_table
 
-from dsr.catalog.check import check_catalog, personal_by_name, personal_by_values
+from dsr.catalog.check import Finding, check_catalog, personal_by_name, personal_by_values
 from dsr.catalog.loader import example_catalog_path, load_catalog
 from dsr.cli import main
 from dsr.db import connect
@@ -59,13 +59,33 @@ def demo_url(module_db_url: str) -> str:
     return module_db_url
 
 
+#: Telephone columns of the demo: compared with their formatting stripped, an expression
+#: MariaDB cannot index, which `catalog check` says there (and only there).
+DEMO_PHONES = {"partner_contacts.phone", "user_accounts.phone", "customers.contact_phone",
+               "contact_requests.phone"}  # fmt: skip
+
+
+def _unindexable(url: str, warnings: list[Finding], every: bool = True) -> list[Finding]:
+    """The findings MariaDB gives for the demo's phone lookups (all of them unless
+    ``every`` is false); none elsewhere."""
+    found = [f for f in warnings if "cannot index the expression" in f.message]
+    if not url.startswith("mysql"):
+        assert found == []
+        return []
+    columns = {f.message.split(" has no index")[0] for f in found}
+    assert columns == DEMO_PHONES if every else columns <= DEMO_PHONES
+    return found
+
+
 def test_example_catalog_fits_the_demo_database_without_noise(demo_url: str) -> None:
     e = connect(demo_url)
     report = check_catalog(load_catalog(), e)
     e.dispose()
     # business columns (partners.inquiry_email, customers.company_name, customers.street)
-    # and role mailboxes must not drown real findings
-    assert report.to_json() == {"errors": [], "warnings": []}
+    # and role mailboxes must not drown real findings; every lookup has its index
+    unindexable = _unindexable(demo_url, report.warnings)
+    assert report.errors == []
+    assert [f for f in report.warnings if f not in unindexable] == []
 
 
 def test_cli_exit_code_is_0_and_summary_line_when_all_fits(
@@ -73,7 +93,8 @@ def test_cli_exit_code_is_0_and_summary_line_when_all_fits(
 ) -> None:
     code = main(["--catalog", EXAMPLE, "--database-url", demo_url, "catalog", "check"])
     assert code == 0
-    assert capsys.readouterr().out.strip().splitlines()[-1] == "0 errors, 0 warnings"
+    expected = len(DEMO_PHONES) if demo_url.startswith("mysql") else 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == f"0 errors, {expected} warnings"
 
 
 def test_missing_column_and_table_are_all_reported_with_catalog_lines(
@@ -119,7 +140,8 @@ def test_missing_column_and_table_are_all_reported_with_catalog_lines(
             "'customer_relationship') does not exist in the database",
         ),
     ]
-    assert report.warnings == []
+    unindexable = _unindexable(db_url, report.warnings, every=False)
+    assert [f for f in report.warnings if f not in unindexable] == []
 
     code = main(["--catalog", EXAMPLE, "--database-url", db_url, "catalog", "check", "--json"])
     out = json.loads(capsys.readouterr().out)
@@ -132,7 +154,7 @@ def test_missing_column_and_table_are_all_reported_with_catalog_lines(
     human = capsys.readouterr().out
     assert code == 1
     assert human.startswith("Errors:\n")
-    assert human.strip().splitlines()[-1] == "5 errors, 0 warnings"
+    assert human.strip().splitlines()[-1] == f"5 errors, {len(unindexable)} warnings"
 
 
 def test_uncatalogued_personal_columns_are_warned_without_their_values(engine: Engine) -> None:
@@ -168,7 +190,8 @@ def test_uncatalogued_personal_columns_are_warned_without_their_values(engine: E
     report = check_catalog(load_catalog(), engine)
 
     assert report.errors == []
-    warnings = {f.where: f.message for f in report.warnings}
+    unindexable = _unindexable(str(engine.url), report.warnings, every=False)
+    warnings = {f.where: f.message for f in report.warnings if f not in unindexable}
     assert warnings == {
         "contact_requests.private_email": "uncatalogued column looks personal: name suggests "
         "an e-mail address; values look like e-mail addresses (3 of 3 sampled)",
@@ -308,6 +331,15 @@ def test_types_links_and_art13_gaps_are_all_reported(engine: Engine, tmp_path: P
             "format 'email' needs a string column, but accounts.email is INTEGER",
         ),
         (
+            # a key the database does not guarantee unique is an error: rows would be
+            # addressed by a guess (it once rewrote 21 customers)
+            at("    primary_key: id", "tables.tokens.primary_key", after="  tokens:"),
+            "primary_key (id) of table 'tokens' is not unique in the database: it is neither "
+            "its primary key nor a unique constraint on NOT NULL columns; the database "
+            "guarantees (serial). Rows would be addressed by a guess, so no service runs on "
+            "this catalog",
+        ),
+        (
             at("    anchor: {column: ts}", "retention.login_records.anchor.column"),
             "retention rule 'login_records' anchors on logins.ts, which is VARCHAR(30), "
             "not a date or timestamp",
@@ -359,14 +391,34 @@ def test_types_links_and_art13_gaps_are_all_reported(engine: Engine, tmp_path: P
             "personal table 'accounts' has no retention rule",
         ),
         (
-            at("    primary_key: id", "tables.tokens.primary_key", after="  tokens:"),
-            "'id' is not the database's primary key of 'tokens'",
-        ),
-        (
             at("      account: {column: account_id", "tables.logins.links.account", "  logins:"),
             "declared link without a database foreign key: logins.account_id -> accounts.id",
         ),
-    ]
+        (
+            at(
+                "        identities: {email: email}",
+                "tables.accounts.parties.holder.identities.email",
+            ),
+            "accounts.email has no index for the email lookup",
+        ),
+        (
+            at("        via: {link: account", "tables.logins.parties.holder.via", "  logins:"),
+            "logins.account_id has no index for link 'account'",
+        ),
+        (
+            at("        via: {link: owner", "tables.devices.parties.holder.via"),
+            "devices.owner_ref has no index for link 'owner'",
+        ),
+    ] + (
+        []  # InnoDB indexes every foreign key column itself
+        if engine.dialect.name == "mysql"
+        else [
+            (
+                at("        via: {link: account", "tables.tokens.parties.holder.via", "  tokens:"),
+                "tokens.account_id has no index for link 'account'",
+            )
+        ]
+    )
 
 
 @pytest.mark.parametrize(

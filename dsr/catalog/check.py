@@ -29,10 +29,12 @@ from sqlalchemy import Table as SATable
 from sqlalchemy import types as sqltypes
 from sqlalchemy.exc import DBAPIError, SAWarning
 
+from dsr.catalog.bind import _settle_key
+from dsr.catalog.indexes import missing_indexes
 from dsr.catalog.loader import key_locator
 from dsr.catalog.model import Catalog, Location, Table
 from dsr.db import redact_url
-from dsr.errors import ConfigError
+from dsr.errors import ConfigError, SchemaMismatch
 
 #: At most this many rows of a table are read to see what its values look like.
 SAMPLE_ROWS = 200
@@ -265,6 +267,8 @@ class _Checker:
         self.live = _reflect(conn)
         self.missing: set[tuple[str, str]] = set()
         self.missing_anchors: set[tuple[str, str, str]] = set()
+        #: each table's key as settled against the live schema (dsr.catalog.bind)
+        self.keys: dict[str, tuple[str, ...]] = {}
 
     # where a finding points
 
@@ -305,6 +309,8 @@ class _Checker:
             self.check_links(t)
             self.check_anchors(t)
         for t in self.catalog.tables.values():
+            self.check_indexes(t)
+        for t in self.catalog.tables.values():
             self.look_for_uncatalogued_columns(t)
         self.look_for_uncatalogued_tables()
         return self.report
@@ -314,16 +320,20 @@ class _Checker:
         if t.name not in self.live:
             self.error(self.where(*tw), f"table {t.name!r} does not exist in the database")
             return
-        pk = self.column(t.name, t.primary_key, self.where(*tw, "primary_key"), "the primary key")
-        if pk is not None:
-            live_pk = [c.name for c in self.live[t.name].primary_key.columns]
-            if live_pk != [t.primary_key]:
-                shown = ", ".join(live_pk) if live_pk else "none"
-                self.warning(
-                    self.where(*tw, "primary_key"),
-                    f"{t.primary_key!r} is not the database's primary key of {t.name!r} "
-                    f"({shown}); rows may not be told apart",
-                )
+        kw = self.where(*tw, "primary_key") if t.key else self.where(*tw)
+        present = [c for c in t.key if self.column(t.name, c, kw, "the primary key") is not None]
+        if len(present) == len(t.key):
+            try:
+                self.keys[t.name] = _settle_key(t, self.live[t.name])
+            except SchemaMismatch as exc:
+                self.error(kw, str(exc).split(": ", 2)[-1] if exc.where else str(exc))
+            else:
+                if not self.keys[t.name]:
+                    self.warning(
+                        kw,
+                        f"table {t.name!r} has no primary key or unique constraint: its rows "
+                        "are reported but never changed (rectify, erase and purge refuse it)",
+                    )
         for f in t.fields.values():
             fw = self.where(*tw, "fields", f.name)
             col = self.column(t.name, f.name, fw, "a catalogued field")
@@ -354,14 +364,24 @@ class _Checker:
             if lk.column not in sa.c or target.name not in self.live:
                 continue
             target_sa = self.live[target.name]
-            if target.primary_key not in target_sa.c:
+            target_key = self.keys.get(target.name, target.key)
+            to = lk.to or (target_key[0] if len(target_key) == 1 else None)
+            if to is None:
+                self.error(
+                    lw,
+                    f"link {lk.name!r} points at {target.name!r}, whose key is not a single "
+                    "column; name the referenced column with 'to'",
+                )
                 continue
-            col, pk = sa.c[lk.column], target_sa.c[target.primary_key]
+            if to not in target_sa.c:
+                self.error(lw, f"link {lk.name!r}: {target.name}.{to} does not exist")
+                continue
+            col, pk = sa.c[lk.column], target_sa.c[to]
             if not _compatible(col.type, pk.type):
                 self.error(
                     lw,
                     f"link {lk.name!r}: {t.name}.{lk.column} is {_type_name(col.type)}, which "
-                    f"cannot hold {target.name}.{target.primary_key} ({_type_name(pk.type)})",
+                    f"cannot hold {target.name}.{to} ({_type_name(pk.type)})",
                 )
                 continue
             refs = _foreign_keys(sa, lk.column)
@@ -369,14 +389,14 @@ class _Checker:
                 self.warning(
                     lw,
                     f"declared link without a database foreign key: {t.name}.{lk.column} -> "
-                    f"{target.name}.{target.primary_key}",
+                    f"{target.name}.{to}",
                 )
-            elif (target.name, target.primary_key) not in refs:
+            elif (target.name, to) not in refs:
                 shown = ", ".join(f"{a}.{b}" for a, b in sorted(refs))
                 self.error(
                     lw,
                     f"link {lk.name!r} points {t.name}.{lk.column} at "
-                    f"{target.name}.{target.primary_key}, but the database's foreign key "
+                    f"{target.name}.{to}, but the database's foreign key "
                     f"points at {shown}",
                 )
 
@@ -412,6 +432,14 @@ class _Checker:
                     f"retention rule {rid!r} anchors on {anchored.name}.{name}, "
                     f"which is {_type_name(col.type)}, not a date or timestamp",
                 )
+
+    def check_indexes(self, t: Table) -> None:
+        """Every identity and link lookup must be able to use an index (a full scan per
+        request, repeated inside every dependent table's subquery, does not scale)."""
+        if t.name not in self.live:
+            return
+        for need in missing_indexes(self.catalog, t, self.live, self.conn):
+            self.warning(need.where(self.where), need.message())
 
     # catalog against Art. 13/14
 
@@ -469,7 +497,10 @@ class _Checker:
         sa = self.live.get(t.name)
         if sa is None:
             return
-        known = {t.primary_key, *t.fields, *(lk.column for lk in t.links.values())}
+        known = {*t.key, *self.keys.get(t.name, ()), *t.fields}
+        known |= {lk.column for lk in t.links.values()}
+        if t.display:
+            known.add(t.display)
         others = [c for c in sa.c if c.name not in known]
         company = _names_company(c.name for c in sa.c)
         # a table the catalog declares non-personal is not second-guessed by its column

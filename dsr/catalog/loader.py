@@ -13,6 +13,7 @@ Checks against a live database are in :mod:`dsr.catalog.check`.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from importlib import resources
@@ -24,22 +25,25 @@ import jsonschema
 import yaml
 
 from dsr.catalog.model import (
-    IDENTITY_TYPES,
+    BUILTIN_IDENTITY_TYPES,
     LEGAL_BASES,
     Anchor,
     Catalog,
     Contact,
     Controller,
     Field,
+    IdentityType,
     Link,
     Location,
     Party,
     Period,
+    PointedBy,
     Purpose,
     Recipient,
     RetentionRule,
     Table,
     Text,
+    Via,
 )
 from dsr.errors import CatalogError
 
@@ -221,6 +225,26 @@ def _build(data: dict[str, Any], lines: _Lines, files: tuple[str, ...]) -> Catal
     except (ZoneInfoNotFoundError, ValueError):
         raise lines.error(("timezone",), f"unknown time zone {tz!r}") from None
 
+    identity_types = dict(BUILTIN_IDENTITY_TYPES)
+    for name, it in data.get("identity_types", {}).items():
+        where_it = ("identity_types", name)
+        pattern = it.get("pattern")
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise lines.error(
+                    (*where_it, "pattern"), f"not a regular expression: {exc}"
+                ) from None
+        base = identity_types.get(name)
+        identity_types[name] = IdentityType(
+            name=name,
+            label=_text(it["label"]),
+            match=it.get("match", base.match if base else "exact"),
+            pattern=pattern,
+            one_person=it.get("one_person", base.one_person if base else True),
+        )
+
     purposes: dict[str, Purpose] = {}
     for pid, p in data.get("purposes", {}).items():
         if p["legal_basis"] not in LEGAL_BASES:
@@ -285,11 +309,12 @@ def _build(data: dict[str, Any], lines: _Lines, files: tuple[str, ...]) -> Catal
     raw_tables: dict[str, Any] = data["tables"]
     for tname, t in raw_tables.items():
         tables[tname] = _build_table(
-            tname, t, lines, purposes, categories, sources, recipients, rules
+            tname, t, lines, purposes, categories, sources, recipients, rules, identity_types
         )
 
     for table in tables.values():
         _resolve_links(table, tables, lines, rules)
+    _check_party_cycles(tables, lines)
 
     hol = data.get("holidays", {"country": "DE", "subdivision": "SN"})
     return Catalog(
@@ -306,6 +331,8 @@ def _build(data: dict[str, Any], lines: _Lines, files: tuple[str, ...]) -> Catal
         holidays_country=hol["country"],
         holidays_subdivision=hol.get("subdivision"),
         files=files,
+        identity_types=identity_types,
+        phone_region=data.get("phone_region", hol["country"]),
     )
 
 
@@ -327,6 +354,7 @@ def _build_table(
     sources: dict[str, Text],
     recipients: dict[str, Recipient],
     rules: dict[str, RetentionRule],
+    identity_types: dict[str, IdentityType],
 ) -> Table:
     where: Path_ = ("tables", tname)
     personal = t.get("personal", True)
@@ -348,31 +376,44 @@ def _build_table(
             raise lines.error((*where, "recipients", str(i)), f"unknown recipient {rec!r}")
 
     links = {
-        name: Link(name=name, column=lk["column"], table=lk["table"])
+        name: Link(name=name, column=lk["column"], table=lk["table"], to=lk.get("to"))
         for name, lk in t.get("links", {}).items()
     }
     parties: dict[str, Party] = {}
     for pname, p in t.get("parties", {}).items():
         pwhere = (*where, "parties", pname)
-        identities = dict(p.get("identities", {}))
+        identities = {k: _as_tuple(v) for k, v in p.get("identities", {}).items()}
         for itype in identities:
-            if itype not in IDENTITY_TYPES:
+            if itype not in identity_types:
                 raise lines.error(
                     (*pwhere, "identities", itype),
-                    f"unknown identity type {itype!r}; known: {', '.join(IDENTITY_TYPES)}",
+                    f"unknown identity type {itype!r}; known: {', '.join(identity_types)} "
+                    "(declare others under 'identity_types')",
                 )
-        via = p.get("via")
-        if not identities and not via:
-            raise lines.error(pwhere, "a party needs 'identities' or 'via' to be found")
+        raw_via = p.get("via")
+        via_list = [raw_via] if isinstance(raw_via, dict) else list(raw_via or ())
+        via = tuple(Via(link=v["link"], party=v["party"]) for v in via_list)
+        pointed_by = tuple(
+            PointedBy(table=b["table"], link=b["link"], party=b["party"])
+            for b in p.get("pointed_by", ())
+        )
+        if not identities and not via and not pointed_by:
+            raise lines.error(
+                pwhere, "a party needs 'identities', 'via' or 'pointed_by' to be found"
+            )
         for i, lname in enumerate(p.get("unattributed", ())):
             if lname not in links:
                 raise lines.error(
                     (*pwhere, "unattributed", str(i)), f"unknown link {lname!r} of table {tname!r}"
                 )
-        if via and via["link"] not in links:
-            raise lines.error(
-                (*pwhere, "via", "link"), f"unknown link {via['link']!r} of table {tname!r}"
-            )
+        for i, v in enumerate(via):
+            if v.link not in links:
+                key = (
+                    (*pwhere, "via", "link")
+                    if isinstance(raw_via, dict)
+                    else (*pwhere, "via", str(i), "link")
+                )
+                raise lines.error(key, f"unknown link {v.link!r} of table {tname!r}")
         party_recipients = _as_tuple(p["recipients"]) if "recipients" in p else None
         for i, rec in enumerate(party_recipients or ()):
             if rec not in recipients:
@@ -381,11 +422,13 @@ def _build_table(
             name=pname,
             title=_text(p["title"]),
             identities=identities,
-            via_link=via["link"] if via else None,
-            via_party=via["party"] if via else None,
+            via=via,
+            pointed_by=pointed_by,
             erase=p.get("erase", "delete_row"),
             unattributed=tuple(p.get("unattributed", ())),
             recipients=party_recipients,
+            one_row=p.get("one_row", False),
+            location=lines.location(pwhere),
         )
     if personal and not parties:
         raise lines.error(
@@ -430,19 +473,24 @@ def _build_table(
             portable=portable,
             erase=f.get("erase", "null"),
             format=f.get("format", "text"),
+            currency=f.get("currency"),
             location=lines.location(fwhere),
         )
     for pname, found in parties.items():
-        for itype, column in found.identities.items():
-            if column not in fields:
-                raise lines.error(
-                    (*where, "parties", pname, "identities", itype),
-                    f"identity column {column!r} is not a catalogued field of {tname!r}",
-                )
+        for itype, columns in found.identities.items():
+            for column in columns:
+                if column not in fields:
+                    raise lines.error(
+                        (*where, "parties", pname, "identities", itype),
+                        f"identity column {column!r} is not a catalogued field of {tname!r}",
+                    )
+    display = t.get("display")
     return Table(
         name=tname,
         title=_text(t["title"]),
-        primary_key=t["primary_key"],
+        key=_as_tuple(t.get("primary_key")),
+        display=display,
+        key_location=lines.location((*where, "primary_key")) if "primary_key" in t else None,
         personal=personal,
         description=t.get("description"),
         purpose=purpose,
@@ -467,13 +515,32 @@ def _resolve_links(
                 (*where, "links", name, "table"), f"link to {link.table!r}, which is not catalogued"
             )
     for pname, party in table.parties.items():
-        if party.via_link:
-            target = tables[table.links[party.via_link].table]
-            if party.via_party not in target.parties:
+        pwhere = (*where, "parties", pname)
+        for i, v in enumerate(party.via):
+            target = tables[table.links[v.link].table]
+            if v.party not in target.parties:
+                key = (*pwhere, "via", "party")
+                if key not in lines.where:
+                    key = (*pwhere, "via", str(i), "party")
+                raise lines.error(key, f"table {target.name!r} has no party {v.party!r}")
+        for i, b in enumerate(party.pointed_by):
+            bwhere = (*pwhere, "pointed_by", str(i))
+            source = tables.get(b.table)
+            if source is None:
+                raise lines.error((*bwhere, "table"), f"table {b.table!r} is not catalogued")
+            if b.link not in source.links:
                 raise lines.error(
-                    (*where, "parties", pname, "via", "party"),
-                    f"table {target.name!r} has no party {party.via_party!r}",
+                    (*bwhere, "link"), f"unknown link {b.link!r} of table {b.table!r}"
                 )
+            if source.links[b.link].table != table.name:
+                raise lines.error(
+                    (*bwhere, "link"),
+                    f"link {b.table}.{b.link} points at {source.links[b.link].table!r}, "
+                    f"not at {table.name!r}",
+                )
+            if b.party not in source.parties:
+                message = f"table {b.table!r} has no party {b.party!r}"
+                raise lines.error((*bwhere, "party"), message)
     for rid in table.retention:
         rule = rules[rid]
         if rule.anchor.link and rule.anchor.link not in table.links:
@@ -483,7 +550,7 @@ def _resolve_links(
                 f"which table {table.name!r} lacks",
             )
         if not rule.anchor.link and rule.anchor.column not in table.fields:
-            if rule.anchor.column != table.primary_key:
+            if rule.anchor.column not in table.key:
                 raise lines.error(
                     (*where, "retention"),
                     f"rule {rid!r} anchors on column {rule.anchor.column!r}, "
@@ -495,6 +562,35 @@ def _resolve_links(
                     ("retention", rid, "anonymise", fname),
                     f"field {fname!r} is not a catalogued field of table {table.name!r}",
                 )
+
+
+def _check_party_cycles(tables: dict[str, Table], lines: _Lines) -> None:
+    """Refuse parties that can only be found through themselves (a via/pointed_by loop)."""
+    deps: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for t in tables.values():
+        for pname, p in t.parties.items():
+            edges = [(t.links[v.link].table, v.party) for v in p.via]
+            edges += [(b.table, b.party) for b in p.pointed_by]
+            deps[(t.name, pname)] = edges
+    state: dict[tuple[str, str], int] = {}
+
+    def visit(node: tuple[str, str], trail: list[tuple[str, str]]) -> None:
+        if state.get(node) == 2:
+            return
+        if state.get(node) == 1:
+            loop = trail[trail.index(node) :] + [node]
+            text = " -> ".join(f"{t}.{p}" for t, p in loop)
+            raise lines.error(
+                ("tables", node[0], "parties", node[1]),
+                f"parties are found through each other in a loop ({text})",
+            )
+        state[node] = 1
+        for nxt in deps.get(node, ()):
+            visit(nxt, [*trail, node])
+        state[node] = 2
+
+    for node in deps:
+        visit(node, [])
 
 
 def load_catalog(path: str | Path | None = None) -> Catalog:

@@ -41,8 +41,14 @@ for _letter in "abcdefghij":
         "de": f"Besondere Kategorien, Art. 9 Abs. 2 lit. {_letter} DSGVO",
     }
 
-#: Identity types a subject can be looked up by, and how a value is normalised for comparison.
+#: Identity types every catalog knows; a catalog may declare more under ``identity_types``.
 IDENTITY_TYPES = ("email", "phone", "customer_number", "ip")
+
+#: How an identity value is compared with stored values: ``exact``; ``casefold`` (lower case
+#: on both sides); ``digits`` (formatting characters stripped on both sides); ``email``
+#: (validated, case-insensitive); ``phone`` (E.164 by libphonenumber, stored formatting
+#: stripped); ``ip`` (canonical IPv4/IPv6 text).
+IdentityMatch = Literal["exact", "casefold", "digits", "email", "phone", "ip"]
 
 PartyErase = Literal["delete_row", "clear_fields", "keep"]
 FieldErase = Literal["null", "anonymise", "keep"]
@@ -90,6 +96,36 @@ class Contact:
     email: str | None = None
     address: str | None = None
     website: str | None = None
+
+
+@dataclass(frozen=True)
+class IdentityType:
+    """A kind of identifier a person can be looked up by (``email``, ``loyalty_id``, ...).
+
+    ``one_person``: a value names at most one person (an e-mail address, a customer number),
+    unlike an IP address, which many people may share. ``pattern`` is a regular expression the
+    normalised value must match.
+    """
+
+    name: str
+    label: Text
+    match: IdentityMatch = "exact"
+    pattern: str | None = None
+    one_person: bool = True
+
+
+BUILTIN_IDENTITY_TYPES: dict[str, IdentityType] = {
+    "email": IdentityType("email", Text({"en": "E-mail address", "de": "E-Mail-Adresse"}), "email"),
+    "phone": IdentityType(
+        "phone", Text({"en": "Telephone number", "de": "Telefonnummer"}), "phone"
+    ),
+    "customer_number": IdentityType(
+        "customer_number", Text({"en": "Customer number", "de": "Kundennummer"}), "exact"
+    ),
+    "ip": IdentityType(
+        "ip", Text({"en": "IP address", "de": "IP-Adresse"}), "ip", one_person=False
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -182,11 +218,34 @@ class RetentionRule:
 
 @dataclass(frozen=True)
 class Link:
-    """A many-to-one reference from a column of this table to another table's primary key."""
+    """A many-to-one reference from ``column`` of this table to a row of ``table``.
+
+    The referenced column is ``to``, by default the target table's (single-column) key.
+    """
 
     name: str
     column: str
     table: str
+    to: str | None = None
+
+
+@dataclass(frozen=True)
+class Via:
+    """A party is found through a link: the row points at a row where they are ``party``."""
+
+    link: str
+    party: str
+
+
+@dataclass(frozen=True)
+class PointedBy:
+    """A party is found backwards: a row of ``table`` where they are ``party`` points at this
+    row through that table's link ``link`` (a customer's address, an order's billing address).
+    """
+
+    table: str
+    link: str
+    party: str
 
 
 @dataclass(frozen=True)
@@ -204,12 +263,31 @@ class Party:
 
     name: str
     title: Text
-    identities: dict[str, str] = field(default_factory=dict)
-    via_link: str | None = None
-    via_party: str | None = None
+    identities: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    via: tuple[Via, ...] = ()
+    pointed_by: tuple[PointedBy, ...] = ()
     erase: PartyErase = "delete_row"
     unattributed: tuple[str, ...] = ()
     recipients: tuple[str, ...] | None = None
+    one_row: bool = False
+    location: Location | None = None
+
+    @property
+    def via_link(self) -> str | None:
+        """The first link the party is found through (most parties have one)."""
+        return self.via[0].link if self.via else None
+
+    @property
+    def via_party(self) -> str | None:
+        return self.via[0].party if self.via else None
+
+    @property
+    def direct(self) -> bool:
+        """Found by identity columns of the row itself."""
+        return bool(self.identities)
+
+    def identity_columns(self) -> set[str]:
+        return {c for cols in self.identities.values() for c in cols}
 
 
 @dataclass(frozen=True)
@@ -224,6 +302,7 @@ class Field:
     portable: bool = False
     erase: FieldErase = "null"
     format: FieldFormat = "text"
+    currency: str | None = None
     location: Location | None = None
 
     def label_text(self, lang: str = "en") -> str:
@@ -232,9 +311,19 @@ class Field:
 
 @dataclass(frozen=True)
 class Table:
+    """A catalogued table: whom its rows are about, their fields, links and retention.
+
+    ``key`` holds the columns that identify a row. The catalog may name them; binding to the
+    live database (:func:`dsr.catalog.bind.bind_catalog`) checks that the database guarantees
+    them unique (primary key or unique constraint) or takes them from it. An empty ``key``
+    after binding means the table has no unique key: it is read, never changed.
+    ``display`` names the column that tells a reader which row a link points at (a track's
+    name for a purchase, a company's name for a customer record).
+    """
+
     name: str
     title: Text
-    primary_key: str
+    key: tuple[str, ...] = ()
     personal: bool = True
     description: str | None = None
     purpose: str | None = None
@@ -245,7 +334,23 @@ class Table:
     fields: dict[str, Field] = field(default_factory=dict)
     evidence: bool = False
     summarise_after: int | None = None
+    display: str | None = None
+    key_location: Location | None = None
     location: Location | None = None
+
+    @property
+    def primary_key(self) -> str:
+        """The single key column; services that address rows of a composite key use ``key``."""
+        if len(self.key) != 1:
+            from dsr.errors import SchemaMismatch
+
+            what = "has no unique key" if not self.key else f"has a composite key {self.key}"
+            raise SchemaMismatch(f"table {self.name!r} {what}", key=str(self.location or ""))
+        return self.key[0]
+
+    @property
+    def keyless(self) -> bool:
+        return not self.key
 
     def fields_of(self, party: str) -> list[Field]:
         """The fields that belong to ``party``, in catalog order (Art. 15(4))."""
@@ -267,6 +372,11 @@ class Catalog:
     holidays_country: str = "DE"
     holidays_subdivision: str | None = "SN"
     files: tuple[str, ...] = ()
+    identity_types: dict[str, IdentityType] = field(
+        default_factory=lambda: dict(BUILTIN_IDENTITY_TYPES)
+    )
+    phone_region: str = "DE"
+    bound: bool = False
 
     def table(self, name: str) -> Table:
         return self.tables[name]

@@ -26,6 +26,8 @@ from sqlalchemy import (
     func,
 )
 
+from dsr.catalog.indexes import strip_formatting
+
 metadata = MetaData()
 
 # BigInteger ids so the benchmark's 10M-row logs fit; SQLite needs INTEGER for rowid aliasing.
@@ -181,29 +183,41 @@ invoices = Table(
 _EXPRESSION_INDEXES: Any = ("sqlite", "postgresql")
 _CI_COLLATION: Any = ("mysql", "mariadb")
 
-# Lookup indexes a real deployment would have. Case-insensitive email lookups use lower() on
-# SQLite and PostgreSQL; MariaDB has no expression indexes but compares with a _ci collation.
+# Lookup indexes a real deployment would have (the ones `dsr catalog check` asks for).
+# Case-insensitive email lookups use lower() on SQLite and PostgreSQL; MariaDB has no
+# expression indexes but compares with a _ci collation. Telephone numbers are compared with
+# their formatting stripped, which only SQLite and PostgreSQL can index.
 Index("ix_partner_contacts_email", func.lower(partner_contacts.c.email)).ddl_if(
     dialect=_EXPRESSION_INDEXES
 )
 Index("ix_partner_contacts_email_ci", partner_contacts.c.email).ddl_if(dialect=_CI_COLLATION)
-Index("ix_partner_contacts_phone", partner_contacts.c.phone)
+Index("ix_partner_contacts_phone", strip_formatting(partner_contacts.c.phone)).ddl_if(
+    dialect=_EXPRESSION_INDEXES
+)
 Index("ix_partner_contacts_partner", partner_contacts.c.partner_id)
 Index("ix_user_accounts_email", func.lower(user_accounts.c.email)).ddl_if(
     dialect=_EXPRESSION_INDEXES
 )
 Index("ix_user_accounts_email_ci", user_accounts.c.email).ddl_if(dialect=_CI_COLLATION)
-Index("ix_user_accounts_phone", user_accounts.c.phone)
+Index("ix_user_accounts_phone", strip_formatting(user_accounts.c.phone)).ddl_if(
+    dialect=_EXPRESSION_INDEXES
+)
 Index("ix_customers_contact_email", func.lower(customers.c.contact_email)).ddl_if(
     dialect=_EXPRESSION_INDEXES
 )
 Index("ix_customers_contact_email_ci", customers.c.contact_email).ddl_if(dialect=_CI_COLLATION)
-Index("ix_customers_contact_phone", customers.c.contact_phone)
+Index("ix_customers_contact_phone", strip_formatting(customers.c.contact_phone)).ddl_if(
+    dialect=_EXPRESSION_INDEXES
+)
 Index("ix_customers_number", customers.c.customer_number)
 Index("ix_customers_created_by", customers.c.created_by)
 Index("ix_mca_email", func.lower(mca_acceptances.c.email)).ddl_if(dialect=_EXPRESSION_INDEXES)
 Index("ix_mca_email_ci", mca_acceptances.c.email).ddl_if(dialect=_CI_COLLATION)
 Index("ix_mca_customer", mca_acceptances.c.customer_id)
+Index("ix_mca_ip", mca_acceptances.c.ip_address)
+Index("ix_contact_requests_phone", strip_formatting(contact_requests.c.phone)).ddl_if(
+    dialect=_EXPRESSION_INDEXES
+)
 Index("ix_usage_log_ts", usage_log.c.ts)
 Index("ix_usage_log_account", usage_log.c.user_account_id)
 Index("ix_usage_log_ip", usage_log.c.ip)

@@ -29,6 +29,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy import Table as SATable
@@ -43,6 +44,7 @@ from dsr.ledger.keys import KeyProvider, pseudonym
 from dsr.ledger.tables import holds as holds_table
 from dsr.subject.graph import SubjectGraph, identity_map
 from dsr.subject.identity import Identity, parse_identities
+from dsr.subject.rowkey import key_text, key_text_sql
 
 
 def _aad(hold_id: int) -> bytes:
@@ -217,7 +219,6 @@ class HoldIndex:
 
     def _covers(self, h: _Hold, table_name: str, sa: SATable) -> ColumnElement[bool] | None:
         t = self.catalog.tables[table_name]
-        pk = sa.c[t.primary_key]
         if h.idmap is not None:
             if self.graph is None:
                 return None
@@ -231,8 +232,11 @@ class HoldIndex:
             # NULL identity columns must count as "not covered", not as unknown
             return func.coalesce(or_(*conds), false(), type_=Boolean)
         if h.keys is not None:
+            if len(t.key) != 1:
+                return key_text_sql([sa.c[c] for c in t.key]).in_(h.keys) if t.key else None
+            pk = sa.c[t.key[0]]
             return pk.in_(_typed_keys(h.keys, pk))
-        return pk.is_not(None)
+        return true()
 
 
 def _typed_keys(keys: Sequence[str], pk: Any) -> list[Any]:
@@ -288,16 +292,16 @@ def load_holds(
             hold.keys = [str(k) for k in json.loads(r["row_keys"])]
         if r["identities_enc"] is not None:
             specs = unseal_identities(keys, r["identities_enc"], _aad(hold.id))
-            ids = parse_identities(specs)
-            hold.idmap = identity_map(ids)
+            ids = parse_identities(specs, graph.catalog)
+            hold.idmap = identity_map(ids, graph.catalog)
             record = graph.resolve(conn, ids)
             for tr in record.tables:
                 if hold.table is None or hold.table == tr.table.name:
-                    hold.resolved[tr.table.name] = {str(m.key) for m in tr.rows}
+                    hold.resolved[tr.table.name] = {key_text(m.key) for m in tr.rows}
         if hold.table is not None and hold.table not in catalog.tables:
             continue
         out.append(hold)
-    return HoldIndex(catalog=catalog, graph=graph, holds=out, version=version)
+    return HoldIndex(catalog=graph.catalog, graph=graph, holds=out, version=version)
 
 
 __all__ = [

@@ -52,10 +52,10 @@ from sqlalchemy import (
     String,
     Time,
     case,
-    cast,
     exists,
     func,
     inspect,
+    literal,
     or_,
     select,
 )
@@ -69,6 +69,7 @@ from dsr.ledger.keys import KeyProvider
 from dsr.portability.storage import SealingWriter, unseal_stream
 from dsr.subject.graph import SubjectGraph, bind_values_flat, identity_map
 from dsr.subject.identity import Identity, parse_identities
+from dsr.subject.rowkey import key_text_sql
 
 FORMAT = "dsr-portability"
 FORMAT_VERSION = 1
@@ -230,7 +231,7 @@ def _plan(
             cond = graph.condition(t.name, pname, idmap)
             if cond is None:
                 continue
-            probe = select(sa.c[t.primary_key]).where(cond).limit(1)
+            probe = select(literal(1)).select_from(sa).where(cond).limit(1)
             if conn.execute(probe, values).first() is not None:
                 conds[pname] = cond
         if not conds:
@@ -276,11 +277,11 @@ def _plan(
 def _restricted_clause(plan: _TablePlan) -> ColumnElement[bool]:
     from dsr.ledger.tables import restrictions as r
 
-    key = plan.sa.c[plan.table.primary_key]
+    key = key_text_sql([plan.sa.c[c] for c in plan.table.key])
     return exists(
         select(r.c.id).where(
             r.c.table_name == plan.table.name,
-            r.c.row_key == cast(key, String),
+            r.c.row_key == key,
             r.c.lifted_at.is_(None),
         )
     )
@@ -866,8 +867,9 @@ def export_package(
     writable binary stream (need not be seekable). When nothing about the person is portable
     nothing is written and the result says why (:attr:`ExportResult.not_portable`).
     """
-    ids = parse_identities(identities)
-    idmap = identity_map(ids)
+    catalog = graph.catalog
+    ids = parse_identities(identities, catalog)
+    idmap = identity_map(ids, catalog)
     plans, withheld, found = _plan(conn, catalog, graph, idmap)
     result = ExportResult(
         identities=ids,
@@ -993,7 +995,7 @@ def _data_json(
     yield orjson.dumps(head)[:-1] + b',"tables":{'
     for n, plan in enumerate(plans):
         exp = plan.export
-        restricted = _has_restrictions(conn, plan.table.name)
+        restricted = bool(plan.table.key) and _has_restrictions(conn, plan.table.name)
         if restricted:
             held = (
                 select(func.count())

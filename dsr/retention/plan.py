@@ -19,13 +19,13 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     MetaData,
-    String,
     and_,
     case,
-    cast,
     exists,
+    false,
     func,
     inspect,
+    literal,
     not_,
     or_,
     select,
@@ -39,6 +39,7 @@ from dsr.ledger.keys import KeyProvider
 from dsr.ledger.tables import restrictions as restrictions_table
 from dsr.retention.rules import anonymised_value, expired_condition, pending_condition
 from dsr.subject.graph import SubjectGraph
+from dsr.subject.rowkey import key_text_sql
 
 RESTRICTED = "restricted (Art. 18)"
 
@@ -140,9 +141,12 @@ class PurgePlan:
     def restricted(self, table: str) -> ColumnElement[bool]:
         """TRUE for rows of ``table`` under an active Art. 18 restriction marker."""
         r = restrictions_table
-        pk = self.sa_tables[table].c[self.catalog.tables[table].primary_key]
+        sa = self.sa_tables[table]
+        key = self.catalog.tables[table].key
+        if not key:
+            return false()
         return exists().where(r.c.table_name == table, r.c.lifted_at.is_(None),
-                              r.c.row_key == cast(pk, String))  # fmt: skip
+                              r.c.row_key == key_text_sql([sa.c[c] for c in key]))  # fmt: skip
 
     def protected(self, table: str, *, restricted: bool) -> list[ColumnElement[bool]]:
         """Conditions TRUE for rows no hold or restriction covers."""
@@ -274,7 +278,8 @@ def count_step(conn: Connection, plan: PurgePlan, index: int) -> None:
     step = plan.steps[index]
     t = plan.catalog.tables[step.table]
     sa = plan.sa_tables[step.table]
-    pk = sa.c[t.primary_key]
+    # batches are ranges of the first key column; a table without a key goes in one statement
+    pk: Any = sa.c[t.key[0]] if t.key else literal(None)
     base: list[ColumnElement[bool]] = [plan.expired(step)]
     pending = plan.pending(step)
     if pending is not None:
@@ -325,6 +330,7 @@ def plan_purge(
     as_of: datetime,
 ) -> PurgePlan:
     """Plan a purge at ``as_of`` (timezone-aware): every rule on every table, counted."""
+    catalog = graph.catalog
     sa_tables = graph.sa_tables
     references = reflect_references(conn, catalog, sa_tables)
     plan = PurgePlan(

@@ -175,11 +175,11 @@ def execute(
     assert report.run_id is not None
     version = plan.holds.version
     for step in plan.steps:
-        if step.rows == 0 or step.first_key is None:
+        if step.rows == 0:
             continue
         t = plan.catalog.tables[step.table]
-        pk = plan.sa_tables[step.table].c[t.primary_key]
-        ranged = _integer(pk.type)
+        pk = plan.sa_tables[step.table].c[t.key[0]] if t.key else None
+        ranged = pk is not None and step.first_key is not None and _integer(pk.type)
         span = batch_size or DEFAULT_SPAN
         lo: Any = step.first_key
         checkpoint: int | None = None
@@ -245,9 +245,9 @@ def _has_restrictions(conn: Connection, table: str) -> bool:
 def _statement(plan: PurgePlan, step: PurgeStep, lo: Any, hi: Any, restricted: bool) -> Any:
     t = plan.catalog.tables[step.table]
     sa = plan.sa_tables[step.table]
-    pk = sa.c[t.primary_key]
     where: list[Any] = []
     if lo is not None:
+        pk = sa.c[t.key[0]]
         where += [pk >= lo, pk < hi]
     where.append(plan.expired(step))
     where += plan.protected(step.table, restricted=restricted)

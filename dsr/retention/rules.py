@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy import Table as SATable
 from sqlalchemy.sql import sqltypes
 
+from dsr.catalog.bind import link_target
 from dsr.catalog.model import Catalog, Period, RetentionRule
 from dsr.db import is_mysql
 from dsr.errors import PurgeError
@@ -104,13 +105,13 @@ def expired_condition(
     c = cutoff(rule, as_of, catalog.timezone)
     if rule.anchor.link:
         link = t.links[rule.anchor.link]
-        target = catalog.tables[link.table]
         target_sa = sa_tables[link.table]
         anchor = target_sa.c[rule.anchor.column]
         value = c.for_column(anchor)
         inner = anchor <= value if c.inclusive else anchor < value
         # never correlated: the condition may sit inside a statement on the target table
-        sub = select(target_sa.c[target.primary_key]).where(inner).correlate(None)
+        to = link_target(t, rule.anchor.link, catalog.tables)
+        sub = select(target_sa.c[to]).where(inner).correlate(None)
         return sa_tables[table].c[link.column].in_(sub.scalar_subquery())
     anchor = sa_tables[table].c[rule.anchor.column]
     value = c.for_column(anchor)

@@ -26,13 +26,15 @@ import yaml
 from sqlalchemy import Connection, inspect, select
 
 from dsr._resources import resource_path
+from dsr.catalog.bind import link_target
 from dsr.catalog.model import LANGUAGES, Catalog, Field, Purpose, Recipient, RetentionRule, Table
 from dsr.clock import Clock
 from dsr.errors import ConfigError, LedgerError
 from dsr.errors import KeyError_ as DSRKeyError
 from dsr.ledger.keys import KeyProvider
-from dsr.subject.graph import SubjectGraph, TableRecords
+from dsr.subject.graph import Ambiguity, SubjectGraph, TableRecords
 from dsr.subject.identity import Identity
+from dsr.subject.rowkey import chunks, key_in, key_text, sort_keys
 
 #: Below this many rows a table is shown record by record (field | value), above as a grid.
 RECORD_LAYOUT_MAX_ROWS = 3
@@ -40,7 +42,6 @@ RECORD_LAYOUT_MAX_ROWS = 3
 WIDE_MIN_FIELDS = 6
 #: Non-personal tables whose rows are shown by a name instead of their key when a field links
 #: to them (a partner company's name is not a third person's personal data).
-LINK_NAME_COLUMNS = {"partners": "company_name"}
 
 
 @lru_cache(maxsize=4)
@@ -84,10 +85,14 @@ def format_count(value: int, lang: str) -> str:
     return text.replace(",", ".") if lang == "de" else text
 
 
-def format_amount(value: Decimal | float | int, lang: str) -> str:
-    """A euro amount: €23,222.44 (en), 23.222,44 € (de)."""
-    text = format_value(Decimal(value), lang)
-    return f"{text} €" if lang == "de" else f"€{text}"
+def format_amount(value: Decimal | float | int, lang: str, currency: str = "EUR") -> str:
+    """An amount in ``currency`` as the language writes it: €23,222.44 (en), 23.222,44 € (de).
+
+    Babel knows each currency's symbol and where each language puts it.
+    """
+    from babel.numbers import format_currency
+
+    return str(format_currency(Decimal(value), currency, locale=lang))
 
 
 def format_date(value: date, lang: str) -> str:
@@ -240,9 +245,24 @@ class RowView:
     supplements: list[dict[str, Any]] = field(default_factory=list)
     supplement_texts: list[str] = field(default_factory=list)
 
+    @property
+    def keyless(self) -> bool:
+        """A row of a table without a unique key (its "key" is only its place in the list)."""
+        return isinstance(self.key, tuple) and len(self.key) == 2 and self.key[0] == "row"
+
+    @property
+    def key_label(self) -> str:
+        """The key as a reader sees it: ``17``, ``1004 / 2`` for a composite key."""
+        if self.keyless:
+            return str(self.key[1])
+        if isinstance(self.key, tuple):
+            return " / ".join(str(v) for v in self.key)
+        return str(self.key)
+
     def to_json(self) -> dict[str, Any]:
+        key: Any = None if self.keyless else self.key
         out: dict[str, Any] = {
-            "key": to_json_value(self.key),
+            "key": to_json_value(list(key) if isinstance(key, tuple) else key),
             "parties": self.parties,
             "values": {k: to_json_value(v) for k, v in self.values.items()},
         }
@@ -384,6 +404,9 @@ class AccessReport:
     dpo: dict[str, str | None]
     sections: list[TableSection]
     art15: Art15Info
+    #: parties the catalog says a person is on at most once, matched more than once: the
+    #: identities may name several people there; the DPO checks before sending (Art. 15(4))
+    ambiguous: list[Ambiguity] = field(default_factory=list)
 
     @property
     def found(self) -> bool:
@@ -425,6 +448,7 @@ class AccessReport:
             "controller": self.controller,
             "dpo": self.dpo,
             "records": [s.to_json() for s in self.sections],
+            "ambiguous": [a.to_json() for a in self.ambiguous],
             "art15": self.art15.to_json(),
         }
 
@@ -439,7 +463,7 @@ class _Builder:
         self.catalog = catalog
         self.lang = lang
         self.t = texts(lang)
-        #: (target table, key) -> display name, for fields linking to LINK_NAME_COLUMNS tables
+        #: (target table, key) -> display name, for link fields to tables with ``display``
         self.link_names = link_names or {}
 
     def cell(self, table: Table, row: RowView, name: str) -> str:
@@ -447,9 +471,9 @@ class _Builder:
         value = row.values.get(name)
         if value is None or value == "":
             return "—"
-        if name.endswith("_eur") and isinstance(value, Decimal | float | int):
-            # catalog convention: *_eur columns hold euro amounts
-            return format_amount(value, self.lang)
+        f = table.fields.get(name)
+        if f is not None and f.currency and isinstance(value, Decimal | float | int):
+            return format_amount(value, self.lang, f.currency)
         for link in table.links.values():
             if link.column != name:
                 continue
@@ -632,7 +656,7 @@ class _Builder:
         }  # fmt: skip
         for r in rows:
             r.ip_only = bool(r.parties) and set(r.parties) <= ip_parties
-        by_key = {str(r.key): r for r in rows}
+        by_key = {key_text(r.key): r for r in rows}
         for st in supplements:
             if str(st.get("row")) in by_key:
                 self.supplement(table, by_key[str(st.get("row"))], st)
@@ -645,7 +669,7 @@ class _Builder:
             r.cells = [self.cell(table, r, n) for n in shown_names]
         widths = _column_widths(
             [str(self.t["record"]), *(f.label_text(self.lang) for f in shown)],
-            [[str(r.key), *r.cells] for r in displayed],
+            [[r.key_label, *r.cells] for r in displayed],
             party_extra=len(rec.parties) > 1,
             unbreakable={i + 1 for i, f in enumerate(shown) if f.format in ("ip", "datetime")},
         )
@@ -817,23 +841,30 @@ def _most_recent(rows: Sequence[RowView], names: Sequence[str]) -> list[RowView]
 def _link_names(
     conn: Connection, catalog: Catalog, graph: SubjectGraph, tables: Sequence[TableRecords]
 ) -> dict[tuple[str, Any], str]:
-    """Names of the linked rows of LINK_NAME_COLUMNS tables: one bound query per such table."""
-    wanted: dict[str, set[Any]] = {}
+    """What the rows that link fields point at are called (a track's name for an invoice line,
+    a company's name for a customer record): the target table's ``display`` column, one
+    bound query per target table and referenced column."""
+    wanted: dict[tuple[str, str], set[Any]] = {}
     for rec in tables:
-        for link in rec.table.links.values():
-            if link.table in LINK_NAME_COLUMNS and link.column in rec.table.fields:
+        for lname, link in rec.table.links.items():
+            target = catalog.tables[link.table]
+            if target.display and link.column in rec.table.fields:
+                to = link_target(rec.table, lname, catalog.tables)
                 values = {m.values.get(link.column) for m in rec.rows} - {None}
-                wanted.setdefault(link.table, set()).update(values)
+                wanted.setdefault((link.table, to), set()).update(values)
     out: dict[tuple[str, Any], str] = {}
-    for tname, keys in wanted.items():
-        sa = graph.sa_tables.get(tname)
-        column = LINK_NAME_COLUMNS[tname]
-        if sa is None or column not in sa.c or not keys:
+    for (tname, to), keys in wanted.items():
+        sa = graph.sa_tables[tname]
+        display = catalog.tables[tname].display
+        if not keys or display is None:
             continue
-        pk = sa.c[catalog.tables[tname].primary_key]
-        for key, name in conn.execute(select(pk, sa.c[column]).where(pk.in_(sorted(keys)))):
-            if name is not None:
-                out[(tname, key)] = str(name)
+        ref = sa.c[to]
+        ordered = sort_keys(list(keys))
+        for chunk in chunks(ordered, conn):
+            stmt = select(ref, sa.c[display]).where(key_in([ref], chunk, conn))
+            for key, name in conn.execute(stmt):
+                if name is not None:
+                    out[(tname, key)] = str(name)
     return out
 
 
@@ -883,6 +914,7 @@ def access_report(
     report saying so, with the general information on what the controller processes. With
     ``keys``, rows of evidence tables carry their supplementary statements (Art. 16).
     """
+    catalog = graph.catalog
     record = graph.resolve(conn, identities)
     b = _Builder(catalog, lang, _link_names(conn, catalog, graph, record.tables))
     sections = [
@@ -924,6 +956,7 @@ def access_report(
         },
         sections=sections,
         art15=b.art15(scope),
+        ambiguous=list(record.ambiguous),
     )
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from dsr.catalog.model import Catalog
 from dsr.clock import Clock, SystemClock
+from dsr.db import is_mysql
 from dsr.errors import ValidationError
 from dsr.ledger.audit import append as audit_append
 from dsr.ledger.crypto import seal, unseal
@@ -35,6 +36,7 @@ from dsr.rights.notices import Notice, build_notices
 from dsr.rights.validate import Assignment, parse_assignment, validate_assignment
 from dsr.subject.graph import SubjectGraph
 from dsr.subject.identity import Identity, parse_identities
+from dsr.subject.rowkey import chunks, key_in, key_text
 
 #: Keys per ``WHERE pk IN (...)`` statement: below every engine's bound-parameter limit.
 CHUNK = 500
@@ -111,7 +113,8 @@ def plan_rectification(
     Raises :class:`ValidationError` naming ``table.field`` and the rule broken for an unknown
     table or field, a field of another party, a key or link column, or an invalid value.
     """
-    ids = parse_identities(identities)
+    catalog = graph.catalog
+    ids = parse_identities(identities, catalog)
     parsed = [a if isinstance(a, Assignment) else parse_assignment(a) for a in assignments]
     if not parsed:
         raise ValidationError("give at least one --set TABLE.FIELD=VALUE", where="--set")
@@ -129,7 +132,13 @@ def plan_rectification(
         if f is None:
             raise ValidationError("rule known-field: not a catalogued field of the table",
                                   where=a.where)  # fmt: skip
-        if a.field == t.primary_key or a.field in {lk.column for lk in t.links.values()}:
+        if t.keyless:
+            raise ValidationError(
+                "rule addressable: the table has no primary key or unique constraint, so its "
+                "rows cannot be changed one by one",
+                where=a.where,
+            )
+        if a.field in t.key or a.field in {lk.column for lk in t.links.values()}:
             raise ValidationError(
                 "rule no-keys: keys and references to other records are not rectified here",
                 where=a.where,
@@ -158,7 +167,7 @@ def plan_rectification(
         change = FieldChange(table=t.name, field=f.name, new=new, rows=rows, evidence=t.evidence)
         plan.changes.append(change)
         items += [
-            {"table": t.name, "field": f.name, "row": str(k), "old": old, "new": new,
+            {"table": t.name, "field": f.name, "row": key_text(k), "old": old, "new": new,
              "action": change.action}
             for k, old in rows
         ]  # fmt: skip
@@ -181,6 +190,7 @@ def apply_rectification(
     Ordinary fields: one ``UPDATE ... WHERE pk IN (...)`` per field and chunk of keys.
     Evidence tables: one encrypted supplementary statement per row instead.
     """
+    catalog = graph.catalog
     now = clock.now()
     created = now.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0)
     for change in plan.changes:
@@ -194,9 +204,9 @@ def apply_rectification(
                 [
                     {
                         "table_name": t.name,
-                        "row_key": str(key),
+                        "row_key": key_text(key),
                         "field": change.field,
-                        "statement": _seal_statement(keys, t.name, str(key), change, old),
+                        "statement": _seal_statement(keys, t.name, key_text(key), change, old),
                         "subject": plan.subject,
                         "created_at": created,
                         "request_id": request_id,
@@ -206,9 +216,17 @@ def apply_rectification(
             )
             continue
         keys_ = [k for k, _ in change.rows]
-        for chunk in _chunks(keys_):
-            conn.execute(
-                update(sa).where(sa.c[t.primary_key].in_(chunk)).values({change.field: change.new})
+        pk = graph.key_columns(t.name)
+        done = 0
+        for chunk in chunks(keys_, conn, len(pk)):
+            stmt = update(sa).where(key_in(pk, chunk, conn)).values({change.field: change.new})
+            done += conn.execute(stmt).rowcount
+        if done != len(keys_) and not is_mysql(conn.dialect.name):
+            # MariaDB counts changed rows only; elsewhere a difference means the key lied
+            raise ValidationError(
+                f"expected to change {len(keys_)} rows, the database changed {done}; "
+                "nothing was changed",
+                where=f"{t.name}.{change.field}",
             )
     summary = plan.summary()
     if request_id is not None:
@@ -260,7 +278,7 @@ def supplements_for(
         return []
     st = supplements_table
     out = []
-    for chunk in _chunks([str(k) for k in row_keys]):
+    for chunk in _chunks([key_text(k) for k in row_keys]):
         rows = conn.execute(
             select(st).where(st.c.table_name == table, st.c.row_key.in_(chunk)).order_by(st.c.id)
         ).mappings()

@@ -30,6 +30,7 @@ from dsr.ledger.tables import create_ledger
 from dsr.ledger.tables import restrictions as restrictions_table
 from dsr.subject.graph import SubjectGraph
 from dsr.subject.identity import Identity, parse_identities
+from dsr.subject.rowkey import key_text
 
 #: Reason prefix of restrictions made instead of an erasure (Art. 17(3), § 35 BDSG).
 ERASURE_REASON_PREFIX = "erasure withheld: "
@@ -44,6 +45,8 @@ class RestrictionResult:
     counts: dict[str, int] = field(default_factory=dict)
     already: dict[str, int] = field(default_factory=dict)
     informed_at: datetime | None = None
+    #: rows of tables without a unique key: they cannot carry a restriction mark
+    unaddressable: dict[str, int] = field(default_factory=dict)
 
     def entries(self) -> list[dict[str, Any]]:
         return [
@@ -55,6 +58,11 @@ class RestrictionResult:
         out: dict[str, Any] = {"subject": self.subject, key: self.entries()}
         if self.informed_at is not None:
             out["informed_at"] = self.informed_at.isoformat()
+        if self.unaddressable:
+            out["not_marked"] = [
+                {"table": t, "rows": n, "reason": "the table has no unique key"}
+                for t, n in self.unaddressable.items()
+            ]
         return out
 
 
@@ -62,7 +70,7 @@ def active_restrictions(conn: Connection, table: str, row_keys: Sequence[Any]) -
     """Which of ``row_keys`` of ``table`` are restricted now (as strings)."""
     r = restrictions_table
     found: set[str] = set()
-    keys = [str(k) for k in row_keys]
+    keys = [key_text(k) for k in row_keys]
     for i in range(0, len(keys), CHUNK):
         chunk = keys[i : i + CHUNK]
         found.update(
@@ -88,7 +96,7 @@ def mark_restricted(
 ) -> tuple[int, int]:
     """Insert restriction marks for rows not yet restricted; returns (new, already)."""
     already = active_restrictions(conn, table, row_keys)
-    new = [str(k) for k in row_keys if str(k) not in already]
+    new = [key_text(k) for k in row_keys if key_text(k) not in already]
     if new:
         conn.execute(
             insert(restrictions_table),
@@ -124,7 +132,7 @@ def restrict(
         raise ValidationError("a reason is required (Art. 18(1)(a)-(d))", where="--reason")
     clock = clock or SystemClock()
     graph = graph or SubjectGraph(catalog, engine)
-    ids = parse_identities(identities)
+    ids = parse_identities(identities, graph.catalog)
     subject = pseudonym(keys, ids)
     now = utc_naive(clock.now())
     create_ledger(engine)
@@ -132,6 +140,9 @@ def restrict(
     with engine.begin() as conn:
         record = graph.resolve(conn, ids)
         for rec in record.tables:
+            if rec.table.keyless:
+                result.unaddressable[rec.table.name] = len(rec.rows)
+                continue
             new, old = mark_restricted(
                 conn, rec.table.name, [r.key for r in rec.rows], subject=subject,
                 reason=reason.strip(), since=now, request_id=request_id,
@@ -181,7 +192,7 @@ def lift(
             "the date lies in the future",
             where="--informed-at",
         )
-    ids = parse_identities(identities)
+    ids = parse_identities(identities, graph.catalog)
     subject = pseudonym(keys, ids)
     create_ledger(engine)
     result = RestrictionResult(subject=subject, informed_at=informed)
@@ -189,7 +200,9 @@ def lift(
     with engine.begin() as conn:
         record = graph.resolve(conn, ids)
         for rec in record.tables:
-            row_keys = [str(x.key) for x in rec.rows]
+            if rec.table.keyless:
+                continue
+            row_keys = [key_text(x.key) for x in rec.rows]
             lifted = 0
             for i in range(0, len(row_keys), CHUNK):
                 res = conn.execute(

@@ -12,7 +12,6 @@ same row never leaves the database (Art. 15(4)).
 from __future__ import annotations
 
 import gc
-import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -23,23 +22,24 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
-    MetaData,
     Select,
     and_,
     bindparam,
-    func,
-    inspect,
     or_,
     select,
 )
-from sqlalchemy import Table as SATable
-from sqlalchemy.exc import SAWarning
 from sqlalchemy.sql import sqltypes
 
+from dsr.catalog.bind import bind_catalog, link_target
+from dsr.catalog.indexes import match_expression, match_kind
 from dsr.catalog.model import Catalog, Field, Table
-from dsr.db import is_mysql
-from dsr.errors import SchemaMismatch
-from dsr.subject.identity import Identity, parse_identities
+from dsr.errors import SubjectError
+from dsr.subject.identity import (
+    Identity,
+    is_anonymised_ip,
+    parse_identities,
+    stored_forms,
+)
 
 Signature = tuple[tuple[str, int], ...]
 
@@ -67,12 +67,26 @@ class TableRecords:
         return [f for f in self.table.fields.values() if set(f.parties) & set(self.parties)]
 
 
+@dataclass(frozen=True)
+class Ambiguity:
+    """A party the catalog says a person is on at most one row of matched several rows: the
+    identities name more than one person there (a shared or mistyped address)."""
+
+    table: str
+    party: str
+    rows: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"table": self.table, "party": self.party, "rows": self.rows}
+
+
 @dataclass
 class SubjectRecord:
     """Everything held about one person, as the catalog describes it."""
 
     identities: tuple[Identity, ...]
     tables: list[TableRecords] = field(default_factory=list)
+    ambiguous: list[Ambiguity] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -84,51 +98,85 @@ class SubjectRecord:
 
 
 class SubjectGraph:
-    """Finds a person's rows; build once per engine and catalog, then call :meth:`resolve`."""
+    """Finds a person's rows; build once per engine and catalog, then call :meth:`resolve`.
+
+    Building binds the catalog to the live schema (:func:`dsr.catalog.bind.bind_catalog`):
+    ``graph.catalog`` is the bound catalog, with every table's key settled.
+    """
 
     def __init__(self, catalog: Catalog, engine: Engine | Connection) -> None:
-        self.catalog = catalog
+        bound = bind_catalog(catalog, engine)
+        self.catalog = bound.catalog
         self.dialect = engine.dialect.name
-        self.sa_tables = _reflect_catalogued(catalog, engine)
+        self.sa_tables = bound.sa_tables
         self._cache: dict[tuple[str, str, Signature, bool], Select[Any] | None] = {}
         self._plans: dict[Signature, list[tuple[Table, list[tuple[str, _Compiled]]]]] = {}
 
     # -- statement construction -------------------------------------------------------------
 
+    def match_expression(self, table: str, column: str, itype: str) -> ColumnElement[Any]:
+        """The column as compared with an identity's normalised values (see identity.py)."""
+        col = self.sa_tables[table].c[column]
+        kind = match_kind(self.catalog, itype, self.dialect)
+        return match_expression(col, kind)
+
     def condition(
         self, table: str, party: str, idmap: dict[str, list[str]]
     ) -> ColumnElement[bool] | None:
-        """The WHERE clause selecting the rows of ``table`` where the person is ``party``."""
+        """The WHERE clause selecting the rows of ``table`` where the person is ``party``.
+
+        The party's identity columns, its ``via`` links (the row points at a row of theirs)
+        and its ``pointed_by`` links (a row of theirs points at this row) are alternatives,
+        each nested as a subquery, across as many hops as the catalog describes.
+        """
         t = self.catalog.tables[table]
         p = t.parties[party]
         sa = self.sa_tables[table]
-        if p.via_link:
-            link = t.links[p.via_link]
-            target = self.catalog.tables[link.table]
-            inner = self.condition(link.table, p.via_party or "", idmap)
-            if inner is None:
-                return None
-            target_sa = self.sa_tables[link.table]
-            sub = select(target_sa.c[target.primary_key]).where(inner)
-            return sa.c[link.column].in_(sub.scalar_subquery())
-        clauses: list[ColumnElement[bool]] = []
-        for itype, column in p.identities.items():
+        found: list[ColumnElement[bool]] = []
+        direct: list[ColumnElement[bool]] = []
+        for itype, columns in p.identities.items():
             values = idmap.get(itype)
             if not values:
                 continue
-            col: ColumnElement[Any] = sa.c[column]
-            if itype == "email" and not is_mysql(self.dialect):
-                col = func.lower(col)
-            params = [
-                bindparam(f"{itype}_{i}", type_=sa.c[column].type) for i in range(len(values))
-            ]
-            clauses.append(col == params[0] if len(params) == 1 else col.in_(params))
-        if not clauses:
+            for column in columns:
+                col = self.match_expression(table, column, itype)
+                params = [
+                    bindparam(f"{itype}_{i}", type_=sa.c[column].type) for i in range(len(values))
+                ]
+                direct.append(col == params[0] if len(params) == 1 else col.in_(params))
+        if direct:
+            clause = direct[0] if len(direct) == 1 else or_(*direct)
+            if p.unattributed:
+                clause = and_(
+                    clause, *(sa.c[t.links[name].column].is_(None) for name in p.unattributed)
+                )
+            found.append(clause)
+        for v in p.via:
+            link = t.links[v.link]
+            inner = self.condition(link.table, v.party, idmap)
+            if inner is None:
+                continue
+            target_col = self.sa_tables[link.table].c[link_target(t, v.link, self.catalog.tables)]
+            sub = select(target_col).where(inner)
+            found.append(sa.c[link.column].in_(sub.scalar_subquery()))
+        for b in p.pointed_by:
+            source = self.catalog.tables[b.table]
+            inner = self.condition(b.table, b.party, idmap)
+            if inner is None:
+                continue
+            link = source.links[b.link]
+            ref = self.sa_tables[b.table].c[link.column]
+            sub = select(ref).where(inner, ref.is_not(None))
+            here = sa.c[link_target(source, b.link, self.catalog.tables)]
+            found.append(here.in_(sub.scalar_subquery()))
+        if not found:
             return None
-        found = clauses[0] if len(clauses) == 1 else or_(*clauses)
-        if p.unattributed:
-            found = and_(found, *(sa.c[t.links[name].column].is_(None) for name in p.unattributed))
-        return found
+        return found[0] if len(found) == 1 else or_(*found)
+
+    def key_columns(self, table: str) -> list[Column[Any]]:
+        """The columns that address a row of ``table`` (none for a table without a key)."""
+        sa = self.sa_tables[table]
+        return [sa.c[c] for c in self.catalog.tables[table].key]
 
     def party_select(
         self,
@@ -139,10 +187,11 @@ class SubjectGraph:
         *,
         ordered: bool = True,
     ) -> Select[Any] | None:
-        """SELECT key and ``fields`` (default: the party's fields) of the party's rows, or None.
+        """SELECT the key columns and ``fields`` (default: the party's) of the party's rows.
 
         ``ordered=False`` leaves out ``ORDER BY`` the key: SQLite then reads a linked party's
         rows through the link column's index instead of scanning the table in key order.
+        Returns None when the identities cannot reach the party.
         """
         sig: Signature = tuple(sorted((k, len(v)) for k, v in idmap.items()))
         cache_key = (table, party, sig, ordered)
@@ -154,14 +203,20 @@ class SubjectGraph:
         if cond is not None:
             sa = self.sa_tables[table]
             names = [f.name for f in t.fields_of(party)] if fields is None else list(fields)
-            cols: list[Column[Any]] = [sa.c[t.primary_key]]
-            cols += [sa.c[n] for n in names if n != t.primary_key]
+            cols: list[Column[Any]] = self.key_columns(table)
+            cols += [sa.c[n] for n in names if n not in t.key]
+            if not cols:
+                cols = [sa.c[f.name] for f in t.fields_of(party)]
             stmt = select(*cols).where(cond)
-            if ordered:
-                stmt = stmt.order_by(sa.c[t.primary_key])
+            if ordered and t.key:
+                stmt = stmt.order_by(*self.key_columns(table))
         if fields is None:
             self._cache[cache_key] = stmt
         return stmt
+
+    def identity_map(self, ids: Sequence[Identity]) -> dict[str, list[str]]:
+        """Bind values per identity type: every stored form of every given value."""
+        return identity_map(ids, self.catalog)
 
     # -- execution --------------------------------------------------------------------------
 
@@ -172,8 +227,8 @@ class SubjectGraph:
         DB-API cursor, converting only the columns whose type needs it (SQLite dates); this
         keeps a lookup within a small factor of hand-written driver calls.
         """
-        ids = parse_identities(identities)
-        idmap = identity_map(ids)
+        ids = parse_identities(identities, self.catalog)
+        idmap = identity_map(ids, self.catalog)
         values = bind_values_flat(idmap)
         record = SubjectRecord(identities=ids)
         sig: Signature = tuple(sorted((k, len(v)) for k, v in idmap.items()))
@@ -192,6 +247,8 @@ class SubjectGraph:
             for t, parties in plan:
                 by_key: dict[Any, MatchedRow] = {}
                 matched: list[str] = []
+                nk = len(t.key)
+                drop = [c for c in t.key if c not in t.fields]
                 for pname, compiled in parties:
                     order = compiled.order
                     p = params.get(order)
@@ -204,25 +261,30 @@ class SubjectGraph:
                     if compiled.processors is None or compiled.processors:
                         rows = compiled.convert(rows, cursor.description)
                     matched.append(pname)
+                    if t.parties[pname].one_row and len(rows) > 1:
+                        record.ambiguous.append(Ambiguity(t.name, pname, len(rows)))
                     names = compiled.names
-                    pk = t.primary_key
-                    keep_key = pk in t.fields
-                    if not by_key:
+                    if nk == 0:
+                        # no key: rows cannot be told apart across parties; each stands alone
                         for row in rows:
-                            values_ = dict(zip(names, row, strict=True))
-                            if not keep_key:
-                                del values_[pk]
-                            by_key[row[0]] = MatchedRow(row[0], {pname}, values_)
+                            key = ("row", len(by_key) + 1)
+                            by_key[key] = MatchedRow(
+                                key, {pname}, dict(zip(names, row, strict=True))
+                            )
                         continue
                     for row in rows:
-                        key = row[0]
+                        key = row[0] if nk == 1 else tuple(row[:nk])
                         m = by_key.get(key)
                         if m is None:
-                            m = by_key[key] = MatchedRow(key=key, parties=set(), values={})
+                            values_ = dict(zip(names, row, strict=True))
+                            for c in drop:
+                                del values_[c]
+                            by_key[key] = MatchedRow(key, {pname}, values_)
+                            continue
                         m.parties.add(pname)
-                        m.values.update(zip(names[1:], row[1:], strict=True))
-                        if keep_key:
-                            m.values[pk] = key
+                        m.values.update(
+                            (n, v) for n, v in zip(names, row, strict=True) if n not in drop
+                        )
                 if by_key:
                     try:
                         keys = sorted(by_key)
@@ -263,7 +325,7 @@ class SubjectGraph:
         batch: int = 5000,
     ) -> Iterator[dict[str, Any]]:
         """Stream the party's rows with a server-side cursor (exports of millions of rows)."""
-        idmap = identity_map(parse_identities(identities))
+        idmap = identity_map(parse_identities(identities, self.catalog), self.catalog)
         stmt = self.party_select(table, party, idmap, fields)
         if stmt is None:
             return
@@ -274,16 +336,32 @@ class SubjectGraph:
             yield dict(row)
 
 
-def identity_map(ids: Sequence[Identity]) -> dict[str, list[str]]:
+def identity_map(ids: Sequence[Identity], catalog: Catalog) -> dict[str, list[str]]:
+    """Bind values per identity type: every form a stored value equal to an identity may take.
+
+    An IP address that is what the catalog's own IP truncation leaves behind (a /24 or /48
+    network address) is refused: it is shared by everyone whose address was truncated to it.
+    """
+    truncates = any(
+        a == "truncate_ip" for r in catalog.retention.values() for a in r.anonymise.values()
+    )
     out: dict[str, list[str]] = {}
     for i in ids:
-        out.setdefault(i.type, []).append(i.value)
+        kind = catalog.identity_types[i.type]
+        if kind.match == "ip" and truncates and is_anonymised_ip(i.value):
+            raise SubjectError(
+                "this is a network address that IP anonymisation leaves behind (/24 or /48); "
+                "it is shared by many people and identifies no one",
+                where=f"identity {i.type}",
+            )
+        forms = out.setdefault(i.type, [])
+        forms += [f for f in stored_forms(kind, i.value, catalog.phone_region) if f not in forms]
     return out
 
 
 def bind_values(stmt: Select[Any], idmap: dict[str, list[str]]) -> dict[str, Any]:
     """Values for the statement's bind parameters, named ``TYPE_INDEX`` at every nesting level."""
-    return {f"{itype}_{i}": v for itype, values in idmap.items() for i, v in enumerate(values)}
+    return bind_values_flat(idmap)
 
 
 def bind_values_flat(idmap: dict[str, list[str]]) -> dict[str, Any]:
@@ -371,45 +449,3 @@ def _iso_date(value: Any) -> Any:
 
 def _sort_key(key: Any) -> tuple[int, Any]:
     return (0, key) if isinstance(key, int) else (1, str(key))
-
-
-def _reflect_catalogued(catalog: Catalog, engine: Engine | Connection) -> dict[str, SATable]:
-    """Reflect the catalogued tables and check every name the catalog uses against them."""
-    insp = inspect(engine)
-    existing = set(insp.get_table_names())
-    md = MetaData()
-    out: dict[str, SATable] = {}
-    for t in catalog.tables.values():
-        where = str(t.location) if t.location else f"tables.{t.name}"
-        if t.name not in existing:
-            raise SchemaMismatch(f"table {t.name!r} does not exist in the database", key=where)
-        with warnings.catch_warnings():
-            # expression indexes (lower(email)) are not reflected; they are not needed here
-            warnings.simplefilter("ignore", SAWarning)
-            sa = SATable(t.name, md, autoload_with=engine)
-        needed = {t.primary_key, *t.fields}
-        needed |= {lk.column for lk in t.links.values()}
-        for rid in t.retention:
-            anchor = catalog.retention[rid].anchor
-            if anchor.link is None:
-                needed.add(anchor.column)
-        for column in sorted(needed):
-            if column not in sa.c:
-                f = t.fields.get(column)
-                loc = str(f.location) if f and f.location else where
-                raise SchemaMismatch(
-                    f"column {column!r} of table {t.name!r} does not exist in the database", key=loc
-                )
-        out[t.name] = sa
-    for t in catalog.tables.values():
-        for rid in t.retention:
-            anchor = catalog.retention[rid].anchor
-            if anchor.link:
-                target = catalog.tables[t.links[anchor.link].table]
-                if anchor.column not in out[target.name].c:
-                    raise SchemaMismatch(
-                        f"retention rule {rid!r} anchors on {target.name}.{anchor.column}, "
-                        "which does not exist in the database",
-                        key=str(catalog.retention[rid].location),
-                    )
-    return out
