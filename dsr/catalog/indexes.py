@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, UniqueConstraint, text
 from sqlalchemy import Table as SATable
 from sqlalchemy import column as sa_column
 from sqlalchemy.sql import func
@@ -42,10 +42,9 @@ def strip_formatting(col: Any) -> Any:
 def match_kind(catalog: Catalog, itype: str, dialect: str) -> str:
     """``plain``, ``lower`` or ``stripped``: how the graph compares an identity column."""
     kind = catalog.identity_types[itype].match
-    if kind == "email":
+    if kind in ("email", "casefold"):
+        # MariaDB/MySQL compare through the column's case-insensitive (_ci) collation
         return "plain" if is_mysql(dialect) else "lower"
-    if kind == "casefold":
-        return "lower"
     if kind in ("phone", "digits"):
         return "stripped"
     return "plain"
@@ -132,6 +131,11 @@ def _plain_index(sa: SATable, column: str) -> bool:
         cols = [c.name for c in ix.columns]
         if cols and cols[0] == column:
             return True
+    for con in sa.constraints:
+        if isinstance(con, UniqueConstraint):
+            cols = [c.name for c in con.columns]
+            if cols and cols[0] == column:
+                return True
     return False
 
 

@@ -513,12 +513,28 @@ def _resolve_references(
                 if row is None:
                     continue
                 t = catalog.tables[fk.parent]
+                if all(_pointed_at_only(t, p) for p in row.parties):
+                    # a row the person's rows point at (an address) that another record
+                    # points at too is that other person's as well: left exactly as it is
+                    row.action = "keep"
+                    keep(row, Kept(table=t.name, action="kept",
+                                   reason=f"also referenced by another record of {fk.child} "
+                                   f"({fk.child}.{fk.column}); left as it is, the person's "
+                                   "own references to it are erased"))  # fmt: skip
+                    changed = True
+                    continue
                 row.action = "clear"
                 row.fields = _clear_fields(t, graph.sa_tables[t.name], row.parties)
                 keep(row, Kept(table=t.name, action="anonymised", fields=row.fields,
                                reason=f"referenced by {fk.child}.{fk.column}; the person's "
                                "fields were anonymised and the record kept"))  # fmt: skip
                 changed = True
+
+
+def _pointed_at_only(t: Table, party: str) -> bool:
+    """The person is on the row only because rows of theirs point at it (``pointed_by``)."""
+    p = t.parties[party]
+    return bool(p.pointed_by) and not p.identities and not p.via
 
 
 def _steps(
