@@ -121,7 +121,10 @@ def test_employee_pdf_has_art15_sections_and_no_third_party_or_password(demo: De
     for raw in ("contract_end", "created_by", "password_hash", "email="):
         assert raw not in text, raw  # labels, never raw column names
     flat = " ".join(text.split())
-    assert "E-mail address:" in flat and "your account (no." in flat
+    assert (
+        "E-mail address:" in flat
+        and "yours: Cloud Center user accounts of partner employees, no." in flat
+    )
     assert "Recor\nd" not in text and "Record" in text  # headers do not break mid-word
     n = len(reader.pages)
     assert f"Page 1 of {n}" in text and f"Page {n} of {n}" in text

@@ -304,7 +304,8 @@ def test_linked_ids_show_the_partner_company_and_the_persons_own_account(demo: D
     customers = next(sec for sec in employee.sections if sec.name == "customers")
     col = [f.name for f in customers.fields].index("created_by")
     assert {r.cells[col] for r in customers.displayed} == {
-        f"your account (no. {r.values['created_by']})" for r in customers.displayed
+        f"yours: Cloud Center user accounts of partner employees, no. {r.values['created_by']}"
+        for r in customers.displayed
     }
     accounts = next(sec for sec in employee.sections if sec.name == "user_accounts")
     col = [f.name for f in accounts.fields].index("partner_id")

@@ -477,12 +477,17 @@ class _Builder:
         for link in table.links.values():
             if link.column != name:
                 continue
+            if any(
+                v.link == link.name
+                for p in row.parties
+                if p in table.parties
+                for v in table.parties[p].via
+            ):
+                title = self.catalog.tables[link.table].title.get(self.lang)
+                key = format_value(value, self.lang)
+                return str(self.t["your_account"]).format(table=title, key=key)
             if (link.table, value) in self.link_names:
                 return self.link_names[(link.table, value)]
-            if any(
-                table.parties[p].via_link == link.name for p in row.parties if p in table.parties
-            ):
-                return str(self.t["your_account"]).format(key=format_value(value, self.lang))
         return format_value(value, self.lang)
 
     def purpose(self, p: Purpose) -> PurposeView:
@@ -594,8 +599,10 @@ class _Builder:
         self, table: Table, fields: Sequence[Field], parties: Sequence[str] | None = None
     ) -> tuple[list[PurposeView], list[str], list[RecipientView], list[RetentionView], list[str]]:
         """Art. 15(1)(a)-(d), (g) for ``table``; recipients only of the person's ``parties``."""
-        purpose_ids = _unique([table.purpose] if table.purpose else [])
-        purpose_ids = _unique([*purpose_ids, *(f.purpose for f in fields)])
+        # the purposes of the person's own fields (each field names one, or its table's)
+        purpose_ids = _unique([f.purpose for f in fields])
+        if not purpose_ids and table.purpose:
+            purpose_ids = [table.purpose]
         purposes = [self.purpose(self.catalog.purposes[p]) for p in purpose_ids]
         categories = [
             self.catalog.categories[c].get(self.lang) if c in self.catalog.categories else c
