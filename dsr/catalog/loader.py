@@ -76,10 +76,44 @@ class _Lines:
         return Location(file or "?", line or 0, ".".join(path))
 
 
-def _to_data(node: yaml.Node, file: str, path: Path_, lines: _Lines) -> Any:
+#: Bounds on what one catalog may expand to: YAML aliases can make a small file name an
+#: exponential amount of data ("billion laughs"), and nesting can exhaust the stack.
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_VALUES = 200_000
+MAX_DEPTH = 64
+#: An error quotes at most this much of a value.
+EXCERPT = 60
+
+
+class _Budget:
+    def __init__(self) -> None:
+        self.values = 0
+
+
+def _to_data(
+    node: yaml.Node, file: str, path: Path_, lines: _Lines, budget: _Budget, depth: int = 0
+) -> Any:
+    budget.values += 1
+    line = node.start_mark.line + 1
+    if budget.values > MAX_VALUES:
+        raise CatalogError(
+            f"the catalog expands to more than {MAX_VALUES:,} values (YAML aliases?); "
+            "refusing to read further",
+            file=file,
+            line=line,
+        )
+    if depth > MAX_DEPTH:
+        raise CatalogError(f"nested deeper than {MAX_DEPTH} levels", file=file, line=line)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise CatalogError(
+                    "a key must be a plain name, not a list or mapping",
+                    file=file,
+                    line=key_node.start_mark.line + 1,
+                    key=".".join(path) or None,
+                )
             key = str(key_node.value)
             sub = (*path, key)
             if key in out:
@@ -89,28 +123,61 @@ def _to_data(node: yaml.Node, file: str, path: Path_, lines: _Lines) -> Any:
             if sub in lines.where and lines.where[sub][0] != file:
                 lines.other_file[sub] = lines.where[sub]
             lines.where[sub] = (file, key_node.start_mark.line + 1)
-            out[key] = _to_data(value_node, file, sub, lines)
+            out[key] = _to_data(value_node, file, sub, lines, budget, depth + 1)
         return out
     if isinstance(node, yaml.SequenceNode):
         items = []
         for i, item in enumerate(node.value):
             lines.where[(*path, str(i))] = (file, item.start_mark.line + 1)
-            items.append(_to_data(item, file, (*path, str(i)), lines))
+            items.append(_to_data(item, file, (*path, str(i)), lines, budget, depth + 1))
         return items
-    return _CONSTRUCTOR.construct_object(node, deep=True)
+    try:
+        return _CONSTRUCTOR.construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError, TypeError, AttributeError, OverflowError):
+        # a tag the safe loader does not know, or a value its tag cannot read (!!int abc)
+        tag = str(node.tag).rsplit(":", 1)[-1]
+        raise CatalogError(
+            f"value {excerpt(node.value)} cannot be read as {tag}",
+            file=file,
+            line=line,
+            key=".".join(path) or None,
+        ) from None
+
+
+def excerpt(value: Any) -> str:
+    """A value as an error may quote it: at most :data:`EXCERPT` characters, printable."""
+    text = repr(value) if isinstance(value, str) else repr(str(value))
+    return text if len(text) <= EXCERPT else text[: EXCERPT - 4] + "...'"
 
 
 _CONSTRUCTOR = yaml.SafeLoader("")
 
 
+def _line_of_offset(data: bytes | str, offset: int) -> int:
+    newline: Any = b"\n" if isinstance(data, bytes) else "\n"
+    return data[:offset].count(newline) + 1
+
+
 def _parse_file(path: Path, lines: _Lines) -> dict[str, Any]:
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise CatalogError(
+                f"catalog file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB", file=file
+            )
+        raw = path.read_bytes()
     except OSError as exc:
         raise CatalogError(f"cannot read catalog file ({exc.strerror})", file=file) from None
-    except UnicodeDecodeError:
-        raise CatalogError("catalog file is not UTF-8", file=file) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CatalogError(
+            f"catalog file is not UTF-8 (byte {exc.start})",
+            file=file,
+            line=_line_of_offset(raw, exc.start),
+        ) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -120,14 +187,24 @@ def _parse_file(path: Path, lines: _Lines) -> dict[str, Any]:
         if exc.context and exc.context_mark and exc.context_mark.line + 1 != line:
             message += f" ({exc.context} at line {exc.context_mark.line + 1})"
         raise CatalogError(message, file=file, line=line) from None
+    except yaml.reader.ReaderError as exc:
+        raise CatalogError(
+            f"malformed YAML: character #x{exc.character:04x} is not allowed in YAML"
+            if isinstance(exc.character, int)
+            else "malformed YAML: a character that is not allowed in YAML",
+            file=file,
+            line=_line_of_offset(text, exc.position),
+        ) from None
     except yaml.YAMLError as exc:
-        raise CatalogError(f"malformed YAML: {exc}", file=file) from None
+        raise CatalogError(f"malformed YAML: {str(exc)[:200]}", file=file) from None
+    except RecursionError:
+        raise CatalogError(f"nested deeper than {MAX_DEPTH} levels", file=file) from None
     if node is None:
         return {}
     if not isinstance(node, yaml.MappingNode):
         raise CatalogError("a catalog file must be a mapping at the top level", file=file, line=1)
     lines.where.setdefault((), (file, 1))
-    data = _to_data(node, file, (), lines)
+    data = _to_data(node, file, (), lines, _Budget())
     for key in data:
         lines.where.setdefault((key,), (file, 1))
     return data
@@ -191,13 +268,28 @@ def _validate_schema(data: dict[str, Any], lines: _Lines) -> None:
         if extra:
             raise lines.error([*path, extra[0]], f"unknown key {extra[0]!r}")
     if err.validator == "required":
-        raise lines.error(path, err.message.replace("is a required property", "is required"))
+        raise lines.error(
+            path, _shorten(err.message.replace("is a required property", "is required"))
+        )
     if err.validator == "pattern" and path and path[-1] in _PATTERN_MESSAGES:
-        raise lines.error(path, f"{err.instance!r} {_PATTERN_MESSAGES[path[-1]]}")
+        raise lines.error(path, f"{excerpt(err.instance)} {_PATTERN_MESSAGES[path[-1]]}")
     if err.validator in ("oneOf", "anyOf") and err.context:
         best = min(err.context, key=lambda e: len(e.message))
-        raise lines.error(path, best.message)
-    raise lines.error(path, err.message)
+        raise lines.error(path, _shorten(best.message))
+    raise lines.error(path, _shorten(err.message))
+
+
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+
+
+def _shorten(message: str) -> str:
+    """The message with every quoted value cut to an excerpt (a catalog may hold long texts)."""
+
+    def cut(m: re.Match[str]) -> str:
+        q = m.group(0)
+        return q if len(q) <= EXCERPT else q[: EXCERPT - 4] + "..." + q[0]
+
+    return _QUOTED.sub(cut, message)[:400]
 
 
 def _text(value: Any) -> Text:
@@ -222,8 +314,9 @@ def _build(data: dict[str, Any], lines: _Lines, files: tuple[str, ...]) -> Catal
     tz = data.get("timezone", "Europe/Berlin")
     try:
         ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise lines.error(("timezone",), f"unknown time zone {tz!r}") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise lines.error(("timezone",), f"unknown time zone {excerpt(tz)}") from None
+    hol = data.get("holidays", {"country": "DE", "subdivision": "SN"})
 
     identity_types = dict(BUILTIN_IDENTITY_TYPES)
     for name, it in data.get("identity_types", {}).items():
@@ -316,7 +409,6 @@ def _build(data: dict[str, Any], lines: _Lines, files: tuple[str, ...]) -> Catal
         _resolve_links(table, tables, lines, rules)
     _check_party_cycles(tables, lines)
 
-    hol = data.get("holidays", {"country": "DE", "subdivision": "SN"})
     return Catalog(
         controller=Controller(**data["controller"]),
         dpo=_contact(data["dpo"]),
