@@ -15,6 +15,7 @@ from typing import Any
 
 import _shop as shop
 import pytest
+from _graph import nested_rows
 from sqlalchemy import Engine, func, select, text
 
 from dsr.catalog.check import check_catalog
@@ -354,3 +355,43 @@ def test_catalog_check_names_every_lookup_without_an_index_and_its_statement_wor
     assert {f.message.split(" has no index")[0] for f in left} == (
         {"customer.phone"} if engine.dialect.name == "mysql" else set()
     )
+
+
+# -- the lookup passes values on; the nested statements other services use agree -------------
+
+
+@pytest.mark.parametrize("who", [shop.ANNA, shop.BEN, shop.CARL, shop.MIA, shop.TOM])
+def test_resolve_finds_exactly_what_the_nested_statements_find(
+    engine: Engine, catalog: Catalog, who: str
+) -> None:
+    graph = SubjectGraph(catalog, engine)
+    with engine.connect() as conn:
+        record = graph.resolve(conn, [f"email={who}"])
+    found = {k: v for k, v in _rows(record).items() if not graph.catalog.tables[k].keyless}
+    assert found == nested_rows(engine, graph, [f"email={who}"])
+
+
+def test_a_person_with_more_rows_than_one_in_list_takes_is_found_in_full(
+    engine: Engine, catalog: Catalog
+) -> None:
+    # Ben places 600 orders to 600 addresses: more values than one IN list carries, so the
+    # address lookup nests the orders' condition instead
+    with engine.begin() as conn:
+        conn.execute(shop.address.insert(), [
+            {"id": 1000 + i, "street": f"Weg {i}", "city": "Pirna", "postcode": "01796",
+             "country": "DE"} for i in range(600)
+        ])  # fmt: skip
+        conn.execute(shop.orders.insert(), [
+            {"id": 1000 + i, "customer_id": 2, "shipping_address_id": 1000 + i,
+             "placed_at": shop.T0, "total": 1} for i in range(600)
+        ])  # fmt: skip
+    graph = SubjectGraph(catalog, engine)
+    with engine.connect() as conn:
+        record = graph.resolve(conn, [f"email={shop.BEN}"])
+    rows = _rows(record)
+    assert len(rows["orders"]) == 601
+    assert rows["address"] == [13, *range(1000, 1600)]
+    assert rows == {
+        **nested_rows(engine, graph, [f"email={shop.BEN}"]),
+        "newsletter_log": rows["newsletter_log"],
+    }

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from _chinook import CATALOG_PG, load_chinook, postgres_catalog, require_corpus
+from _graph import nested_rows
 from sqlalchemy import Engine, MetaData, Table, func, select
 
 from dsr.catalog.check import check_catalog
@@ -264,3 +265,20 @@ def test_erase_keeps_statutory_invoices_and_touches_nobody_else(
     assert after == before
     assert leonie._mapping[n["Email"]] != LEONIE
     assert leonie._mapping[n["LastName"]] != "Köhler"
+
+
+@pytest.mark.parametrize("who", [LEONIE, JANE, NANCY, "phone=+1 (403) 262-3443"])
+def test_resolve_finds_exactly_what_the_nested_statements_find(
+    chinook: tuple[str, Catalog], who: str
+) -> None:
+    url, catalog = chinook
+    ident = who if "=" in who else f"email={who}"
+    e = connect(url)
+    try:
+        graph = SubjectGraph(catalog, e)
+        with e.connect() as conn:
+            record = graph.resolve(conn, [ident])
+        found = {t.table.name: [r.key for r in t.rows] for t in record.tables}
+        assert found == nested_rows(e, graph, [ident])
+    finally:
+        e.dispose()

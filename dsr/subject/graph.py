@@ -12,9 +12,11 @@ same row never leaves the database (Art. 15(4)).
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cache, cached_property
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -42,9 +44,37 @@ from dsr.subject.identity import (
 )
 
 Signature = tuple[tuple[str, int], ...]
+Node = tuple[str, str]
+#: Values passed on from one party's rows to another's lookup in one IN list at most; past
+#: that the lookup nests the other party's condition as a subquery instead.
+MAX_FED = 512
+_MISSING: Any = object()
 
 
-@dataclass
+@cache
+def _fed_names(j: int, size: int) -> list[str]:
+    return [f"fed{j}_{i}" for i in range(size)]
+
+
+def _bucket(n: int) -> int:
+    """The IN-list size for ``n`` values: the next power of two, so few statements exist."""
+    size = 1
+    while size < n:
+        size *= 2
+    return size
+
+
+@dataclass(frozen=True)
+class _Feed:
+    """A party found through another party's rows: ``column`` of this table is compared with
+    the values of ``source_column`` on the rows where the person is the ``source`` party."""
+
+    column: str
+    source: Node
+    source_column: str
+
+
+@dataclass(slots=True)
 class MatchedRow:
     """One row about the person: its key, which parties they are on it, the values shown."""
 
@@ -110,7 +140,7 @@ class SubjectGraph:
         self.dialect = engine.dialect.name
         self.sa_tables = bound.sa_tables
         self._cache: dict[tuple[str, str, Signature, bool], Select[Any] | None] = {}
-        self._plans: dict[Signature, list[tuple[Table, list[tuple[str, _Compiled]]]]] = {}
+        self._compiled: dict[tuple[Node, Signature, tuple[int, ...]], _Compiled | None] = {}
 
     # -- statement construction -------------------------------------------------------------
 
@@ -133,24 +163,9 @@ class SubjectGraph:
         p = t.parties[party]
         sa = self.sa_tables[table]
         found: list[ColumnElement[bool]] = []
-        direct: list[ColumnElement[bool]] = []
-        for itype, columns in p.identities.items():
-            values = idmap.get(itype)
-            if not values:
-                continue
-            for column in columns:
-                col = self.match_expression(table, column, itype)
-                params = [
-                    bindparam(f"{itype}_{i}", type_=sa.c[column].type) for i in range(len(values))
-                ]
-                direct.append(col == params[0] if len(params) == 1 else col.in_(params))
-        if direct:
-            clause = direct[0] if len(direct) == 1 else or_(*direct)
-            if p.unattributed:
-                clause = and_(
-                    clause, *(sa.c[t.links[name].column].is_(None) for name in p.unattributed)
-                )
-            found.append(clause)
+        direct = self._direct(table, party, idmap)
+        if direct is not None:
+            found.append(direct)
         for v in p.via:
             link = t.links[v.link]
             inner = self.condition(link.table, v.party, idmap)
@@ -223,20 +238,21 @@ class SubjectGraph:
     def resolve(self, conn: Connection, identities: Sequence[Identity | str]) -> SubjectRecord:
         """Every row about the person in every catalogued personal table (Art. 15).
 
-        The statements are compiled once per identity signature and run on the connection's
-        DB-API cursor, converting only the columns whose type needs it (SQLite dates); this
-        keeps a lookup within a small factor of hand-written driver calls.
+        Parties are looked up in dependency order, and what a party's rows point at (or are
+        pointed at by) is passed on as values: once the customer's row is found, the orders
+        are read by ``customer_id IN (:ids)`` rather than by repeating the customer's lookup
+        inside every dependent statement, and a party nothing leads to is not queried at
+        all. Statements are compiled once per identity signature and bucket of value counts
+        and run on the connection's DB-API cursor, converting only the columns whose type
+        needs it (SQLite dates); this keeps a lookup close to hand-written driver calls.
         """
         ids = parse_identities(identities, self.catalog)
         idmap = identity_map(ids, self.catalog)
-        values = bind_values_flat(idmap)
+        base = bind_values_flat(idmap)
         record = SubjectRecord(identities=ids)
         sig: Signature = tuple(sorted((k, len(v)) for k, v in idmap.items()))
-        plan = self._plans.get(sig)
-        if plan is None:
-            plan = self._plans[sig] = self._plan(conn, idmap)
-        # one parameter tuple per distinct bind order, shared by the statements using it
-        params: dict[Any, Any] = {}
+        found: dict[Node, dict[str, list[Any]]] = {}
+        per_table: dict[str, dict[str, tuple[_Compiled, list[Any]]]] = {}
         cursor = conn.connection.cursor()
         execute, fetchall = cursor.execute, cursor.fetchall
         # Building many small row objects triggers the cyclic GC over and over (it rescans
@@ -244,76 +260,206 @@ class SubjectGraph:
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            for t, parties in plan:
-                by_key: dict[Any, MatchedRow] = {}
-                matched: list[str] = []
-                nk = len(t.key)
-                drop = [c for c in t.key if c not in t.fields]
-                for pname, compiled in parties:
-                    order = compiled.order
-                    p = params.get(order)
-                    if p is None:
-                        p = params[order] = compiled.params(values)
-                    execute(compiled.sql, p)
-                    rows = fetchall()
-                    if not rows:
-                        continue
-                    if compiled.processors is None or compiled.processors:
-                        rows = compiled.convert(rows, cursor.description)
-                    matched.append(pname)
-                    if t.parties[pname].one_row and len(rows) > 1:
-                        record.ambiguous.append(Ambiguity(t.name, pname, len(rows)))
-                    names = compiled.names
-                    if nk == 0:
-                        # no key: rows cannot be told apart across parties; each stands alone
-                        for row in rows:
-                            key = ("row", len(by_key) + 1)
-                            by_key[key] = MatchedRow(
-                                key, {pname}, dict(zip(names, row, strict=True))
-                            )
-                        continue
-                    for row in rows:
-                        key = row[0] if nk == 1 else tuple(row[:nk])
-                        m = by_key.get(key)
-                        if m is None:
-                            values_ = dict(zip(names, row, strict=True))
-                            for c in drop:
-                                del values_[c]
-                            by_key[key] = MatchedRow(key, {pname}, values_)
-                            continue
-                        m.parties.add(pname)
-                        m.values.update(
-                            (n, v) for n, v in zip(names, row, strict=True) if n not in drop
-                        )
-                if by_key:
-                    try:
-                        keys = sorted(by_key)
-                    except TypeError:
-                        keys = sorted(by_key, key=_sort_key)
-                    record.tables.append(
-                        TableRecords(
-                            table=t, rows=[by_key[k] for k in keys], parties=tuple(matched)
-                        )
-                    )
+            for node, feeds in self._lookups:
+                sizes: list[int] = []
+                values = base
+                for j, feed in enumerate(feeds):
+                    fed: list[Any] = found.get(feed.source, {}).get(feed.source_column, [])
+                    n = len(fed)
+                    size = 0 if n == 0 else (-1 if n > MAX_FED else _bucket(n))
+                    sizes.append(size)
+                    if size > 0:
+                        if values is base:
+                            values = dict(base)
+                        names = _fed_names(j, size)
+                        values.update(zip(names, fed, strict=False))
+                        if size > n:
+                            values.update(dict.fromkeys(names[n:], fed[-1]))
+                cache_key = (node, sig, tuple(sizes))
+                compiled = self._compiled.get(cache_key, _MISSING)
+                if compiled is _MISSING:
+                    compiled = self._lookup_statement(conn, node, feeds, idmap, cache_key)
+                if compiled is None:
+                    continue
+                execute(compiled.sql, compiled.params(values))
+                rows: Any = fetchall()
+                if not rows:
+                    continue
+                if compiled.processors is None:
+                    compiled.prepare(cursor.description)
+                if compiled.convert_rows:
+                    rows = compiled.convert(rows, cursor.description)
+                if compiled.feeds:
+                    out: dict[str, list[Any]] = {}
+                    for col, i in compiled.feeds:
+                        vals = {r[i] for r in rows if r[i] is not None}
+                        out[col] = sorted(vals, key=_sort_key) if vals else []
+                    found[node] = out
+                per_table.setdefault(node[0], {})[node[1]] = (compiled, rows)
+            for t in self.catalog.personal_tables():
+                matched = per_table.get(t.name)
+                if matched:
+                    record.tables.append(self._records(t, matched, record))
         finally:
             if gc_was_enabled:
                 gc.enable()
             cursor.close()
         return record
 
-    def _plan(
-        self, conn: Connection, idmap: dict[str, list[str]]
-    ) -> list[tuple[Table, list[tuple[str, _Compiled]]]]:
-        plan: list[tuple[Table, list[tuple[str, _Compiled]]]] = []
+    def _records(
+        self,
+        t: Table,
+        matched: dict[str, tuple[_Compiled, list[Any]]],
+        record: SubjectRecord,
+    ) -> TableRecords:
+        """The table's matched rows, merged by key across the parties the person is on."""
+        by_key: dict[Any, MatchedRow] = {}
+        nk = len(t.key)
+        parties = [p for p in t.parties if p in matched]
+        for pname in parties:
+            compiled, rows = matched[pname]
+            if t.parties[pname].one_row and len(rows) > 1:
+                record.ambiguous.append(Ambiguity(t.name, pname, len(rows)))
+            values_of = compiled.values_of
+            if nk == 0:
+                # no key: rows cannot be told apart across parties; each stands alone
+                for row in rows:
+                    key = ("row", len(by_key) + 1)
+                    by_key[key] = MatchedRow(key, {pname}, values_of(row))
+                continue
+            for row in rows:
+                key = row[0] if nk == 1 else tuple(row[:nk])
+                m = by_key.get(key)
+                if m is None:
+                    by_key[key] = MatchedRow(key, {pname}, values_of(row))
+                    continue
+                m.parties.add(pname)
+                m.values.update(values_of(row))
+        try:
+            keys = sorted(by_key)
+        except TypeError:
+            keys = sorted(by_key, key=_sort_key)
+        return TableRecords(table=t, rows=[by_key[k] for k in keys], parties=tuple(parties))
+
+    @cached_property
+    def _lookups(self) -> list[tuple[Node, list[_Feed]]]:
+        """Every (table, party) of the personal tables with what feeds it, in dependency
+        order (the loader refuses loops)."""
+        feeds: dict[Node, list[_Feed]] = {}
+        tables = self.catalog.tables
         for t in self.catalog.personal_tables():
-            parties: list[tuple[str, _Compiled]] = []
-            for pname in t.parties:
-                # rows are sorted by key in resolve; ORDER BY would make SQLite scan linked tables
-                stmt = self.party_select(t.name, pname, idmap, ordered=False)
-                if stmt is not None:
-                    parties.append((pname, _Compiled(stmt, conn)))
-            plan.append((t, parties))
-        return plan
+            for pname, p in t.parties.items():
+                out = [
+                    _Feed(t.links[v.link].column, (t.links[v.link].table, v.party),
+                          link_target(t, v.link, tables))
+                    for v in p.via
+                ]  # fmt: skip
+                for b in p.pointed_by:
+                    source = tables[b.table]
+                    out.append(_Feed(link_target(source, b.link, tables), (b.table, b.party),
+                                     source.links[b.link].column))  # fmt: skip
+                feeds[(t.name, pname)] = out
+        order: list[Node] = []
+        seen: set[Node] = set()
+
+        def visit(node: Node) -> None:
+            if node in seen:
+                return
+            seen.add(node)
+            for f in feeds.get(node, ()):
+                visit(f.source)
+            if node in feeds:
+                order.append(node)
+
+        for node in feeds:
+            visit(node)
+        return [(node, feeds[node]) for node in order]
+
+    @cached_property
+    def _feeds_from(self) -> dict[Node, set[str]]:
+        """Per party, the columns of its rows that other parties' lookups are fed with."""
+        out: dict[Node, set[str]] = {}
+        for _, feeds in self._lookups:
+            for f in feeds:
+                out.setdefault(f.source, set()).add(f.source_column)
+        return out
+
+    def _lookup_statement(
+        self,
+        conn: Connection,
+        node: Node,
+        feeds: list[_Feed],
+        idmap: dict[str, list[str]],
+        cache_key: tuple[Node, Signature, tuple[int, ...]],
+    ) -> _Compiled | None:
+        sizes = cache_key[2]
+        tname, pname = node
+        t = self.catalog.tables[tname]
+        p = t.parties[pname]
+        sa = self.sa_tables[tname]
+        clauses: list[ColumnElement[bool]] = []
+        direct = self._direct(tname, pname, idmap)
+        if direct is not None:
+            clauses.append(direct)
+        for j, (feed, size) in enumerate(zip(feeds, sizes, strict=True)):
+            col = sa.c[feed.column]
+            if size > 0:
+                params = [bindparam(f"fed{j}_{i}", type_=col.type) for i in range(size)]
+                clauses.append(col.in_(params))
+            elif size < 0:
+                source_sa = self.sa_tables[feed.source[0]]
+                inner = self.condition(feed.source[0], feed.source[1], idmap)
+                if inner is not None:
+                    ref = source_sa.c[feed.source_column]
+                    sub = select(ref).where(inner, ref.is_not(None)).scalar_subquery()
+                    clauses.append(col.in_(sub))
+        compiled: _Compiled | None = None
+        if clauses:
+            names = [f.name for f in t.fields_of(pname)]
+            cols: list[Column[Any]] = self.key_columns(tname)
+            cols += [sa.c[n] for n in names if n not in t.key]
+            if not cols:
+                cols = [sa.c[n] for n in names]
+            picked = {c.name for c in cols}
+            extra = [sa.c[c] for c in sorted(self._feeds_from.get(node, ())) if c not in picked]
+            stmt = select(*cols, *extra).where(or_(*clauses) if len(clauses) > 1 else clauses[0])
+            compiled = _Compiled(stmt, conn)
+            hidden = {c for c in t.key if c not in t.fields} | {c.name for c in extra}
+            compiled.show([i for i, n in enumerate(compiled.names) if n not in hidden])
+            compiled.width = len(t.key)
+            compiled.feeds = [
+                (c, compiled.names.index(c)) for c in sorted(self._feeds_from.get(node, ()))
+            ]
+        del p
+        self._compiled[cache_key] = compiled
+        return compiled
+
+    def _direct(
+        self, table: str, party: str, idmap: dict[str, list[str]]
+    ) -> ColumnElement[bool] | None:
+        """The party's identity columns compared with the given identities, or None."""
+        t = self.catalog.tables[table]
+        p = t.parties[party]
+        sa = self.sa_tables[table]
+        direct: list[ColumnElement[bool]] = []
+        for itype, columns in p.identities.items():
+            values = idmap.get(itype)
+            if not values:
+                continue
+            for column in columns:
+                col = self.match_expression(table, column, itype)
+                params = [
+                    bindparam(f"{itype}_{i}", type_=sa.c[column].type) for i in range(len(values))
+                ]
+                direct.append(col == params[0] if len(params) == 1 else col.in_(params))
+        if not direct:
+            return None
+        clause = direct[0] if len(direct) == 1 else or_(*direct)
+        if p.unattributed:
+            clause = and_(
+                clause, *(sa.c[t.links[name].column].is_(None) for name in p.unattributed)
+            )
+        return clause
 
     def iter_party_rows(
         self,
@@ -391,8 +537,56 @@ class _Compiled:
             (self.positional and tuple(self.positional)) if not self.convert_binds else id(self)
         )
         self.names = [str(c.key) for c in stmt.selected_columns]
+        #: (column, index) of the values other parties' lookups are fed with
+        self.feeds: list[tuple[str, int]] = []
+        #: how many leading columns are the row key
+        self.width = 0
+        self.shown = list(range(len(self.names)))
+        #: convert whole rows (a key or fed column needs it) rather than only shown values
+        self.convert_rows = False
+        self.values_of: Callable[[Sequence[Any]], dict[str, Any]] = self._all_values
         self.types = [c.type for c in stmt.selected_columns]
         self.processors: list[Any] | None = None
+
+    def _all_values(self, row: Sequence[Any]) -> dict[str, Any]:
+        return dict(zip(self.names, row, strict=True))
+
+    def show(self, indexes: list[int]) -> None:
+        """Show only these columns of a row (not hidden keys or columns only passed on)."""
+        self.shown = indexes
+        self.values_of = self._picker(indexes)
+
+    def _picker(self, indexes: list[int]) -> Callable[[Sequence[Any]], dict[str, Any]]:
+        if indexes == list(range(len(self.names))):
+            return self._all_values
+        names = [self.names[i] for i in indexes]
+        if len(indexes) == 1:
+            (only,) = indexes
+            return lambda row: {names[0]: row[only]}
+        pick = itemgetter(*indexes)
+        return lambda row: dict(zip(names, pick(row), strict=True))
+
+    def prepare(self, description: Any) -> None:
+        """Learn the result processors from the first result; convert only what is shown,
+        unless a key or fed column needs converting (then whole rows are)."""
+        self.convert([], description)
+        assert self.processors is not None
+        needed = {i for i, _ in self.processors}
+        if not needed:
+            return
+        if needed & ({*range(self.width)} | {i for _, i in self.feeds}):
+            self.convert_rows = True
+            return
+        plain = self.values_of
+        convs = [(self.names[i], p) for i, p in self.processors if i in set(self.shown)]
+
+        def values_of(row: Sequence[Any]) -> dict[str, Any]:
+            out = plain(row)
+            for name, p in convs:
+                out[name] = p(out[name])
+            return out
+
+        self.values_of = values_of
 
     def params(self, values: dict[str, Any]) -> Any:
         """The DB-API parameters for the identity values (a tuple or a mapping)."""
