@@ -19,7 +19,8 @@ Both must return the same number of rows per person (checked). Reports median an
 person for each and their ratios, per round (min/median/max over rounds). Not part of CI::
 
     python bench/bench_shop_access.py --customers 10000
-    python bench/bench_shop_access.py --customers 1000000 --url postgresql+psycopg://postgres@127.0.0.1/test
+    python bench/bench_shop_access.py --customers 1000000 \\
+        --url postgresql+psycopg://postgres@127.0.0.1/test   # builds its own database there
 """
 
 from __future__ import annotations
@@ -30,12 +31,14 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
@@ -197,6 +200,33 @@ def raw_collect(cursor: Any, ph: str, email: str, sqlite: bool = False) -> dict[
     return counts
 
 
+@contextmanager
+def own_database(url: str, customers: int, keep: bool) -> Iterator[str]:
+    """On a server, a database of the benchmark's own (dropped afterwards unless ``keep``)."""
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        yield url
+        return
+    name = f"dsr_bench_shop_{customers}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :n")
+            if u.get_backend_name() == "postgresql"
+            else text("SELECT 1 FROM information_schema.schemata WHERE schema_name = :n"),
+            {"n": name},
+        ).first()
+        if not exists:
+            conn.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield u.set(database=name).render_as_string(hide_password=False)
+    finally:
+        if not keep:
+            with admin.connect() as conn:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        admin.dispose()
+
+
 def run(url: str, customers: int, persons: int, rounds: int, reuse: bool) -> dict[str, Any]:
     engine = connect(url)
     t0 = time.perf_counter()
@@ -278,9 +308,12 @@ def main() -> None:
     ap.add_argument("--persons", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--reuse", action="store_true", help="the database is already built")
+    ap.add_argument("--keep", action="store_true", help="keep a server database for --reuse")
     args = ap.parse_args()
     url = args.url or f"sqlite:////tmp/dsr-bench-shop-{args.customers}.db"
-    print(json.dumps(run(url, args.customers, args.persons, args.rounds, args.reuse), indent=2))
+    with own_database(url, args.customers, args.keep or args.reuse) as db:
+        result = run(db, args.customers, args.persons, args.rounds, args.reuse)
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 
 from sqlalchemy import Engine, MetaData, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DisconnectionError, NoSuchModuleError, SQLAlchemyError
 
 from dsr.errors import ConfigError
 
@@ -95,3 +96,44 @@ def reflect(engine: Engine, tables: list[str] | None = None) -> MetaData:
 
 def is_mysql(engine_or_dialect_name: str) -> bool:
     return engine_or_dialect_name in ("mysql", "mariadb")
+
+
+_STATEMENT_TABLE = re.compile(
+    r"^\s*(?:(?:UPDATE)|(?:DELETE\s+FROM)|(?:INSERT\s+INTO)|(?:SELECT\b.*?\bFROM))\s+"
+    r"([`\"\[]?[\w.]+[`\"\]]?)",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def describe_database_error(exc: SQLAlchemyError) -> str:
+    """One line about a database failure that names the step, never a bound value.
+
+    Driver messages can quote the values of a row ("Key (email)=(jane@...) already exists"),
+    so only the error's class, its SQLSTATE or error number and the statement's verb and table
+    are given; the statement text comes from SQLAlchemy with bound parameters, never values.
+    A failure to connect quotes the driver's first line, which names host and port only.
+    """
+    orig = getattr(exc, "orig", None)
+    kind = type(orig).__name__ if orig is not None else type(exc).__name__
+    code = getattr(orig, "sqlstate", None) or (
+        orig.args[0] if orig is not None and orig.args and isinstance(orig.args[0], int) else None
+    )
+    label = f"{kind}, {'SQLSTATE ' if isinstance(code, str) else 'error '}{code}" if code else kind
+    statement = getattr(exc, "statement", None)
+    if not statement or isinstance(exc, DisconnectionError) or _is_connect_failure(code, orig):
+        first = str(orig or exc).strip().splitlines()[0][:200] if str(orig or exc) else ""
+        return f"cannot reach the database ({label}): {first}"
+    m = _STATEMENT_TABLE.match(statement)
+    verb = statement.split(None, 2)[0].upper()
+    table = m.group(1).strip('`"[]') if m else None
+    where = f" on table {table}" if table else ""
+    return (
+        f"the database refused a {verb}{where} ({label}); the transaction was rolled back "
+        "(a read-only database, a trigger, a constraint or a lock timeout)"
+    )
+
+
+def _is_connect_failure(code: object, orig: object) -> bool:
+    if isinstance(code, str) and code.startswith("08"):
+        return True
+    return isinstance(code, int) and code in (2002, 2003, 2005, 2006, 2013, 1045, 1049)

@@ -395,3 +395,57 @@ def test_a_person_with_more_rows_than_one_in_list_takes_is_found_in_full(
         **nested_rows(engine, graph, [f"email={shop.BEN}"]),
         "newsletter_log": rows["newsletter_log"],
     }
+
+
+# -- errors: one line, no traceback, no personal data, nothing changed -------------------------
+
+TRIGGERS = {
+    "sqlite": ["CREATE TRIGGER frozen BEFORE DELETE ON login "
+               "BEGIN SELECT RAISE(ABORT, 'frozen'); END"],
+    "postgresql": [
+        "CREATE FUNCTION frozen() RETURNS trigger AS $$ BEGIN "
+        "RAISE EXCEPTION 'frozen: %% %%', OLD.ip, OLD.customer_id; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER frozen BEFORE DELETE ON login FOR EACH ROW EXECUTE FUNCTION frozen()",
+    ],
+    "mysql": ["CREATE TRIGGER frozen BEFORE DELETE ON login FOR EACH ROW "
+              "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'frozen'"],
+}  # fmt: skip
+
+
+def test_a_trigger_that_raises_mid_erasure_changes_nothing_and_prints_one_clean_line(
+    engine: Engine, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    path = tmp_path / "erasable.yaml"
+    path.write_text(shop.CATALOG_ERASABLE, encoding="utf-8")
+    monkeypatch.setenv("DSR_SECRET", "5a" * 32)
+    assert main(["--catalog", str(path), "--database-url", db_url, "init"]) == 0
+    with engine.begin() as conn:
+        for stmt in TRIGGERS[engine.dialect.name]:
+            conn.exec_driver_sql(stmt)
+    capsys.readouterr()
+    before = _snapshot(engine)
+    with engine.connect() as conn:
+        audit_before = conn.exec_driver_sql("SELECT count(*) FROM dsr_audit").scalar()
+    code = main(["--catalog", str(path), "--database-url", db_url, "erase", f"email={shop.ANNA}"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.count("\n") == 1 and err.startswith("dsr: error: the database refused a DELETE")
+    assert "login" in err and "Traceback" not in err
+    for secret in (shop.ANNA, "198.51.100.7", "parameters", "'keys'"):
+        assert secret not in err
+    assert _snapshot(engine) == before
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM dsr_audit").scalar() == audit_before
+
+
+def test_an_unreachable_database_is_one_line_naming_no_one(
+    capsys: pytest.CaptureFixture[str], catalog_path: Path
+) -> None:
+    code = main(["--catalog", str(catalog_path), "--database-url",
+                 "postgresql+psycopg://postgres@127.0.0.1:1/none", "access",
+                 f"email={shop.ANNA}"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("dsr: error: cannot reach the database") and err.count("\n") == 1
+    assert shop.ANNA not in err

@@ -11,8 +11,10 @@ from __future__ import annotations
 import sys
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from dsr.cli._common import AppContext
+from dsr.db import describe_database_error
 from dsr.errors import DSRError
 
 EXIT_WITHHELD = 3
@@ -66,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     except DSRError as exc:
         click.echo(f"dsr: error: {exc}", err=True)
         return exc.exit_code
+    except SQLAlchemyError as exc:
+        # never the SQL's bound parameters or the driver's quote of a row: see db.py
+        click.echo(f"dsr: error: {describe_database_error(exc)}", err=True)
+        return 1
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:

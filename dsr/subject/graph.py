@@ -1,9 +1,16 @@
 """The subject graph: every row about a person, in every catalogued table, following links.
 
-Each (table, party) pair becomes one SELECT whose WHERE clause depends only on the identities:
-a party found directly compares its identity columns; a party found ``via`` a link nests the
-linked table's condition as a subquery (``user_account_id IN (SELECT id FROM user_accounts
-WHERE lower(email) IN (...))``). Statements are built once per identity signature and reused.
+A party of a table is found directly, by comparing its identity columns with the given
+identities; ``via`` a link, when the row points at a row of theirs; or ``pointed_by`` another
+table's link, when a row of theirs points at this one. Two forms of the same lookup exist:
+
+* :meth:`SubjectGraph.condition` / :meth:`~SubjectGraph.party_select`: one set-based WHERE
+  clause per (table, party) that depends only on the identities, nesting the linked tables'
+  conditions as subqueries (``user_account_id IN (SELECT id FROM user_accounts WHERE
+  lower(email) IN (...))``): what erasure, export, holds and purges run;
+* :meth:`SubjectGraph.resolve`: the parties in dependency order, each fed the values the
+  parties it depends on matched (``customer_id IN (:ids)``), which answers an access request
+  with one short indexed statement per table and party.
 
 Only the fields that belong to a matched party are selected, so data about other people on the
 same row never leaves the database (Art. 15(4)).
@@ -16,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache, cached_property
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -260,28 +267,42 @@ class SubjectGraph:
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
+            base_params: dict[Any, tuple[Any, ...]] = {}
             for node, feeds in self._lookups:
                 sizes: list[int] = []
-                values = base
-                for j, feed in enumerate(feeds):
-                    fed: list[Any] = found.get(feed.source, {}).get(feed.source_column, [])
+                fed_lists: list[list[Any]] = []
+                for feed in feeds:
+                    source = found.get(feed.source)
+                    fed: list[Any] = source.get(feed.source_column, []) if source else []
                     n = len(fed)
-                    size = 0 if n == 0 else (-1 if n > MAX_FED else _bucket(n))
-                    sizes.append(size)
-                    if size > 0:
-                        if values is base:
-                            values = dict(base)
-                        names = _fed_names(j, size)
-                        values.update(zip(names, fed, strict=False))
-                        if size > n:
-                            values.update(dict.fromkeys(names[n:], fed[-1]))
+                    sizes.append(0 if n == 0 else (-1 if n > MAX_FED else _bucket(n)))
+                    fed_lists.append(fed)
                 cache_key = (node, sig, tuple(sizes))
                 compiled = self._compiled.get(cache_key, _MISSING)
                 if compiled is _MISSING:
                     compiled = self._lookup_statement(conn, node, feeds, idmap, cache_key)
                 if compiled is None:
                     continue
-                execute(compiled.sql, compiled.params(values))
+                if compiled.leading is not None:
+                    # positional parameters: the identities' tuple (shared by statements with
+                    # the same order) followed by each fed list, padded to its bucket
+                    lead = base_params.get(compiled.leading)
+                    if lead is None:
+                        lead = base_params[compiled.leading] = tuple(
+                            [base[n] for n in compiled.leading]
+                        )
+                    params: Any = lead
+                    for fed, size in zip(fed_lists, sizes, strict=True):
+                        if size > 0:
+                            params += tuple(fed) + (fed[-1],) * (size - len(fed))
+                else:
+                    values = dict(base)
+                    for j, (fed, size) in enumerate(zip(fed_lists, sizes, strict=True)):
+                        if size > 0:
+                            padded = fed + [fed[-1]] * (size - len(fed))
+                            values.update(zip(_fed_names(j, size), padded, strict=True))
+                    params = compiled.params(values)
+                execute(compiled.sql, params)
                 rows: Any = fetchall()
                 if not rows:
                     continue
@@ -292,8 +313,8 @@ class SubjectGraph:
                 if compiled.feeds:
                     out: dict[str, list[Any]] = {}
                     for col, i in compiled.feeds:
-                        vals = {r[i] for r in rows if r[i] is not None}
-                        out[col] = sorted(vals, key=_sort_key) if vals else []
+                        # the order of the values does not matter to IN (...)
+                        out[col] = list({r[i] for r in rows} - {None})
                     found[node] = out
                 per_table.setdefault(node[0], {})[node[1]] = (compiled, rows)
             for t in self.catalog.personal_tables():
@@ -313,8 +334,22 @@ class SubjectGraph:
         record: SubjectRecord,
     ) -> TableRecords:
         """The table's matched rows, merged by key across the parties the person is on."""
-        by_key: dict[Any, MatchedRow] = {}
         nk = len(t.key)
+        if len(matched) == 1:
+            # the common case: one party, no merging
+            ((pname, (compiled, rows)),) = matched.items()
+            if t.parties[pname].one_row and len(rows) > 1:
+                record.ambiguous.append(Ambiguity(t.name, pname, len(rows)))
+            values_of = compiled.values_of
+            if nk == 1:
+                out = [MatchedRow(row[0], {pname}, values_of(row)) for row in rows]
+                if len(out) > 1:
+                    try:
+                        out.sort(key=_key_of)
+                    except TypeError:
+                        out.sort(key=lambda m: _sort_key(m.key))
+                return TableRecords(table=t, rows=out, parties=(pname,))
+        by_key: dict[Any, MatchedRow] = {}
         parties = [p for p in t.parties if p in matched]
         for pname in parties:
             compiled, rows = matched[pname]
@@ -424,6 +459,7 @@ class SubjectGraph:
             extra = [sa.c[c] for c in sorted(self._feeds_from.get(node, ())) if c not in picked]
             stmt = select(*cols, *extra).where(or_(*clauses) if len(clauses) > 1 else clauses[0])
             compiled = _Compiled(stmt, conn)
+            compiled.lead_with([_fed_names(j, size) for j, size in enumerate(sizes) if size > 0])
             hidden = {c for c in t.key if c not in t.fields} | {c.name for c in extra}
             compiled.show([i for i, n in enumerate(compiled.names) if n not in hidden])
             compiled.width = len(t.key)
@@ -541,12 +577,24 @@ class _Compiled:
         self.feeds: list[tuple[str, int]] = []
         #: how many leading columns are the row key
         self.width = 0
+        #: names of the identity parameters before the fed ones (see lead_with), or None
+        self.leading: tuple[str, ...] | None = None
         self.shown = list(range(len(self.names)))
         #: convert whole rows (a key or fed column needs it) rather than only shown values
         self.convert_rows = False
         self.values_of: Callable[[Sequence[Any]], dict[str, Any]] = self._all_values
         self.types = [c.type for c in stmt.selected_columns]
         self.processors: list[Any] | None = None
+
+    def lead_with(self, fed: list[list[str]]) -> None:
+        """Allow parameters as the identities' tuple plus the fed lists, in that order, when
+        the statement's positional parameters are exactly that and need no conversion."""
+        if self.positional is None or self.convert_binds:
+            return
+        tail = [n for names in fed for n in names]
+        head = list(self.positional[: len(self.positional) - len(tail)])
+        if head + tail == list(self.positional) and not any(n.startswith("fed") for n in head):
+            self.leading = tuple(head)
 
     def _all_values(self, row: Sequence[Any]) -> dict[str, Any]:
         return dict(zip(self.names, row, strict=True))
@@ -639,6 +687,9 @@ def _iso_datetime(value: Any) -> Any:
 
 def _iso_date(value: Any) -> Any:
     return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+_key_of = attrgetter("key")
 
 
 def _sort_key(key: Any) -> tuple[int, Any]:
