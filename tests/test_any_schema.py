@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import _shop as shop
 import pytest
@@ -26,6 +27,7 @@ from dsr.clock import FixedClock
 from dsr.db import connect
 from dsr.errors import SchemaMismatch, SubjectError
 from dsr.ledger.keys import StaticKeys
+from dsr.retention.purge import purge
 from dsr.rights.access import access_report
 from dsr.rights.erase import erase
 from dsr.rights.rectify import rectify
@@ -33,6 +35,7 @@ from dsr.subject.graph import SubjectGraph, SubjectRecord
 
 KEYS = StaticKeys(b"s" * 32)
 CLOCK = FixedClock(datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc))
+BERLIN = ZoneInfo("Europe/Berlin")
 
 
 @pytest.fixture
@@ -449,3 +452,153 @@ def test_an_unreachable_database_is_one_line_naming_no_one(
     assert code == 1
     assert err.startswith("dsr: error: cannot reach the database") and err.count("\n") == 1
     assert shop.ANNA not in err
+
+
+# -- erasure: every row in exactly one of erased or kept --------------------------------------
+
+EXTRA = """\
+  agreement:
+    title: Agreement acceptances
+    purpose: shop
+    evidence: true
+    retention: evidence
+    links:
+      customer: {column: customer_id, table: customer}
+      attester: {column: attested_by, table: employee}
+    parties:
+      signer: {title: Person who accepted, via: {link: customer, party: customer}}
+      attester:
+        title: Staff member who attested the acceptance
+        erase: keep
+        via: {link: attester, party: employee}
+    fields:
+      accepted_at: {party: signer, category: orders, format: datetime}
+      attested_by: {party: [signer, attester], category: staff, erase: keep}
+  points:
+    title: Loyalty points
+    purpose: shop
+    links:
+      customer: {column: customer_id, table: customer}
+    parties:
+      holder: {title: Points holder, erase: clear_fields, via: {link: customer, party: customer}}
+    fields:
+      balance: {party: holder, category: orders}
+retention:
+  evidence:
+    period: 10 years
+    anchor: {column: accepted_at, end_of_year: true}
+    action: delete
+    statutory: true
+    legal_reference: § 257 HGB
+"""
+
+
+@pytest.fixture
+def with_extra(engine: Engine, tmp_path: Path) -> Catalog:
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE agreement (id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL "
+            "REFERENCES customer (id), attested_by INTEGER REFERENCES employee (id), "
+            "accepted_at TIMESTAMP NOT NULL)"
+        )
+        conn.exec_driver_sql(
+            "CREATE TABLE points (id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL "
+            "REFERENCES customer (id), balance INTEGER NOT NULL)"
+        )
+        conn.exec_driver_sql("INSERT INTO agreement VALUES (1, 1, 2, '2026-03-01 10:00:00')")
+        conn.exec_driver_sql("INSERT INTO points VALUES (1, 1, 120)")
+    path = tmp_path / "extra.yaml"
+    path.write_text(shop.CATALOG_ERASABLE + EXTRA, encoding="utf-8")
+    return load_catalog(path)
+
+
+def _marks(engine: Engine, table: str) -> list[str]:
+    with engine.connect() as conn:
+        return [
+            r[0]
+            for r in conn.exec_driver_sql(
+                "SELECT row_key FROM dsr_restrictions WHERE table_name = %s"
+                % ("?" if engine.dialect.paramstyle == "qmark" else "%s"),
+                (table,),
+            )
+        ]
+
+
+def test_erasing_someone_only_referenced_on_an_evidence_row_restricts_nothing_of_it(
+    engine: Engine, with_extra: Catalog
+) -> None:
+    plan = erase(engine, with_extra, KEYS, [f"email={shop.TOM}"], clock=CLOCK)
+    kept = [k for k in plan.kept if k.table == "agreement"]
+    assert [(k.action, k.keys) for k in kept] == [("kept", [1])]
+    assert _marks(engine, "agreement") == []  # Anna's acceptance is not Tom's to restrict
+    plan = erase(engine, with_extra, KEYS, [f"email={shop.ANNA}"], clock=CLOCK)
+    (signed,) = [k for k in plan.kept if k.table == "agreement"]
+    assert signed.action == "restricted" and signed.until is not None
+    assert _marks(engine, "agreement") == ["1"]
+
+
+def test_a_row_with_nothing_clearable_is_reported_kept_not_silently_dropped(
+    engine: Engine, with_extra: Catalog
+) -> None:
+    plan = erase(engine, with_extra, KEYS, [f"email={shop.ANNA}"], clock=CLOCK, dry_run=True)
+    (points,) = [k for k in plan.kept if k.table == "points"]
+    assert points.action == "kept" and "can be cleared" in points.reason
+    assert not [e for e in plan.erased() if e["table"] == "points"]
+
+
+# -- the purge after an erasure ----------------------------------------------------------------
+
+
+def test_an_erasure_kept_record_is_purged_when_its_retention_ends_and_its_mark_goes(
+    engine: Engine, with_extra: Catalog
+) -> None:
+    erase(engine, with_extra, KEYS, [f"email={shop.ANNA}"], clock=CLOCK)
+    assert _marks(engine, "agreement") == ["1"]  # kept (statutory) until 2036-12-31
+    on_last_day = purge(engine, with_extra, KEYS, as_of=datetime(2036, 12, 31, 12, tzinfo=BERLIN))
+    assert _count(engine, text("agreement")) == 1 and on_last_day.restrictions_ended == 0
+    after = purge(engine, with_extra, KEYS, as_of=datetime(2037, 1, 1, 0, 30, tzinfo=BERLIN))
+    step = next(s for s in after.plan.steps if s.table == "agreement")
+    assert (step.done, step.withheld) == (1, 0)
+    assert _count(engine, text("agreement")) == 0
+    assert _marks(engine, "agreement") == [] and after.restrictions_ended == 1
+
+
+def test_a_purge_dry_run_changes_nothing_not_even_the_schema(
+    engine: Engine, with_extra: Catalog
+) -> None:
+    from sqlalchemy import inspect
+
+    before = sorted(inspect(engine).get_table_names())
+    report = purge(engine, with_extra, KEYS, dry_run=True,
+                   as_of=datetime(2040, 1, 1, tzinfo=BERLIN))  # fmt: skip
+    assert next(s for s in report.plan.steps if s.table == "agreement").rows == 1
+    engine.dispose()
+    assert sorted(inspect(engine).get_table_names()) == before
+    assert not any(t.startswith("dsr_") for t in before)
+
+
+def test_purged_rows_leave_no_trace_in_the_sqlite_wal_while_another_connection_is_open(
+    tmp_path: Path, catalog_path: Path
+) -> None:
+    # SQLite only: the write-ahead log file is SQLite's
+    engine = connect(f"sqlite:///{tmp_path}/wal.db")
+    shop.seed(engine)
+    text_ = shop.CATALOG_ERASABLE.replace(
+        "      ip: {party: customer, category: usage, format: ip}",
+        "      ip: {party: customer, category: usage, format: ip}\n    retention: logins",
+    ) + (
+        "retention:\n  logins:\n    period: 30 days\n    anchor: {column: ts}\n"
+        "    action: delete\n    legal_reference: Art. 5(1)(e) GDPR\n"
+    )
+    catalog_path.write_text(text_, encoding="utf-8")
+    catalog = load_catalog(catalog_path)
+    other = engine.connect()  # an application's idle connection
+    try:
+        purge(engine, catalog, KEYS, as_of=datetime(2026, 12, 1, tzinfo=BERLIN))
+        db = Path(str(engine.url.database))
+        wal = db.with_name(db.name + "-wal")
+        assert not wal.exists() or wal.stat().st_size == 0
+        assert b"198.51.100.7" not in db.read_bytes()
+    finally:
+        other.close()
+        engine.dispose()

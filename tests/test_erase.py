@@ -261,7 +261,11 @@ def test_expiry_arithmetic() -> None:
     monthly = RetentionRule(id="m", period=Period.parse("1 month"), anchor=Anchor(column="ts"),
                             action="delete", legal_reference="x")  # fmt: skip
     end = expires_at(monthly, datetime(2025, 1, 31, 8, 0), "Europe/Berlin")
-    assert (end.month, end.day, end.hour) == (2, 28, 8)
+    # no day of February reaches back to 31 January: the purge deletes on 1 March
+    assert (end.month, end.day, end.hour) == (3, 1, 0)
+    assert last_day_kept(end) == date(2025, 2, 28)
+    mid = expires_at(monthly, datetime(2025, 1, 15, 8, 0), "Europe/Berlin")
+    assert (mid.month, mid.day, mid.hour) == (2, 15, 8)
     aware = expires_at(monthly, datetime(2025, 1, 31, 23, 30, tzinfo=timezone.utc), "Europe/Berlin")
     assert (aware.month, aware.day) == (3, 1)  # 00:30 on 1 February in Berlin, plus a month
 

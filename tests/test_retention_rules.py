@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select
 
 from dsr.catalog.loader import load_catalog
-from dsr.catalog.model import Period
+from dsr.catalog.model import Anchor, Period, RetentionRule
 from dsr.db import connect
-from dsr.retention.rules import cutoff, pending_condition, subtract, truncate_ip
+from dsr.retention.rules import (
+    cutoff,
+    expires_at,
+    last_day_kept,
+    pending_condition,
+    subtract,
+    truncate_ip,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -66,3 +74,33 @@ def test_truncate_ip_in_sql_is_idempotent(db_url: str) -> None:
         ).all()
     assert [(r[0], bool(r[1])) for r in rows] == [(want, pending) for _, want, pending in IPS]
     engine.dispose()
+
+
+def _expired(rule: RetentionRule, anchor: datetime, now: datetime) -> bool:
+    """The purge's own decision (the SQL condition compares with the same cutoff)."""
+    c = cutoff(rule, now, "Europe/Berlin")
+    return anchor <= c.value if c.inclusive else anchor < c.value
+
+
+@pytest.mark.parametrize("period", ["1 day", "30 days", "2 weeks", "1 month", "6 months",
+                                    "1 year", "10 years"])  # fmt: skip
+@pytest.mark.parametrize("end_of_year", [False, True])
+def test_kept_until_is_the_purge_day_for_every_day_of_a_leap_year(
+    period: str, end_of_year: bool
+) -> None:
+    rule = RetentionRule(id="r", period=Period.parse(period),
+                         anchor=Anchor(column="ts", end_of_year=end_of_year),
+                         action="delete", legal_reference="x")  # fmt: skip
+    day = datetime(2024, 1, 1, 14, 30)
+    while day.year == 2024:
+        for anchor in (day, day.replace(hour=0, minute=0)):
+            expiry = expires_at(rule, anchor, "Europe/Berlin")
+            just_before = expiry - timedelta(microseconds=1)
+            assert not _expired(rule, anchor, just_before), (anchor, expiry)
+            assert _expired(rule, anchor, expiry), (anchor, expiry)
+            # the day an erasure reports as the last one kept is the last the purge keeps
+            last = last_day_kept(expiry)
+            assert not _expired(rule, anchor, datetime.combine(last, time(12), tzinfo=BERLIN))
+            after = datetime.combine(last + timedelta(days=1), time(23, 59), tzinfo=BERLIN)
+            assert _expired(rule, anchor, after)
+        day += timedelta(days=1)

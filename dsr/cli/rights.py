@@ -178,8 +178,11 @@ def _human_rectify(d: dict[str, Any]) -> str:
 
 def _human_erase(d: dict[str, Any]) -> str:
     lines = ["Plan (dry run):" if d["dry_run"] else "Erased:"]
+    anonymised = any(k["action"] == "anonymised" for k in d["kept"])
     lines += [f"  {e['table']}: {e['rows']} row(s) {e['action']}" for e in d["erased"]] or [
-        "  nothing"
+        "  no whole record; the person's fields were anonymised in the records kept below"
+        if anonymised
+        else "  nothing"
     ]
     if d["kept"]:
         lines.append("Kept:")

@@ -78,6 +78,10 @@ holds = Table(
 )
 
 #: Restriction of processing (Art. 18): marked rows stay out of exports, purges, disclosure.
+#: Reason prefix of restrictions made instead of an erasure (Art. 17(3), § 35 BDSG): they end
+#: with their ``until`` date, when the purge removes the row and the mark.
+ERASURE_REASON_PREFIX = "erasure withheld: "
+
 restrictions = Table(
     "dsr_restrictions",
     ledger_metadata,

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
@@ -36,6 +37,8 @@ from sqlalchemy.sql import visitors
 from dsr.catalog.model import Catalog, RetentionRule
 from dsr.ledger.holds import HoldIndex, load_holds
 from dsr.ledger.keys import KeyProvider
+from dsr.ledger.tables import ERASURE_REASON_PREFIX
+from dsr.ledger.tables import holds as holds_table
 from dsr.ledger.tables import restrictions as restrictions_table
 from dsr.retention.rules import anonymised_value, expired_condition, pending_condition
 from dsr.subject.graph import SubjectGraph
@@ -145,7 +148,11 @@ class PurgePlan:
         key = self.catalog.tables[table].key
         if not key:
             return false()
-        return exists().where(r.c.table_name == table, r.c.lifted_at.is_(None),
+        today = self.as_of.astimezone(ZoneInfo(self.catalog.timezone)).date()
+        ended = and_(r.c.reason.startswith(ERASURE_REASON_PREFIX, autoescape=True),
+                     r.c.until.is_not(None), r.c.until < today)  # fmt: skip
+        # a restriction an erasure made ends with the retention duty it stood for
+        return exists().where(r.c.table_name == table, r.c.lifted_at.is_(None), not_(ended),
                               r.c.row_key == key_text_sql([sa.c[c] for c in key]))  # fmt: skip
 
     def protected(self, table: str, *, restricted: bool) -> list[ColumnElement[bool]]:
@@ -268,6 +275,8 @@ def reflect_references(
 
 def active_restriction_tables(conn: Connection) -> set[str]:
     r = restrictions_table
+    if not inspect(conn).has_table(r.name):
+        return set()
     return set(
         conn.execute(select(r.c.table_name).where(r.c.lifted_at.is_(None)).distinct()).scalars()
     )
@@ -341,7 +350,11 @@ def plan_purge(
         ],  # fmt: skip
         catalog=catalog,
         sa_tables=sa_tables,
-        holds=load_holds(conn, catalog, graph, keys, as_of),
+        holds=(
+            load_holds(conn, catalog, graph, keys, as_of)
+            if inspect(conn).has_table(holds_table.name)
+            else HoldIndex(catalog=catalog, graph=graph, holds=[])
+        ),
         references=references,
         restricted_tables=active_restriction_tables(conn),
         dialect=conn.dialect.name,

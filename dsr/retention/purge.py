@@ -22,8 +22,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import FrameType
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, and_, delete, insert, not_, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    delete,
+    exists,
+    insert,
+    not_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.sql import sqltypes
 
 from dsr.catalog.model import Catalog
@@ -33,12 +45,13 @@ from dsr.ledger import audit
 from dsr.ledger.holds import holds_version, load_holds
 from dsr.ledger.keys import KeyProvider
 from dsr.ledger.lock import exclusive
-from dsr.ledger.tables import create_ledger, purge_checkpoints
+from dsr.ledger.tables import ERASURE_REASON_PREFIX, create_ledger, purge_checkpoints
 from dsr.ledger.tables import restrictions as restrictions_table
 from dsr.portability.delivery import purge_expired_packages
 from dsr.portability.storage import PackageStorage
 from dsr.retention.plan import PurgePlan, PurgeStep, plan_purge
 from dsr.subject.graph import SubjectGraph
+from dsr.subject.rowkey import key_text_sql
 
 DEFAULT_SPAN = 50_000
 MIN_SPAN = 1_000
@@ -59,6 +72,8 @@ class PurgeReport:
     vacuumed: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     packages_deleted: int | None = None
+    #: restriction marks of erasure-kept rows this run deleted at the end of their period
+    restrictions_ended: int = 0
 
     @property
     def withheld(self) -> int:
@@ -74,6 +89,7 @@ class PurgeReport:
             "withheld": self.withheld,
             "vacuumed": self.vacuumed,
             "packages_deleted": self.packages_deleted,
+            "restrictions_ended": self.restrictions_ended,
             "seconds": {k: round(v, 3) for k, v in self.timings.items()},
         }
 
@@ -131,14 +147,15 @@ def purge(
     moment = as_of or clock.now()
     if moment.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
-    create_ledger(engine)
     graph = SubjectGraph(catalog, engine)
     started = time.perf_counter()
     if dry_run:
+        # a dry run changes nothing, not even the schema: no ledger tables are created
         with engine.connect() as conn:
             plan = plan_purge(conn, catalog, graph, keys, moment)
         return PurgeReport(plan=plan, dry_run=True,
                            timings={"plan": time.perf_counter() - started})  # fmt: skip
+    create_ledger(engine)
     flag = stop or StopFlag()
     with exclusive(engine), _sigterm(flag):
         with engine.connect() as conn:
@@ -148,6 +165,9 @@ def purge(
         execute(engine, plan, graph, keys, report, flag, batch_size=batch_size,
                 target_seconds=target_seconds, clock=clock, progress=progress)  # fmt: skip
         report.timings["execute"] = time.perf_counter() - started - report.timings["plan"]
+        if not report.stopped:
+            with engine.begin() as conn:
+                report.restrictions_ended = end_erasure_restrictions(conn, plan, keys, clock)
         if storage is not None and not report.stopped:
             with engine.begin() as conn:
                 report.packages_deleted = purge_expired_packages(conn, storage, clock, keys)
@@ -155,7 +175,41 @@ def purge(
             report.vacuumed = vacuum_tables(engine, plan)
             report.timings["vacuum"] = (time.perf_counter() - started - report.timings["plan"]
                                         - report.timings["execute"])  # fmt: skip
+        if engine.dialect.name == "sqlite":
+            # deleted rows must not linger in the WAL file for other connections to read
+            with engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     return report
+
+
+def end_erasure_restrictions(
+    conn: Connection, plan: PurgePlan, keys: KeyProvider, clock: Clock
+) -> int:
+    """Remove the restriction marks an erasure left on rows this purge deleted after their
+    retention period ran out (they would name rows that no longer exist); audited."""
+    r = restrictions_table
+    today = plan.as_of.astimezone(ZoneInfo(plan.catalog.timezone)).date()
+    removed = 0
+    for table in sorted({s.table for s in plan.steps if s.action == "delete"}):
+        t = plan.catalog.tables[table]
+        if not t.key:
+            continue
+        sa = plan.sa_tables[table]
+        gone = ~exists().where(key_text_sql([sa.c[c] for c in t.key]) == r.c.row_key)
+        result = conn.execute(
+            delete(r).where(
+                r.c.table_name == table,
+                r.c.reason.startswith(ERASURE_REASON_PREFIX, autoescape=True),
+                r.c.until.is_not(None),
+                r.c.until < today,
+                gone,
+            )
+        )
+        removed += max(int(result.rowcount or 0), 0)
+    if removed:
+        audit.append(conn, keys, "purge.restrictions", details={"ended": removed},
+                     at=clock.now())  # fmt: skip
+    return removed
 
 
 def execute(

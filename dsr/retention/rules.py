@@ -10,12 +10,12 @@ anchor (a contract still running) never expires.
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from dateutil.relativedelta import relativedelta
 from sqlalchemy import (
     Column,
     ColumnElement,
@@ -47,17 +47,50 @@ def local_now(as_of: datetime, tz: str) -> datetime:
     return as_of.astimezone(ZoneInfo(tz)).replace(tzinfo=None)
 
 
+def _delta(period: Period) -> relativedelta:
+    if period.unit in ("days", "weeks"):
+        return relativedelta(days=period.amount * (7 if period.unit == "weeks" else 1))
+    return relativedelta(months=period.amount * (12 if period.unit == "years" else 1))
+
+
 def subtract(moment: datetime, period: Period) -> datetime:
     """``moment - period``; months and years clamp to the end of a shorter month."""
-    if period.unit == "days":
-        return moment - timedelta(days=period.amount)
-    if period.unit == "weeks":
-        return moment - timedelta(weeks=period.amount)
-    months = period.amount * (12 if period.unit == "years" else 1)
-    total = moment.year * 12 + (moment.month - 1) - months
-    year, month = divmod(total, 12)
-    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
-    return moment.replace(year=year, month=month + 1, day=day)
+    return moment - _delta(period)
+
+
+def expires_at(rule: RetentionRule, anchor_value: date | datetime, tz: str) -> datetime:
+    """The moment from which the purge treats a row anchored at ``anchor_value`` as expired.
+
+    The exact inverse of :func:`cutoff`, so what an erasure reports as kept "until" is the
+    day the purge removes the row. Naive anchors are wall-clock time in ``tz``. With
+    ``end_of_year`` the period runs from 1 January after the anchor's year (§ 147(4) AO,
+    § 257(5) HGB). A month or year period that lands on a day the target month lacks
+    (31 January + 1 month) expires at the start of the following month (1 March), because
+    the purge compares ``anchor <= now - period`` and no day of February reaches back to
+    31 January.
+    """
+    start = (
+        anchor_value
+        if isinstance(anchor_value, datetime)
+        else datetime.combine(anchor_value, datetime.min.time())
+    )
+    zone = ZoneInfo(tz)
+    if start.tzinfo is not None:
+        start = start.astimezone(zone).replace(tzinfo=None)
+    if rule.anchor.end_of_year:
+        start = datetime(start.year + 1, 1, 1)
+    end = start + _delta(rule.period)
+    if subtract(end, rule.period) < start:
+        # clamped to a shorter month: the first moment of the next month is the first that
+        # reaches back to the anchor
+        end = (end + relativedelta(months=1)).replace(day=1, hour=0, minute=0, second=0,
+                                                        microsecond=0)  # fmt: skip
+    return end.replace(tzinfo=zone)
+
+
+def last_day_kept(expiry: datetime) -> date:
+    """The last calendar day a row is kept when it may go at ``expiry``."""
+    return (expiry - timedelta(microseconds=1)).date()
 
 
 @dataclass(frozen=True)

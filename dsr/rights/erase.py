@@ -25,13 +25,11 @@ then checkpoints SQLite's WAL so no old page image of erased data stays in the j
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from graphlib import CycleError, TopologicalSorter
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Column,
@@ -60,6 +58,7 @@ from dsr.ledger.holds import HoldIndex, load_holds
 from dsr.ledger.keys import KeyProvider, pseudonym
 from dsr.ledger.tables import create_ledger
 from dsr.ledger.tables import holds as holds_table
+from dsr.retention.rules import expires_at, last_day_kept
 from dsr.rights.notices import Notice, build_notices
 from dsr.rights.rectify import destructive_lock
 from dsr.rights.restrict import ERASURE_REASON_PREFIX, mark_restricted
@@ -70,44 +69,10 @@ from dsr.subject.rowkey import chunks, key_in, key_text, row_key, sort_keys
 STATUTORY_REFERENCE = "Art. 17(3)(b) GDPR; Art. 18 GDPR; § 35(3) BDSG"
 HOLD_REFERENCE = "Art. 17(3)(e) GDPR; Art. 18(1)(c) GDPR"
 _PARTY_RANK = {"delete_row": 2, "clear_fields": 1, "keep": 0}
-
-
-# -- retention arithmetic ----------------------------------------------------------------------
-
-
-def expires_at(rule: RetentionRule, anchor_value: date | datetime, tz: str) -> datetime:
-    """When ``rule``'s period has run out for a row whose anchor is ``anchor_value``.
-
-    Naive anchors are wall-clock time in ``tz``. With ``end_of_year`` the period starts at the
-    end of the anchor's calendar year (§ 147(4) AO, § 257(5) HGB): an invoice of 15 March 2025
-    kept 8 years may go from 1 January 2034, 00:00. Months and years keep the day number,
-    clamped to the month's last day.
-    """
-    start = (
-        anchor_value
-        if isinstance(anchor_value, datetime)
-        else datetime.combine(anchor_value, datetime.min.time())
-    )
-    zone = ZoneInfo(tz)
-    if start.tzinfo is not None:
-        start = start.astimezone(zone).replace(tzinfo=None)
-    if rule.anchor.end_of_year:
-        start = datetime(start.year + 1, 1, 1)
-    p = rule.period
-    if p.unit in ("days", "weeks"):
-        end = start + timedelta(days=p.amount * (7 if p.unit == "weeks" else 1))
-    else:
-        months = p.amount * (12 if p.unit == "years" else 1)
-        y, m = divmod(start.month - 1 + months, 12)
-        year, month = start.year + y, m + 1
-        day = min(start.day, calendar.monthrange(year, month)[1])
-        end = start.replace(year=year, month=month, day=day)
-    return end.replace(tzinfo=zone)
-
-
-def last_day_kept(expiry: datetime) -> date:
-    """The last calendar day a row is kept when it may go at ``expiry``."""
-    return (expiry - timedelta(microseconds=1)).date()
+NOTHING_TO_CLEAR = (
+    "none of the person's fields on this record can be cleared (only keys, references, or "
+    "NOT NULL numbers and dates are left); kept as it is"
+)
 
 
 # -- the plan ----------------------------------------------------------------------------------
@@ -270,22 +235,28 @@ def plan_erasure(
         t = catalog.tables[tname]
         protected = _protected(conn, catalog, graph, t, [r.key for r in rows], now, holds)
         for row in rows:
+            rank = max(_PARTY_RANK[t.parties[p].erase] for p in row.parties)
+            if rank == 0:
+                # the person is only referenced here (an attesting user, a creator): nothing of
+                # theirs is erased, so nothing is restricted either; the row is someone else's
+                row.action = "keep"
+                names = ", ".join(sorted(row.parties))
+                reason = f"the catalog keeps this record (party {names}: erase keep)"
+                keep(row, Kept(table=tname, action="kept", reason=reason))
+                continue
             why = protected.get(row.key)
             if why is not None:
                 row.action = "restrict"
                 keep(row, why)
                 continue
-            rank = max(_PARTY_RANK[t.parties[p].erase] for p in row.parties)
             if rank == 2:
                 row.action = "delete"
-            elif rank == 1:
-                row.action = "clear"
-                row.fields = _clear_fields(t, graph.sa_tables[tname], row.parties)
-            else:
+                continue
+            row.action = "clear"
+            row.fields = _clear_fields(t, graph.sa_tables[tname], row.parties)
+            if not row.fields:
                 row.action = "keep"
-                names = ", ".join(sorted(row.parties))
-                reason = f"the catalog keeps this record (party {names}: erase keep)"
-                keep(row, Kept(table=tname, action="kept", reason=reason))
+                keep(row, Kept(table=tname, action="kept", reason=NOTHING_TO_CLEAR))
 
     fks = _foreign_keys(conn, catalog)
     _resolve_references(conn, catalog, graph, rows_by_table, fks, keep)
@@ -525,6 +496,13 @@ def _resolve_references(
                     continue
                 row.action = "clear"
                 row.fields = _clear_fields(t, graph.sa_tables[t.name], row.parties)
+                if not row.fields:
+                    row.action = "keep"
+                    keep(row, Kept(table=t.name, action="kept",
+                                   reason=f"referenced by {fk.child}.{fk.column}; "
+                                   + NOTHING_TO_CLEAR))  # fmt: skip
+                    changed = True
+                    continue
                 keep(row, Kept(table=t.name, action="anonymised", fields=row.fields,
                                reason=f"referenced by {fk.child}.{fk.column}; the person's "
                                "fields were anonymised and the record kept"))  # fmt: skip

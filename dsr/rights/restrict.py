@@ -26,14 +26,12 @@ from dsr.clock import Clock, SystemClock, utc_naive
 from dsr.errors import ValidationError
 from dsr.ledger.audit import append as audit_append
 from dsr.ledger.keys import KeyProvider, pseudonym
-from dsr.ledger.tables import create_ledger
+from dsr.ledger.tables import ERASURE_REASON_PREFIX, create_ledger
 from dsr.ledger.tables import restrictions as restrictions_table
 from dsr.subject.graph import SubjectGraph
 from dsr.subject.identity import Identity, parse_identities
 from dsr.subject.rowkey import key_text
 
-#: Reason prefix of restrictions made instead of an erasure (Art. 17(3), § 35 BDSG).
-ERASURE_REASON_PREFIX = "erasure withheld: "
 CHUNK = 500
 
 
