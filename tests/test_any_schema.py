@@ -561,6 +561,11 @@ def test_an_erasure_kept_record_is_purged_when_its_retention_ends_and_its_mark_g
     assert (step.done, step.withheld) == (1, 0)
     assert _count(engine, text("agreement")) == 0
     assert _marks(engine, "agreement") == [] and after.restrictions_ended == 1
+    with engine.connect() as conn:
+        left = conn.exec_driver_sql(
+            "SELECT count(*) FROM dsr_kept WHERE table_name = 'agreement'"
+        ).scalar()
+    assert left == 0  # the ledger forgets the row with the row
 
 
 def test_a_purge_dry_run_changes_nothing_not_even_the_schema(

@@ -282,3 +282,29 @@ def test_resolve_finds_exactly_what_the_nested_statements_find(
         assert found == nested_rows(e, graph, [ident])
     finally:
         e.dispose()
+
+
+def test_after_erasure_the_kept_invoices_are_still_reported_to_the_person(
+    writable: tuple[Engine, Catalog, str],
+) -> None:
+    engine, catalog, _ = writable
+    n = _names(engine)
+    plan = erase(engine, catalog, KEYS, [f"email={LEONIE}"], clock=CLOCK)
+    kept_invoices = sum(len(k.keys) for k in plan.kept if k.table == n["Invoice"])
+    graph = SubjectGraph(catalog, engine)
+    with engine.connect() as conn:
+        # the customer row that linked the invoices to her e-mail address is anonymised
+        assert graph.resolve(conn, [f"email={LEONIE}"]).empty
+        report = access_report(conn, catalog, graph, [f"email={LEONIE}"], clock=CLOCK,
+                               keys=KEYS)  # fmt: skip
+        other_key = access_report(conn, catalog, graph, [f"email={LEONIE}"], clock=CLOCK,
+                                  keys=StaticKeys(b"x" * 32))  # fmt: skip
+    sections = {s.name: s for s in report.sections}
+    invoices = sections[n["Invoice"]]
+    assert invoices.row_count == kept_invoices > 0
+    assert all(r.kept for r in invoices.rows)
+    assert sections[n["InvoiceLine"]].row_count > 0
+    doc = report.to_json()
+    rows = next(r for r in doc["records"] if r["table"] == n["Invoice"])["rows"]
+    assert all(r["kept_after_erasure"] for r in rows)
+    assert not other_key.found  # found only under the toolkit's own key (a keyed pseudonym)

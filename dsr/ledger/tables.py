@@ -98,6 +98,24 @@ restrictions = Table(
 )
 Index("ix_dsr_restrictions_table_key", restrictions.c.table_name, restrictions.c.row_key)
 
+#: Rows an erasure kept (statutory, held, referenced, or the catalog's ``keep``), by keyed
+#: pseudonym of each identity the erasure was asked with: once the row that linked them to the
+#: person is gone or anonymised, this is how later access requests still find them (Art. 15:
+#: the person may learn that restricted data is still held). Removed with the row.
+kept_rows = Table(
+    "dsr_kept",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("table_name", String(128), nullable=False),
+    Column("row_key", String(64), nullable=False),
+    Column("party", String(64), nullable=False),
+    Column("identity", String(40), nullable=False),
+    Column("request_id", Integer),
+    Column("created_at", DateTime, nullable=False),
+)
+Index("ix_dsr_kept_identity", kept_rows.c.identity)
+Index("ix_dsr_kept_table_key", kept_rows.c.table_name, kept_rows.c.row_key)
+
 #: Supplementary statements (Art. 16 GDPR) on evidence rows that are annotated, not rewritten.
 #: ``statement`` holds the corrected value and is sealed (AES-GCM, purpose ``supplements``).
 supplements = Table(

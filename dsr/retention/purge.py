@@ -45,7 +45,7 @@ from dsr.ledger import audit
 from dsr.ledger.holds import holds_version, load_holds
 from dsr.ledger.keys import KeyProvider
 from dsr.ledger.lock import exclusive
-from dsr.ledger.tables import ERASURE_REASON_PREFIX, create_ledger, purge_checkpoints
+from dsr.ledger.tables import ERASURE_REASON_PREFIX, create_ledger, kept_rows, purge_checkpoints
 from dsr.ledger.tables import restrictions as restrictions_table
 from dsr.portability.delivery import purge_expired_packages
 from dsr.portability.storage import PackageStorage
@@ -206,6 +206,13 @@ def end_erasure_restrictions(
             )
         )
         removed += max(int(result.rowcount or 0), 0)
+        k = kept_rows
+        conn.execute(
+            delete(k).where(
+                k.c.table_name == table,
+                ~exists().where(key_text_sql([sa.c[c] for c in t.key]) == k.c.row_key),
+            )
+        )
     if removed:
         audit.append(conn, keys, "purge.restrictions", details={"ended": removed},
                      at=clock.now())  # fmt: skip

@@ -241,6 +241,8 @@ class RowView:
     cells: list[str] = field(default_factory=list)
     #: Found only through an IP address, which others may share: the DPO checks before sending.
     ip_only: bool = False
+    #: kept by an erasure (statutory retention, a hold, a reference) and restricted
+    kept: bool = False
     #: Supplementary statements (Art. 16) on an evidence row: raw for JSON, text for pages.
     supplements: list[dict[str, Any]] = field(default_factory=list)
     supplement_texts: list[str] = field(default_factory=list)
@@ -268,6 +270,8 @@ class RowView:
         }
         if self.ip_only:
             out["matched_by_ip_only"] = True
+        if self.kept:
+            out["kept_after_erasure"] = True
         if self.supplements:
             out["supplements"] = [
                 {k: to_json_value(v) for k, v in s.items()} for s in self.supplements
@@ -654,6 +658,7 @@ class _Builder:
                 party_titles=[party_titles.get(p, p) for p in sorted(m.parties)],
                 # Redacted fields (e.g. a password hash) are dropped here and never displayed.
                 values={n: m.values[n] for n in shown_names if n in m.values},
+                kept=m.kept,
             )
             for m in rec.rows
         ]
@@ -923,6 +928,11 @@ def access_report(
     """
     catalog = graph.catalog
     record = graph.resolve(conn, identities)
+    if keys is not None:
+        # rows an erasure kept stay findable although what linked them to the person is gone
+        from dsr.rights.kept import add_kept_rows
+
+        add_kept_rows(conn, keys, graph, record)
     b = _Builder(catalog, lang, _link_names(conn, catalog, graph, record.tables))
     sections = [
         b.section(rec, _supplements(conn, keys, rec) if keys is not None else ())

@@ -39,6 +39,7 @@ from sqlalchemy import (
     String,
     cast,
     delete,
+    insert,
     inspect,
     literal,
     null,
@@ -110,6 +111,8 @@ class Kept:
     rule: str | None = None
     holds: tuple[int, ...] = ()
     fields: tuple[str, ...] = ()
+    #: per kept key, the parties the person is on that row (to find it again later)
+    parties: dict[Any, tuple[str, ...]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -229,6 +232,7 @@ def plan_erasure(
                entry.fields)  # fmt: skip
         k = kept.setdefault(sig, entry)
         k.keys.append(row.key)
+        k.parties[row.key] = tuple(sorted(row.parties))
         row.kept = k
 
     for tname, rows in rows_by_table.items():
@@ -614,6 +618,7 @@ def apply_erasure(
             mark_restricted(conn, k.table, k.keys, subject=plan.subject,
                             reason=ERASURE_REASON_PREFIX + k.reason, since=since, until=k.until,
                             request_id=request_id)  # fmt: skip
+    _remember_kept(conn, keys, plan, since, request_id)
     summary = plan.summary()
     if request_id is not None:
         from dsr.ledger.requests import record_outcome
@@ -625,6 +630,30 @@ def apply_erasure(
     return plan
 
 
+def _remember_kept(
+    conn: Connection,
+    keys: KeyProvider,
+    plan: ErasurePlan,
+    since: datetime,
+    request_id: int | None,
+) -> None:
+    """Record every kept row under a pseudonym of each identity, so that later access
+    requests find it although the row that linked it to the person may be gone."""
+    from dsr.ledger.tables import kept_rows
+
+    digests = [pseudonym(keys, [i]) for i in plan.identities]
+    rows = [
+        {"table_name": k.table, "row_key": key_text(key), "party": party, "identity": d,
+         "request_id": request_id, "created_at": since}
+        for k in plan.kept
+        for key, parties in k.parties.items()
+        for party in parties
+        for d in digests
+    ]  # fmt: skip
+    for i in range(0, len(rows), 1000):
+        conn.execute(insert(kept_rows), rows[i : i + 1000])
+
+
 def _forget_ledger_notes(conn: Connection, step: Step) -> None:
     """Drop supplementary statements on the erased rows (they hold the person's corrected
     values) and, for deleted rows, their restriction marks (a reused key must not inherit one).
@@ -632,7 +661,9 @@ def _forget_ledger_notes(conn: Connection, step: Step) -> None:
     from dsr.ledger.tables import restrictions, supplements
 
     names = [key_text(k) for k in step.keys]
-    ledger = [supplements] + ([restrictions] if step.kind == "delete" else [])
+    from dsr.ledger.tables import kept_rows
+
+    ledger = [supplements] + ([restrictions, kept_rows] if step.kind == "delete" else [])
     for table in ledger:
         for chunk in chunks(names, conn):
             conn.execute(

@@ -88,6 +88,8 @@ class MatchedRow:
     key: Any
     parties: set[str]
     values: dict[str, Any]
+    #: kept by an erasure and found again through the ledger (restricted, Art. 17(3))
+    kept: bool = False
 
 
 @dataclass

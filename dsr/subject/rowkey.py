@@ -9,6 +9,8 @@ statements) records a key as text: the value itself, or the values joined by ``|
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Column, ColumnElement, Connection, String, any_, bindparam, cast, tuple_
@@ -26,6 +28,27 @@ def key_text(key: Any) -> str:
     if isinstance(key, tuple):
         return SEPARATOR.join(str(v) for v in key)
     return str(key)
+
+
+def parse_key_text(text: str, cols: Sequence[Column[Any]]) -> Any:
+    """The row key :func:`key_text` wrote, with each value in its column's Python type."""
+    parts = text.split(SEPARATOR) if len(cols) > 1 else [text]
+    values = [_typed(p, c) for p, c in zip(parts, cols, strict=False)]
+    return values[0] if len(cols) == 1 else tuple(values)
+
+
+def _typed(text: str, col: Column[Any]) -> Any:
+    try:
+        python_type = col.type.python_type
+    except NotImplementedError:
+        return text
+    if python_type in (int, Decimal):
+        return python_type(text)
+    if python_type is datetime:
+        return datetime.fromisoformat(text)
+    if python_type is date:
+        return date.fromisoformat(text)
+    return text
 
 
 def key_text_sql(cols: Sequence[Column[Any]]) -> ColumnElement[Any]:
