@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
-from test_export import ANNA, CLOCK, DIETER, seed
+from test_export import ANNA, CARLA, CLOCK, DIETER, seed
 
 from dsr.catalog.loader import load_catalog
 from dsr.cli import main
@@ -311,3 +311,21 @@ def test_request_outcome_is_recorded(
         assert entry["summary"]["rows"] == 2 and entry["summary"]["package"] == d.package_id
         assert got.status == "in_progress"
         assert conn.execute(select(exports.c.request_id)).scalar_one() == req.id
+
+
+def test_erasure_removes_the_persons_delivered_package_and_refuses_its_token(
+    engine: Engine, storage: DirectoryStorage, keys: StaticKeys, tmp_path: Path
+) -> None:
+    from dsr.rights.erase import erase
+
+    mine = make(engine, storage, keys)
+    other = make(engine, storage, keys, who=CARLA)
+    assert mine.token and other.token and len(stored(storage)) == 2
+    plan = erase(engine, load_catalog(), keys, [f"email={ANNA}"], clock=CLOCK, storage=storage)
+    assert len(plan.packages) == 1 and plan.to_json()["packages_erased"] == 1
+    assert len(stored(storage)) == 1  # Carla's package stays
+    with pytest.raises(DeliveryError):
+        download(engine, storage, keys, mine.token, tmp_path / "a.zip", clock=CLOCK)
+    assert not (tmp_path / "a.zip").exists()
+    download(engine, storage, keys, other.token, tmp_path / "b.zip", clock=CLOCK)
+    assert zipfile.ZipFile(tmp_path / "b.zip").testzip() is None

@@ -80,11 +80,12 @@ def erase_command(
     Exit code 3 when something was kept (statutory retention, a legal hold, a reference);
     the output lists it with the reason and until when.
     """
+    from dsr.portability.storage import DirectoryStorage
     from dsr.rights.erase import erase
     from dsr.rights.notices import write_notices
 
     plan = erase(app.engine, app.catalog, app.keys, identities, dry_run=dry_run,
-                 request_id=request_id, clock=app.clock)  # fmt: skip
+                 request_id=request_id, clock=app.clock, storage=DirectoryStorage())  # fmt: skip
     if notices_dir and not dry_run:
         paths = write_notices(app.catalog, plan.notices, notices_dir, lang=lang,
                               at=app.clock.now(), request_id=request_id)  # fmt: skip

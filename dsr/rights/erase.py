@@ -59,6 +59,7 @@ from dsr.ledger.holds import HoldIndex, load_holds
 from dsr.ledger.keys import KeyProvider, pseudonym
 from dsr.ledger.tables import create_ledger
 from dsr.ledger.tables import holds as holds_table
+from dsr.portability.storage import PackageStorage
 from dsr.retention.rules import expires_at, last_day_kept
 from dsr.rights.notices import Notice, build_notices
 from dsr.rights.rectify import destructive_lock
@@ -141,6 +142,8 @@ class ErasurePlan:
     steps: list[Step] = field(default_factory=list)
     kept: list[Kept] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
+    #: (id, file) of the person's delivered Art. 20 packages still stored: erased too
+    packages: list[tuple[str, str]] = field(default_factory=list)
     dry_run: bool = False
     applied: bool = False
 
@@ -161,6 +164,7 @@ class ErasurePlan:
     def summary(self) -> dict[str, Any]:
         """Counts, table names and rule/hold ids only: for the audit trail and the register."""
         return {
+            "packages": len(self.packages),
             "erased": [{k: v for k, v in e.items() if k != "fields"} for e in self.erased()],
             "kept": [
                 {
@@ -182,6 +186,7 @@ class ErasurePlan:
             "erased": self.erased(),
             "kept": [k.to_json() for k in self.kept],
             "notices": [n.to_json() for n in self.notices],
+            "packages_erased": len(self.packages),
             "steps": [s.to_json() for s in self.steps],
         }
 
@@ -266,6 +271,7 @@ def plan_erasure(
     _resolve_references(conn, catalog, graph, rows_by_table, fks, keep)
     plan.kept = list(kept.values())
     plan.steps = _steps(catalog, rows_by_table, fks)
+    plan.packages = _packages(conn, keys, ids)
     items = [{"table": s.table, "rows": len(s.keys), "action": s.action} for s in plan.steps]
     plan.notices = build_notices(catalog, "erasure", items, [i.spec for i in ids])
     return plan
@@ -513,6 +519,23 @@ def _resolve_references(
                 changed = True
 
 
+def _packages(
+    conn: Connection, keys: KeyProvider, ids: Sequence[Identity]
+) -> list[tuple[str, str]]:
+    """The person's delivered packages still stored: made for these identities or any one."""
+    from dsr.ledger.tables import exports
+
+    if not inspect(conn).has_table(exports.name):
+        return []
+    subjects = {pseudonym(keys, list(ids)), *(pseudonym(keys, [i]) for i in ids)}
+    rows = conn.execute(
+        select(exports.c.id, exports.c.file_name).where(
+            exports.c.subject.in_(sorted(subjects)), exports.c.deleted_at.is_(None)
+        )
+    )
+    return [(r.id, r.file_name) for r in rows]
+
+
 def _pointed_at_only(t: Table, party: str) -> bool:
     """The person is on the row only because rows of theirs point at it (``pointed_by``)."""
     p = t.parties[party]
@@ -619,6 +642,15 @@ def apply_erasure(
                             reason=ERASURE_REASON_PREFIX + k.reason, since=since, until=k.until,
                             request_id=request_id)  # fmt: skip
     _remember_kept(conn, keys, plan, since, request_id)
+    if plan.packages:
+        from dsr.ledger.tables import exports
+
+        # the token of a deleted package is refused from this commit on; files go after it
+        conn.execute(
+            update(exports)
+            .where(exports.c.id.in_([p for p, _ in plan.packages]))
+            .values(deleted_at=since)
+        )
     summary = plan.summary()
     if request_id is not None:
         from dsr.ledger.requests import record_outcome
@@ -684,11 +716,14 @@ def erase(
     clock: Clock | None = None,
     graph: SubjectGraph | None = None,
     after_step: StepHook | None = None,
+    storage: PackageStorage | None = None,
 ) -> ErasurePlan:
     """Erase the person's data (Art. 17) as the catalog says; restrict what must be kept.
 
     One transaction under the destructive-work lock: a failure anywhere leaves everything as
-    it was. ``dry_run`` returns the same plan and changes nothing.
+    it was. ``dry_run`` returns the same plan and changes nothing. The person's delivered
+    Art. 20 packages are part of it: their tokens are refused from the commit on, and their
+    files are deleted from ``storage`` right after it (without ``storage``, by the next purge).
     """
     clock = clock or SystemClock()
     graph = graph or SubjectGraph(catalog, engine)
@@ -704,6 +739,9 @@ def erase(
             plan = plan_erasure(conn, catalog, graph, keys, identities, clock=clock)
             apply_erasure(conn, catalog, graph, keys, plan, clock=clock,
                           request_id=request_id, after_step=after_step)  # fmt: skip
+        if storage is not None:
+            for _, file_name in plan.packages:
+                storage.delete(file_name)
         if engine.dialect.name == "sqlite":
             with engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
