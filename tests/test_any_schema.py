@@ -607,3 +607,81 @@ def test_purged_rows_leave_no_trace_in_the_sqlite_wal_while_another_connection_i
     finally:
         other.close()
         engine.dispose()
+
+
+STORES = """\
+controller: {name: Verleih GmbH, address: "Weg 1, Dresden", email: p@example.com}
+dpo: {name: DPO, email: dpo@example.com}
+supervisory_authority: {name: SDTB}
+categories: {staff: Staff data}
+purposes: {staff: {title: Employment, legal_basis: "6(1)(b)"}}
+retention:
+  staff_records:
+    period: 1 year
+    anchor: {column: left_at}
+    action: delete
+    legal_reference: Art. 5(1)(e) GDPR
+tables:
+  staff:
+    title: Staff
+    purpose: staff
+    retention: staff_records
+    parties:
+      member: {title: Staff member, identities: {email: email}}
+    fields:
+      email: {party: member, category: staff, format: email}
+      left_at: {party: member, category: staff, format: datetime}
+  store:
+    title: Stores
+    personal: false
+    links:
+      manager: {column: manager_id, table: staff}
+"""
+
+
+def test_a_purge_protects_rows_a_catalog_link_points_at_without_a_foreign_key(
+    db_url: str, tmp_path: Path
+) -> None:
+    engine = connect(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE staff (id INTEGER PRIMARY KEY, "
+                                 "email VARCHAR(80) NOT NULL, left_at TIMESTAMP)")  # fmt: skip
+            conn.exec_driver_sql("CREATE TABLE store (id INTEGER PRIMARY KEY, manager_id INTEGER)")
+            conn.exec_driver_sql("INSERT INTO staff VALUES (1, 'a@example.com', "
+                                 "'2020-01-01 00:00:00'), (2, 'b@example.com', "
+                                 "'2020-01-01 00:00:00')")  # fmt: skip
+            conn.exec_driver_sql("INSERT INTO store VALUES (10, 1)")
+        path = tmp_path / "stores.yaml"
+        path.write_text(STORES, encoding="utf-8")
+        report = purge(engine, load_catalog(path), KEYS, as_of=datetime(2026, 1, 1, tzinfo=BERLIN))
+        (step,) = report.plan.steps
+        assert (step.done, step.withheld) == (1, 1)
+        assert [w.reason for w in step.reasons] == ["referenced by store"]
+        with engine.connect() as conn:
+            assert [r[0] for r in conn.exec_driver_sql("SELECT id FROM staff")] == [1]
+    finally:
+        engine.dispose()
+
+
+def test_erasure_keeps_a_row_a_catalog_link_points_at_without_a_foreign_key(
+    db_url: str, tmp_path: Path
+) -> None:
+    engine = connect(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE staff (id INTEGER PRIMARY KEY, "
+                                 "email VARCHAR(80) NOT NULL, left_at TIMESTAMP)")  # fmt: skip
+            conn.exec_driver_sql("CREATE TABLE store (id INTEGER PRIMARY KEY, manager_id INTEGER)")
+            conn.exec_driver_sql("INSERT INTO staff VALUES (1, 'a@example.com', NULL)")
+            conn.exec_driver_sql("INSERT INTO store VALUES (10, 1)")
+        path = tmp_path / "stores.yaml"
+        path.write_text(STORES, encoding="utf-8")
+        plan = erase(engine, load_catalog(path), KEYS, ["email=a@example.com"], clock=CLOCK)
+        (kept,) = plan.kept
+        assert kept.action == "anonymised" and "store.manager_id" in kept.reason
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT email FROM staff").scalar() != "a@example.com"
+            assert conn.exec_driver_sql("SELECT manager_id FROM store").scalar() == 1
+    finally:
+        engine.dispose()

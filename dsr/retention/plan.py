@@ -34,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy import Table as SATable
 from sqlalchemy.sql import visitors
 
+from dsr.catalog.bind import link_target
 from dsr.catalog.model import Catalog, RetentionRule
 from dsr.ledger.holds import HoldIndex, load_holds
 from dsr.ledger.keys import KeyProvider
@@ -249,7 +250,8 @@ def order_steps(
 def reflect_references(
     conn: Connection, catalog: Catalog, sa_tables: dict[str, SATable]
 ) -> dict[str, list[Reference]]:
-    """Every foreign key in the database that points at a table with retention rules."""
+    """Every foreign key in the database, and every catalog link, that points at a table with
+    retention rules."""
     insp = inspect(conn)
     purged = {t.name for t in catalog.tables.values() if t.retention}
     md = MetaData()
@@ -268,6 +270,24 @@ def reflect_references(
                     child_table=child,
                     columns=list(fk["constrained_columns"]),
                     parent_columns=list(fk["referred_columns"]),
+                )  # fmt: skip
+            )
+    # links the catalog declares protect their targets as foreign keys do, whether or not the
+    # database enforces them (a store must not point at a deleted manager)
+    for t in catalog.tables.values():
+        for lname, link in t.links.items():
+            if link.table not in purged or t.name not in sa_tables:
+                continue
+            to = link_target(t, lname, catalog.tables)
+            known = out.get(link.table, [])
+            if any(r.child == t.name and r.columns == [link.column] for r in known):
+                continue
+            out.setdefault(link.table, []).append(
+                Reference(
+                    child=t.name,
+                    child_table=sa_tables[t.name],
+                    columns=[link.column],
+                    parent_columns=[to],
                 )  # fmt: skip
             )
     return out

@@ -444,6 +444,16 @@ def _foreign_keys(conn: Connection, catalog: Catalog) -> list[_ForeignKey]:
             if parent in pk_of and len(cols) == 1 and tuple(refs) == pk_of[parent]:
                 ckey = tuple(catalog.tables[child].key) if child in catalog.tables else tuple(cpk)
                 out.append(_ForeignKey(child, cols[0], parent, ckey or None))
+    # a link the catalog declares protects its target like a foreign key, enforced or not
+    seen = {(fk.child, fk.column, fk.parent) for fk in out}
+    for t in catalog.tables.values():
+        for lname, link in t.links.items():
+            if link.table not in pk_of or (t.name, link.column, link.table) in seen:
+                continue
+            if link_target(t, lname, catalog.tables) != pk_of[link.table][0]:
+                continue
+            out.append(_ForeignKey(t.name, link.column, link.table, tuple(t.key) or None))
+            seen.add((t.name, link.column, link.table))
     return out
 
 
