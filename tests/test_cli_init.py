@@ -68,7 +68,8 @@ def test_init_uses_the_default_path_and_env(
     assert code == 0 and json.loads(out)["key_file"] == str(default) and default.exists()
     env_key = tmp_path / "env.key"
     monkeypatch.setenv("DSR_KEY_FILE", str(env_key))
-    code, out, _ = _init(capsys, "--database-url", db_url)
+    # a ledger of its own: this database's ledger belongs to the first key
+    code, out, _ = _init(capsys, "--database-url", f"sqlite:///{tmp_path}/second.db")
     assert code == 0 and json.loads(out)["key_file"] == str(env_key) and env_key.exists()
 
 
@@ -104,3 +105,91 @@ def test_init_without_database_is_a_clear_error(
     code, _, err = _init(capsys, "--key-file", str(tmp_path / "k"))
     assert code == 1 and "--database-url" in err
     assert not (tmp_path / "k").exists()
+
+
+def test_init_with_another_key_on_an_existing_ledger_is_refused(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second = tmp_path / "one.key", tmp_path / "two.key"
+    assert _init(capsys, "--database-url", db_url, "--key-file", str(first))[0] == 0
+    assert (
+        main(
+            [
+                "--database-url",
+                db_url,
+                "--key-file",
+                str(first),
+                "request",
+                "open",
+                "--type",
+                "access",
+                "--received",
+                "2026-11-02",
+                "email=x@example.com",
+            ]
+        )
+        == 0
+    )
+    code, _, err = _init(capsys, "--database-url", db_url, "--key-file", str(second))
+    assert code == 1
+    assert "created with another secret key" in err and "Traceback" not in err
+    assert not second.exists()  # the useless new key is not left behind
+    capsys.readouterr()
+    second.write_text("ab" * 32)
+    os.chmod(second, 0o600)
+    code = main(["--database-url", db_url, "--key-file", str(second), "audit", "verify"])
+    err = capsys.readouterr().err
+    assert code == 1 and "not the secret key the ledger was created with" in err
+    assert main(["--database-url", db_url, "--key-file", str(first), "audit", "verify"]) == 0
+
+
+def test_a_ledger_from_before_the_key_check_is_bound_when_its_trail_verifies(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sqlalchemy import delete
+
+    from dsr.ledger.tables import settings
+
+    key = tmp_path / "one.key"
+    assert _init(capsys, "--database-url", db_url, "--key-file", str(key))[0] == 0
+    assert (
+        main(
+            [
+                "--database-url",
+                db_url,
+                "--key-file",
+                str(key),
+                "request",
+                "open",
+                "--type",
+                "access",
+                "--received",
+                "2026-11-02",
+                "email=x@example.com",
+            ]
+        )
+        == 0
+    )
+    engine = connect(db_url)
+    with engine.begin() as conn:
+        conn.execute(delete(settings))  # as a ledger made by an earlier dsr
+    other = tmp_path / "other.key"
+    other.write_text("cd" * 32)
+    os.chmod(other, 0o600)
+    code, _, err = _init(capsys, "--database-url", db_url, "--key-file", str(other))
+    assert code == 1 and "does not verify with this secret key" in err
+    assert _init(capsys, "--database-url", db_url, "--key-file", str(key))[0] == 0
+    with engine.connect() as conn:
+        assert conn.execute(settings.select()).all()  # bound now
+    engine.dispose()
+
+
+def test_a_missing_key_file_does_not_send_an_existing_ledger_to_init(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = tmp_path / "one.key"
+    assert _init(capsys, "--database-url", db_url, "--key-file", str(key))[0] == 0
+    key.unlink()
+    code = main(["--database-url", db_url, "--key-file", str(key), "audit", "verify"])
+    err = capsys.readouterr().err
+    assert code == 1 and "restore the key file" in err and "BROKEN" not in err

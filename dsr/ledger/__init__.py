@@ -17,16 +17,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert, select
 
+from dsr.errors import KeyError_
 from dsr.ledger.audit import AuditVerdict, verify
 from dsr.ledger.deadlines import due_date, extended_due_date, holiday_calendar
 from dsr.ledger.keys import (
     KEY_FILE_ENV,
     SECRET_ENV,
     FileKeys,
+    KeyProvider,
     create_key_file,
     default_key_file,
+    key_check,
     key_provider,
 )
 from dsr.ledger.requests import (
@@ -39,7 +42,8 @@ from dsr.ledger.requests import (
     open_request,
     record_outcome,
 )
-from dsr.ledger.tables import create_ledger
+from dsr.ledger.tables import audit as audit_table
+from dsr.ledger.tables import create_ledger, settings
 
 
 @dataclass(frozen=True)
@@ -80,12 +84,51 @@ def init_ledger(
             FileKeys(path).secret()
         else:
             created = create_key_file(path)
-    return LedgerInit(path, created, create_ledger(engine))
+    keys = key_provider(str(path) if path is not None else None, env)
+    tables = create_ledger(engine)
+    try:
+        bind_key(engine, keys)
+    except KeyError_:
+        if created and path is not None:
+            path.unlink(missing_ok=True)  # the new key is of no use to this ledger
+        raise
+    return LedgerInit(path, created, tables)
+
+
+def bind_key(engine: Engine, keys: KeyProvider) -> None:
+    """Record which secret the ledger belongs to, or refuse a different one.
+
+    A ledger keeps data only its own key opens (sealed identities, the audit chain, download
+    tokens); with another key every check would fail later as "tampered". A ledger from before
+    the check was recorded is bound when its audit trail verifies with this key.
+    """
+    check = key_check(keys)
+    with engine.begin() as conn:
+        stored = conn.execute(
+            select(settings.c.value).where(settings.c.name == "key_check")
+        ).scalar()
+        if stored is not None:
+            if stored != check:
+                raise KeyError_(
+                    "this database's ledger was created with another secret key; use that key "
+                    "file (or DSR_SECRET). Nothing was changed",
+                    where="key",
+                )
+            return
+        if conn.execute(select(audit_table.c.seq).limit(1)).first() is not None:
+            if not verify(conn, keys).ok:
+                raise KeyError_(
+                    "the ledger's audit trail does not verify with this secret key: it was "
+                    "created with another one; use that key file (or DSR_SECRET)",
+                    where="key",
+                )
+        conn.execute(insert(settings).values(name="key_check", value=check))
 
 
 __all__ = [
     "REQUEST_TYPES",
     "AuditVerdict",
+    "bind_key",
     "LedgerInit",
     "Request",
     "close_request",

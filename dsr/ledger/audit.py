@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, insert, inspect, select
 
-from dsr.errors import AuditError
-from dsr.ledger.keys import KeyProvider, derive
-from dsr.ledger.tables import audit
+from dsr.errors import AuditError, KeyError_
+from dsr.ledger.keys import KeyProvider, derive, key_check
+from dsr.ledger.tables import audit, settings
 
 GENESIS = "0" * 64
 
@@ -123,6 +123,19 @@ class AuditVerdict:
         }
 
 
+def _check_key(conn: Connection, keys: KeyProvider) -> None:
+    """A key other than the ledger's is a key error, not a "broken" trail."""
+    if not inspect(conn).has_table(settings.name):
+        return
+    stored = conn.execute(select(settings.c.value).where(settings.c.name == "key_check")).scalar()
+    if stored is not None and stored != key_check(keys):
+        raise KeyError_(
+            "this is not the secret key the ledger was created with; the audit trail cannot "
+            "be verified with it (use that key file or DSR_SECRET)",
+            where="key",
+        )
+
+
 def verify(conn: Connection, keys: KeyProvider, expect_head: str | None = None) -> AuditVerdict:
     """Walk the chain; name the first entry that was edited, inserted, removed or moved.
 
@@ -130,6 +143,7 @@ def verify(conn: Connection, keys: KeyProvider, expect_head: str | None = None) 
     passing it back as ``expect_head`` also detects removal of entries from the end of the
     chain, which the chain alone cannot show.
     """
+    _check_key(conn, keys)
     key = derive(keys, "audit")
     prev_mac = GENESIS
     expected_seq = 1

@@ -81,7 +81,9 @@ def _read_key_file(path: Path) -> bytes:
         st = path.stat()
     except FileNotFoundError:
         raise KeyError_(
-            "missing; create it with 'dsr init' or set DSR_SECRET", where=where
+            "missing; restore the key file this database's ledger was created with, or set "
+            "DSR_SECRET ('dsr init' creates a new key only for a new ledger)",
+            where=where,
         ) from None
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise KeyError_("is readable by others; run chmod 600 on it", where=where)
@@ -132,3 +134,8 @@ def pseudonym(keys: KeyProvider, identities: object) -> str:
     text = "\n".join(sorted(i.spec if isinstance(i, Identity) else str(i) for i in items))
     mac = hmac.new(derive(keys, "pseudonym"), text.encode(), hashlib.sha256)
     return "ps_" + mac.hexdigest()[:32]
+
+
+def key_check(keys: KeyProvider) -> str:
+    """A value that identifies the secret without revealing it (stored in the ledger)."""
+    return "kc1_" + hmac.new(derive(keys, "key-check"), b"dsr", hashlib.sha256).hexdigest()[:24]

@@ -147,6 +147,14 @@ purge_checkpoints = Table(
     UniqueConstraint("run_id", "rule", "table_name", name="uq_dsr_purge_checkpoint"),
 )
 
+#: Settings of the ledger itself; ``key_check`` identifies the secret it was created with.
+settings = Table(
+    "dsr_settings",
+    ledger_metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(200), nullable=False),
+)
+
 #: Lock rows for backends without advisory locks (SQLite).
 locks = Table(
     "dsr_locks",
