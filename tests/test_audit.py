@@ -214,3 +214,43 @@ def test_removal_from_the_end_is_detected_against_a_shipped_head(db_url: str) ->
         and "removed from the end" in (verdict.reason or "")
     )
     engine.dispose()
+
+
+def test_concurrent_appends_take_turns_and_keep_one_chain(db_url: str, tmp_path: Path) -> None:
+    """Appends from parallel transactions (an access during an erasure) never collide."""
+    import threading
+    import time
+
+    key_file = tmp_path / "k"
+    create_key_file(key_file)
+    keys = FileKeys(key_file)
+    engine = connect(db_url, pool_size=8) if not db_url.startswith("sqlite") else connect(db_url)
+    create_ledger(engine)
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def worker(n: int) -> None:
+        try:
+            start.wait()
+            for i in range(6):
+                with engine.begin() as conn:
+                    audit.append(conn, keys, "test.parallel", details={"worker": n, "i": i},
+                                 at=CLOCK.now())  # fmt: skip
+                    time.sleep(0.005)  # hold the transaction open a little, as a service does
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert errors == []
+        with engine.connect() as conn:
+            verdict = audit.verify(conn, keys)
+            seqs = list(conn.execute(select(audit_table.c.seq).order_by(audit_table.c.seq))
+                        .scalars())  # fmt: skip
+        assert verdict.ok and seqs == list(range(1, 25))
+    finally:
+        engine.dispose()

@@ -308,3 +308,23 @@ def test_after_erasure_the_kept_invoices_are_still_reported_to_the_person(
     rows = next(r for r in doc["records"] if r["table"] == n["Invoice"])["rows"]
     assert all(r["kept_after_erasure"] for r in rows)
     assert not other_key.found  # found only under the toolkit's own key (a keyed pseudonym)
+
+
+def test_a_period_that_already_ran_out_is_never_reported_as_kept_until_a_past_day(
+    chinook: tuple[str, Catalog],
+) -> None:
+    url, catalog = chinook
+    later = FixedClock(datetime(2033, 6, 1, 12, 0, tzinfo=timezone.utc))
+    e = connect(url)
+    try:
+        graph = SubjectGraph(catalog, e)
+        with e.connect() as conn:
+            report = access_report(conn, catalog, graph, [f"email={LEONIE}"], clock=later)
+    finally:
+        e.dispose()
+    invoices = next(s for s in report.sections if s.name.lower() == "invoice")
+    (rule,) = invoices.retention
+    # her invoices are of 2021, 2023 and 2024: kept through the end of the tenth year after
+    assert rule.until_dates[0].year == 2031 and rule.until_dates[-1].year == 2034
+    assert "kept until between 31 December 2033 and 31 December 2034" in rule.until
+    assert "(last on 31 December 2031) are deleted at the next scheduled purge" in rule.until

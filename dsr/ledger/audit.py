@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, inspect, select
+from sqlalchemy import Connection, func, insert, inspect, select, update
+from sqlalchemy.exc import IntegrityError
 
 from dsr.errors import AuditError, KeyError_
 from dsr.ledger.keys import KeyProvider, derive, key_check
@@ -62,6 +63,42 @@ def _content(row: Any) -> dict[str, Any]:
     }
 
 
+#: The row of ``dsr_settings`` every append locks, so that appends take turns.
+APPEND_LOCK = "audit_append"
+
+
+def _serialise(conn: Connection) -> None:
+    """Take the ledger's append lock for the rest of the caller's transaction.
+
+    Two transactions that read the last entry at the same time would both write the next
+    sequence number; one of them would fail (an access report once died that way during an
+    erasure). Updating one settings row is a row lock on PostgreSQL and MariaDB and takes the
+    write lock on SQLite, on every engine held until commit, so the second append waits and
+    then reads the entry the first one wrote.
+    """
+    if not inspect(conn).has_table(settings.name):
+        return  # a ledger from before the lock row: appends collide rather than fork
+    if _lock(conn):
+        return
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(settings).values(name=APPEND_LOCK, value="-"))
+    except IntegrityError:
+        pass  # created meanwhile by a concurrent append
+    _lock(conn)
+
+
+def _lock(conn: Connection) -> bool:
+    """Lock the append row; False when it does not exist yet."""
+    row = settings.c.name == APPEND_LOCK
+    if conn.dialect.name in ("mysql", "mariadb"):
+        # MariaDB reports changed rows, not matched ones: lock by a locking read instead
+        return (
+            conn.execute(select(settings.c.name).where(row).with_for_update()).first() is not None
+        )
+    return bool(conn.execute(update(settings).where(row).values(value=settings.c.value)).rowcount)
+
+
 def append(
     conn: Connection,
     keys: KeyProvider,
@@ -81,6 +118,7 @@ def append(
     """
     if subject is not None and not subject.startswith("ps_"):
         raise AuditError("audit subjects must be keyed pseudonyms", where="audit")
+    _serialise(conn)
     last = conn.execute(
         select(audit.c.seq, audit.c.mac).order_by(audit.c.seq.desc()).limit(1)
     ).first()

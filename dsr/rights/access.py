@@ -462,10 +462,15 @@ class AccessReport:
 
 class _Builder:
     def __init__(
-        self, catalog: Catalog, lang: str, link_names: dict[tuple[str, Any], str] | None = None
+        self,
+        catalog: Catalog,
+        lang: str,
+        link_names: dict[tuple[str, Any], str] | None = None,
+        today: date | None = None,
     ) -> None:
         self.catalog = catalog
         self.lang = lang
+        self.today = today
         self.t = texts(lang)
         #: (target table, key) -> display name, for link fields to tables with ``display``
         self.link_names = link_names or {}
@@ -555,23 +560,20 @@ class _Builder:
         )
 
     def kept_until(self, table: Table, rv: RetentionView, rows: Sequence[RowView]) -> None:
-        """The person's concrete deletion date for an end-of-year rule counted in years.
+        """The person's own last day of keeping, for a deletion rule anchored on the row.
 
-        Only for anchors on the row itself (a shown field); ``3 years`` from the end of 2029
-        means kept until 31 December 2032.
+        The purge's own arithmetic (:func:`dsr.retention.rules.expires_at`): the date given is
+        the last day before the purge removes the row. A period that has already run out
+        (the purge has not run since) is said as such, never as "kept until" a past date.
         """
+        from dsr.retention.rules import expires_at, last_day_kept
+
         rule = next((r for r in self.catalog.rules_for(table.name) if r.id == rv.id), None)
-        if (
-            rule is None
-            or not rule.anchor.end_of_year
-            or rule.anchor.link
-            or rule.period.unit != "years"
-            or rule.action != "delete"
-        ):
+        if rule is None or rule.anchor.link or rule.action != "delete":
             return
         dates = sorted(
             {
-                date(v.year + rule.period.amount, 12, 31)
+                last_day_kept(expires_at(rule, v, self.catalog.timezone))
                 for r in rows
                 if isinstance(v := r.values.get(rule.anchor.column), date)
             }
@@ -579,12 +581,21 @@ class _Builder:
         if not dates:
             return
         rv.until_dates = dates
-        if len(dates) == 1:
-            rv.until = str(self.t["kept_until"]).format(date=format_date(dates[0], self.lang))
-        else:
-            rv.until = str(self.t["kept_until_range"]).format(
-                first=format_date(dates[0], self.lang), last=format_date(dates[-1], self.lang)
-            )
+        today = self.today or date.today()
+        past = [d for d in dates if d < today]
+        future = [d for d in dates if d >= today]
+        parts = []
+        if len(future) == 1:
+            parts.append(str(self.t["kept_until"]).format(date=format_date(future[0], self.lang)))
+        elif future:
+            parts.append(str(self.t["kept_until_range"]).format(
+                first=format_date(future[0], self.lang), last=format_date(future[-1], self.lang)
+            ))  # fmt: skip
+        if past:
+            parts.append(str(self.t["kept_until_overdue"]).format(
+                date=format_date(past[-1], self.lang)
+            ))  # fmt: skip
+        rv.until = " ".join(parts)
 
     def field(self, f: Field) -> FieldView:
         return FieldView(
@@ -933,7 +944,8 @@ def access_report(
         from dsr.rights.kept import add_kept_rows
 
         add_kept_rows(conn, keys, graph, record)
-    b = _Builder(catalog, lang, _link_names(conn, catalog, graph, record.tables))
+    today = clock.now().astimezone(ZoneInfo(catalog.timezone)).date()
+    b = _Builder(catalog, lang, _link_names(conn, catalog, graph, record.tables), today)
     sections = [
         b.section(rec, _supplements(conn, keys, rec) if keys is not None else ())
         for rec in record.tables
