@@ -6,6 +6,8 @@ Keeping them there lets a destructive batch and its audit entry commit in one tr
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -180,7 +182,14 @@ exports = Table(
 )
 
 
-def create_ledger(engine: Engine) -> list[str]:
-    """Create the toolkit's tables where missing; returns their names."""
-    ledger_metadata.create_all(engine)
+def create_ledger(engine: Engine, cache: dict[str, Any] | None = None) -> list[str]:
+    """Create the toolkit's tables where missing; returns their names.
+
+    With ``cache`` (a graph's ``schema_cache``) the check runs once per graph: it costs a
+    query per table, which a service answering many requests should not pay each time.
+    """
+    if cache is None or not cache.get("ledger.created"):
+        ledger_metadata.create_all(engine)
+        if cache is not None:
+            cache["ledger.created"] = True
     return sorted(ledger_metadata.tables)

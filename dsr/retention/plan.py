@@ -361,7 +361,10 @@ def plan_purge(
     """Plan a purge at ``as_of`` (timezone-aware): every rule on every table, counted."""
     catalog = graph.catalog
     sa_tables = graph.sa_tables
-    references = reflect_references(conn, catalog, sa_tables)
+    references = graph.schema_cache.get("purge.references")
+    if references is None:
+        references = reflect_references(conn, catalog, sa_tables)
+        graph.schema_cache["purge.references"] = references
     plan = PurgePlan(
         as_of=as_of,
         steps=[

@@ -155,7 +155,7 @@ def purge(
             plan = plan_purge(conn, catalog, graph, keys, moment)
         return PurgeReport(plan=plan, dry_run=True,
                            timings={"plan": time.perf_counter() - started})  # fmt: skip
-    create_ledger(engine)
+    create_ledger(engine, graph.schema_cache)
     flag = stop or StopFlag()
     with exclusive(engine), _sigterm(flag):
         with engine.connect() as conn:

@@ -267,7 +267,9 @@ def plan_erasure(
                 row.action = "keep"
                 keep(row, Kept(table=tname, action="kept", reason=NOTHING_TO_CLEAR))
 
-    fks = _foreign_keys(conn, catalog)
+    fks = graph.schema_cache.get("erase.foreign_keys")
+    if fks is None:
+        fks = graph.schema_cache["erase.foreign_keys"] = _foreign_keys(conn, catalog)
     _resolve_references(conn, catalog, graph, rows_by_table, fks, keep)
     plan.kept = list(kept.values())
     plan.steps = _steps(catalog, rows_by_table, fks)
@@ -700,13 +702,17 @@ def _forget_ledger_notes(conn: Connection, step: Step) -> None:
     """Drop supplementary statements on the erased rows (they hold the person's corrected
     values) and, for deleted rows, their restriction marks (a reused key must not inherit one).
     """
-    from dsr.ledger.tables import restrictions, supplements
-
-    names = [key_text(k) for k in step.keys]
-    from dsr.ledger.tables import kept_rows
+    from dsr.ledger.tables import kept_rows, restrictions, supplements
 
     ledger = [supplements] + ([restrictions, kept_rows] if step.kind == "delete" else [])
+    names: list[str] | None = None
     for table in ledger:
+        # most tables carry no ledger notes at all: one indexed probe instead of a long IN
+        probe = select(table.c.id).where(table.c.table_name == step.table).limit(1)
+        if conn.execute(probe).first() is None:
+            continue
+        if names is None:
+            names = [key_text(k) for k in step.keys]
         for chunk in chunks(names, conn):
             conn.execute(
                 delete(table).where(
@@ -743,7 +749,7 @@ def erase(
             conn.rollback()
         plan.dry_run = True
         return plan
-    create_ledger(engine)
+    create_ledger(engine, graph.schema_cache)
     with destructive_lock(engine):
         with engine.begin() as conn:
             plan = plan_erasure(conn, catalog, graph, keys, identities, clock=clock)

@@ -263,7 +263,7 @@ def rectify(
             conn.rollback()
         plan.dry_run = True
         return plan
-    create_ledger(engine)
+    create_ledger(engine, graph.schema_cache)
     with destructive_lock(engine), engine.begin() as conn:
         plan = plan_rectification(conn, catalog, graph, keys, identities, assignments)
         return apply_rectification(conn, catalog, graph, keys, plan, clock=clock,

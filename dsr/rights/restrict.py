@@ -133,7 +133,7 @@ def restrict(
     ids = parse_identities(identities, graph.catalog)
     subject = pseudonym(keys, ids)
     now = utc_naive(clock.now())
-    create_ledger(engine)
+    create_ledger(engine, graph.schema_cache)
     result = RestrictionResult(subject=subject)
     with engine.begin() as conn:
         record = graph.resolve(conn, ids)
@@ -192,7 +192,7 @@ def lift(
         )
     ids = parse_identities(identities, graph.catalog)
     subject = pseudonym(keys, ids)
-    create_ledger(engine)
+    create_ledger(engine, graph.schema_cache)
     result = RestrictionResult(subject=subject, informed_at=informed)
     r = restrictions_table
     with engine.begin() as conn:

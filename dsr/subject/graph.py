@@ -150,6 +150,9 @@ class SubjectGraph:
         self.sa_tables = bound.sa_tables
         self._cache: dict[tuple[str, str, Signature, bool], Select[Any] | None] = {}
         self._compiled: dict[tuple[Node, Signature, tuple[int, ...]], _Compiled | None] = {}
+        #: what services learn of the live schema beyond the catalogued tables (foreign keys),
+        #: reflected once per graph: build a new graph after a migration
+        self.schema_cache: dict[str, Any] = {}
 
     # -- statement construction -------------------------------------------------------------
 
