@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import dsr
 from dsr.cli import cli
 
@@ -34,3 +36,14 @@ def test_every_command_is_documented_in_the_cli_reference() -> None:
 
     undocumented = [p for p in walk(cli, "") if f"dsr {p}" not in reference]
     assert undocumented == []
+
+
+def test_the_command_list_reads_as_a_table_of_contents(capsys: pytest.CaptureFixture[str]) -> None:
+    from dsr.cli import main
+
+    assert main(["--help"]) == 0
+    listing = capsys.readouterr().out.split("Commands:\n", 1)[1].splitlines()
+    summaries = [line.split(None, 1)[1] for line in listing if line.startswith("  ")]
+    assert len(summaries) == 13
+    for text in summaries:
+        assert not text.endswith(("Art.", "...", "(Art.")), text  # never cut mid-sentence

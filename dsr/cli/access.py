@@ -15,7 +15,7 @@ from dsr.rights.access import access_report, ledger_present, record_access
 from dsr.subject.graph import SubjectGraph
 
 
-@click.command("access")
+@click.command("access", short_help="Art. 15: everything held about a person (JSON, HTML, PDF).")
 @identities_argument
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True,
               help="json (stdout by default), html (stdout or -o) or pdf (needs -o).")  # fmt: skip

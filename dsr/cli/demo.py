@@ -9,7 +9,7 @@ import click
 from dsr.cli._common import AppContext, emit, json_option, pass_app, progress_enabled
 
 
-@click.command("demo")
+@click.command("demo", short_help="Build the demo database (SQLite) and run every service.")
 @click.option(
     "--dir",
     "directory",

@@ -40,7 +40,10 @@ def _human(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@click.command("export")
+@click.command(
+    "export",
+    short_help="Art. 20: the person's package (JSON + CSV in a ZIP).",
+)
 @identities_argument
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="ZIP file to write (keep personal data out of its name).")  # fmt: skip
@@ -113,7 +116,7 @@ def export_command(
     return EXIT_WITHHELD if result.restricted else 0
 
 
-@click.command("download")
+@click.command("download", short_help="Redeem a single-use download token (Art. 20).")
 @click.argument("token")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
               help="File to write the package to.")  # fmt: skip

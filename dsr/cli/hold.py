@@ -10,7 +10,7 @@ import click
 from dsr.cli._common import AppContext, emit, json_option, pass_app
 
 
-@click.group("hold")
+@click.group("hold", short_help="Legal holds: what they cover is never purged or erased.")
 def hold_group() -> None:
     """Legal holds (litigation, an authority's order): held rows are never purged or erased."""
 

@@ -101,7 +101,7 @@ def _table_text(data: dict[str, Any]) -> str:
     )
 
 
-@click.command("init")
+@click.command("init", short_help="Create the ledger tables and the secret key file.")
 @json_option
 @pass_app
 def init_command(app: AppContext, as_json: bool) -> None:
@@ -120,7 +120,7 @@ def init_command(app: AppContext, as_json: bool) -> None:
     emit(result, as_json, human)
 
 
-@click.group("request")
+@click.group("request", short_help="The request register and its Art. 12(3) deadlines.")
 def request_group() -> None:
     """The request register: deadlines (Art. 12(3)), extensions, outcomes."""
 

@@ -15,7 +15,7 @@ EXIT_WITHHELD = 3
 EXIT_STOPPED = 143
 
 
-@click.command("purge")
+@click.command("purge", short_help="Art. 5(1)(e): delete or anonymise what has expired.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (counts, withheld rows) only.")
 @click.option("--as-of", "as_of", metavar="TIMESTAMP",
               help="Evaluate as of this ISO time (naive: catalog time zone).")  # fmt: skip

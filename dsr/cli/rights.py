@@ -17,7 +17,7 @@ _NOTICES_HELP = "Write one printable Art. 19 letter (HTML) per recipient into th
 _INFORMED_HELP = "When the person was told the restriction ends (Art. 18(3)); not in the future."
 
 
-@click.command("rectify")
+@click.command("rectify", short_help="Art. 16: correct the person's data (Art. 19 notices).")
 @identities_argument
 @click.option("--set", "assignments", multiple=True, required=True, metavar="TABLE.FIELD=VALUE",
               help=_SET_HELP)  # fmt: skip
@@ -56,7 +56,7 @@ def rectify_command(
     emit(plan.to_json(), as_json, _human_rectify)
 
 
-@click.command("erase")
+@click.command("erase", short_help="Art. 17: erase; restrict what must be kept.")
 @identities_argument
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
 @click.option("--notices-dir", type=click.Path(file_okay=False),
@@ -103,7 +103,7 @@ class _RestrictGroup(click.Group):
         return super().parse_args(ctx, args)
 
 
-@click.group("restrict", cls=_RestrictGroup)
+@click.group("restrict", cls=_RestrictGroup, short_help="Art. 18: restrict processing, or lift it.")
 def restrict_group() -> None:
     """Art. 18: restrict processing of the person's rows (``restrict IDENTITY... --reason``),
     or lift the restriction (``restrict lift IDENTITY... --informed-at DATE``)."""
