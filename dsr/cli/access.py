@@ -19,6 +19,7 @@ from dsr.subject.graph import SubjectGraph
 @identities_argument
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True,
               help="json (stdout by default), html (stdout or -o) or pdf (needs -o).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="The same as --format json.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
               help="File to write (keep personal data out of its name).")  # fmt: skip
 @click.option("--lang", type=click.Choice(["en", "de"]), default="en", show_default=True,
@@ -29,6 +30,7 @@ def access(
     app: AppContext,
     identities: tuple[str, ...],
     fmt: str,
+    as_json: bool,
     output: str | None,
     lang: str,
     request_id: int | None,
@@ -38,6 +40,8 @@ def access(
     The access is audited (pseudonymously) when the ledger exists or --request is given;
     --request also records the outcome on the request register.
     """
+    if as_json and fmt != "json":
+        raise click.UsageError("--json and --format " + fmt + " contradict each other")
     if fmt == "pdf" and not output:
         raise click.UsageError("--format pdf needs -o FILE", ctx=click.get_current_context())
     graph = SubjectGraph(app.catalog, app.engine)
