@@ -100,7 +100,8 @@ def test_catalog_fits_chinook_and_check_says_what_is_missing(chinook: tuple[str,
         e.dispose()
     assert report.errors == []
     messages = [f.message for f in report.warnings]
-    assert any(f"personal table {n['Customer']!r} has no retention rule" in m for m in messages)
+    # the customer record's period runs from the newest invoice (newest_of): it has one
+    assert not any(f"personal table {n['Customer']!r} has no retention" in m for m in messages)
     email = [m for m in messages if m.startswith(f"{n['Customer']}.{n['Email']} has no index")]
     assert email, messages
     if url.startswith("mysql"):
@@ -328,3 +329,41 @@ def test_a_period_that_already_ran_out_is_never_reported_as_kept_until_a_past_da
     assert rule.until_dates[0].year == 2031 and rule.until_dates[-1].year == 2034
     assert "kept until between 31 December 2033 and 31 December 2034" in rule.until
     assert "(last on 31 December 2031) are deleted at the next scheduled purge" in rule.until
+
+
+def test_customers_are_kept_while_invoices_are_and_go_after_the_last_one(
+    writable: tuple[Engine, Catalog, str],
+) -> None:
+    from dsr.retention.purge import purge
+
+    engine, catalog, _ = writable
+    n = _names(engine)
+    # 2030: three years after every customer's last purchase (2021-2025), but the invoices
+    # are kept ten years and still point at them
+    early = purge(engine, catalog, KEYS, dry_run=True,
+                  as_of=datetime(2030, 6, 1, tzinfo=timezone.utc))  # fmt: skip
+    step = next(s for s in early.plan.steps if s.table == n["Customer"])
+    assert (step.rows, step.withheld) == (0, 59)
+    assert [w.reason for w in step.reasons] == [f"referenced by {n['Invoice']}"]
+    # 2026: nobody's period has run out yet
+    now = purge(engine, catalog, KEYS, dry_run=True, as_of=CLOCK.now())
+    step = next(s for s in now.plan.steps if s.table == n["Customer"])
+    assert (step.rows, step.withheld) == (0, 0)
+    # 2036: the last invoices (2025) have gone, and with them what kept the customers
+    late = purge(engine, catalog, KEYS, as_of=datetime(2036, 1, 2, 12, tzinfo=timezone.utc))
+    done = {s.table: s.done for s in late.plan.steps}
+    assert done[n["Invoice"]] == 412 and done[n["Customer"]] == 59
+    cust = _table(engine, n["Customer"])
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(cust)).scalar() == 0
+
+
+def test_the_customers_storage_period_is_told_from_their_last_purchase(
+    chinook: tuple[str, Catalog],
+) -> None:
+    url, catalog = chinook
+    report = _report(url, catalog, f"email={LEONIE}")
+    customer = next(s for s in report.sections if s.name.lower() == "customer")
+    (rule,) = customer.retention
+    assert rule.period == "3 years"
+    assert "latest Invoice date in “Invoices”" in rule.anchor

@@ -76,7 +76,7 @@ def bind_catalog(catalog: Catalog, engine: Engine | Connection) -> BoundCatalog:
             needed.add(t.display)
         for rid in t.retention:
             anchor = catalog.retention[rid].anchor
-            if anchor.link is None:
+            if anchor.link is None and anchor.related_table is None:
                 needed.add(anchor.column)
         for column in sorted(needed):
             if column not in sa.c:
@@ -142,6 +142,14 @@ def _check_links(
             )
     for rid in t.retention:
         anchor = catalog.retention[rid].anchor
+        if anchor.related_table:
+            if anchor.column not in sa_tables[anchor.related_table].c:
+                raise SchemaMismatch(
+                    f"retention rule {rid!r} anchors on {anchor.related_table}.{anchor.column}, "
+                    "which does not exist in the database",
+                    key=str(catalog.retention[rid].location),
+                )
+            continue
         if anchor.link:
             target = t.links[anchor.link].table
             if anchor.column not in sa_tables[target].c:

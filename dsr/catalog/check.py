@@ -409,6 +409,8 @@ class _Checker:
             anchored = t
             if rule.anchor.link:
                 anchored = self.catalog.tables[t.links[rule.anchor.link].table]
+            elif rule.anchor.related_table:
+                anchored = self.catalog.tables[rule.anchor.related_table]
             sa = self.live.get(anchored.name)
             if sa is None:
                 continue

@@ -384,12 +384,23 @@ def _build(data: dict[str, Any], lines: _Lines, files: tuple[str, ...]) -> Catal
         if r["action"] == "delete" and anonymise:
             raise lines.error((*where, "anonymise"), "a 'delete' rule takes no 'anonymise' fields")
         a = r["anchor"]
+        related = a.get("newest_of") or a.get("oldest_of")
+        if a.get("newest_of") and a.get("oldest_of"):
+            raise lines.error((*where, "anchor"), "give newest_of or oldest_of, not both")
+        if related and a.get("link"):
+            raise lines.error((*where, "anchor"), "an anchor takes link or newest_of/oldest_of")
         rules[rid] = RetentionRule(
             id=rid,
             period=period,
             anchor=Anchor(
-                column=a["column"], link=a.get("link"), end_of_year=a.get("end_of_year", False)
-            ),
+                column=a["column"],
+                link=a.get("link"),
+                end_of_year=a.get("end_of_year", False),
+                related_table=related["table"] if related else None,
+                related_link=related["link"] if related else None,
+                newest="oldest_of" not in a,
+                none_expired=bool(related) and related.get("if_none") == "expired",
+            ),  # fmt: skip
             action=r["action"],
             legal_reference=r["legal_reference"],
             anonymise=anonymise,
@@ -641,7 +652,22 @@ def _resolve_links(
                 f"rule {rid!r} anchors on link {rule.anchor.link!r}, "
                 f"which table {table.name!r} lacks",
             )
-        if not rule.anchor.link and rule.anchor.column not in table.fields:
+        if rule.anchor.related_table:
+            which = "newest_of" if rule.anchor.newest else "oldest_of"
+            rwhere = ("retention", rid, "anchor", which)
+            related = tables.get(rule.anchor.related_table)
+            if related is None:
+                raise lines.error(
+                    (*rwhere, "table"), f"table {rule.anchor.related_table!r} is not catalogued"
+                )
+            rlink = related.links.get(rule.anchor.related_link or "")
+            if rlink is None or rlink.table != table.name:
+                raise lines.error(
+                    (*rwhere, "link"),
+                    f"table {related.name!r} has no link {rule.anchor.related_link!r} "
+                    f"to table {table.name!r}",
+                )
+        elif not rule.anchor.link and rule.anchor.column not in table.fields:
             if rule.anchor.column not in table.key:
                 raise lines.error(
                     (*where, "retention"),

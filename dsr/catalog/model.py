@@ -201,6 +201,14 @@ class Anchor:
     column: str
     link: str | None = None
     end_of_year: bool = False
+    #: the column belongs to the rows of ``related_table`` whose link ``related_link`` points
+    #: at this row, and the period runs from the newest of them (``newest``) or the oldest
+    #: ("3 years after the customer's last purchase")
+    related_table: str | None = None
+    related_link: str | None = None
+    newest: bool = True
+    #: a row with no related rows at all: expired (``True``) or kept like a NULL anchor
+    none_expired: bool = False
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    exists,
     func,
     literal,
     null,
@@ -136,6 +137,25 @@ def expired_condition(
     """SQL condition TRUE for rows of ``table`` that have outlived ``rule`` at ``as_of``."""
     t = catalog.tables[table]
     c = cutoff(rule, as_of, catalog.timezone)
+    if rule.anchor.related_table:
+        # the newest (or oldest) date among the rows of another table that link to this row:
+        # newest expired ⇔ there are such rows, and none is later than the cutoff or undated
+        # (an undated row is still running, like a NULL anchor); oldest expired ⇔ one is due
+        related = catalog.tables[rule.anchor.related_table]
+        rsa = sa_tables[related.name]
+        link = related.links[rule.anchor.related_link or ""]
+        to = link_target(related, rule.anchor.related_link or "", catalog.tables)
+        col = rsa.c[rule.anchor.column]
+        value = c.for_column(col)
+        mine = rsa.c[link.column] == sa_tables[table].c[to]
+        due = col <= value if c.inclusive else col < value
+        if not rule.anchor.newest:
+            found = exists().where(mine, due)
+            return or_(found, ~exists().where(mine)) if rule.anchor.none_expired else found
+        nothing_newer = ~exists().where(mine, or_(col.is_(None), ~due))
+        if rule.anchor.none_expired:
+            return nothing_newer
+        return and_(exists().where(mine), nothing_newer)
     if rule.anchor.link:
         link = t.links[rule.anchor.link]
         target_sa = sa_tables[link.table]

@@ -534,7 +534,13 @@ class _Builder:
         unit_text = self.t["units"][unit][0 if amount == 1 else 1]
         eoy = "_end_of_year" if r.anchor.end_of_year else ""
         # Never a raw column name: the field's label, or the linked table's title.
-        if r.anchor.link:
+        if r.anchor.related_table:
+            related = self.catalog.tables[r.anchor.related_table]
+            f = related.fields.get(r.anchor.column)
+            label = f.label_text(self.lang) if f else r.anchor.column
+            key = "anchor_newest" if r.anchor.newest else "anchor_oldest"
+            anchor = str(self.t[key + eoy]).format(column=label, table=related.title.get(self.lang))
+        elif r.anchor.link:
             target = self.catalog.tables[table.links[r.anchor.link].table]
             linked = target.fields.get(r.anchor.column)
             if linked is not None and linked.label is not None:
@@ -569,7 +575,7 @@ class _Builder:
         from dsr.retention.rules import expires_at, last_day_kept
 
         rule = next((r for r in self.catalog.rules_for(table.name) if r.id == rv.id), None)
-        if rule is None or rule.anchor.link or rule.action != "delete":
+        if rule is None or rule.anchor.link or rule.anchor.related_table or rule.action != "delete":
             return
         dates = sorted(
             {

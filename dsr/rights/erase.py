@@ -39,6 +39,7 @@ from sqlalchemy import (
     String,
     cast,
     delete,
+    func,
     insert,
     inspect,
     literal,
@@ -372,7 +373,19 @@ def _anchor_values(
     pk = graph.key_columns(t.name)
     width = len(pk)
     source: Any = sa
-    if rule.anchor.link:
+    col: Any
+    if rule.anchor.related_table:
+        related = catalog.tables[rule.anchor.related_table]
+        rsa = graph.sa_tables[related.name]
+        rlink = related.links[rule.anchor.related_link or ""]
+        to = link_target(related, rule.anchor.related_link or "", catalog.tables)
+        pick = func.max if rule.anchor.newest else func.min
+        col = (
+            select(pick(rsa.c[rule.anchor.column]))
+            .where(rsa.c[rlink.column] == sa.c[to])
+            .scalar_subquery()
+        )
+    elif rule.anchor.link:
         link = t.links[rule.anchor.link]
         tsa = graph.sa_tables[link.table]
         col = tsa.c[rule.anchor.column]
