@@ -367,3 +367,16 @@ def test_the_customers_storage_period_is_told_from_their_last_purchase(
     (rule,) = customer.retention
     assert rule.period == "3 years"
     assert "latest Invoice date in “Invoices”" in rule.anchor
+
+
+def test_a_table_without_a_storage_period_says_so_instead_of_an_empty_table(
+    chinook: tuple[str, Catalog],
+) -> None:
+    from dsr.render.html import render_html
+
+    url, catalog = chinook
+    report = _report(url, catalog, f"email={JANE}")  # staff records carry no retention rule
+    staff = next(s for s in report.sections if s.name.lower() == "employee")
+    assert staff.retention == []
+    html = render_html(report)
+    assert "No storage period is stated for these data yet" in html
