@@ -121,7 +121,8 @@ def describe_database_error(exc: SQLAlchemyError) -> str:
     label = f"{kind}, {'SQLSTATE ' if isinstance(code, str) else 'error '}{code}" if code else kind
     statement = getattr(exc, "statement", None)
     if not statement or isinstance(exc, DisconnectionError) or _is_connect_failure(code, orig):
-        first = str(orig or exc).strip().splitlines()[0][:200] if str(orig or exc) else ""
+        said = str(orig or exc).strip()
+        first = said.splitlines()[0][:200] if said else ""
         return f"cannot reach the database ({label}): {first}"
     m = _STATEMENT_TABLE.match(statement)
     verb = statement.split(None, 2)[0].upper()

@@ -639,22 +639,27 @@ tables:
 """
 
 
+def _stores(engine: Engine, tmp_path: Path, staff_rows: str) -> Catalog:
+    """Staff and a store whose manager link has no foreign key; store 10 is managed by 1."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE staff (id INTEGER PRIMARY KEY, "
+                             "email VARCHAR(80) NOT NULL, left_at TIMESTAMP)")  # fmt: skip
+        conn.exec_driver_sql("CREATE TABLE store (id INTEGER PRIMARY KEY, manager_id INTEGER)")
+        conn.exec_driver_sql(f"INSERT INTO staff VALUES {staff_rows}")
+        conn.exec_driver_sql("INSERT INTO store VALUES (10, 1)")
+    path = tmp_path / "stores.yaml"
+    path.write_text(STORES, encoding="utf-8")
+    return load_catalog(path)
+
+
 def test_a_purge_protects_rows_a_catalog_link_points_at_without_a_foreign_key(
     db_url: str, tmp_path: Path
 ) -> None:
     engine = connect(db_url)
     try:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("CREATE TABLE staff (id INTEGER PRIMARY KEY, "
-                                 "email VARCHAR(80) NOT NULL, left_at TIMESTAMP)")  # fmt: skip
-            conn.exec_driver_sql("CREATE TABLE store (id INTEGER PRIMARY KEY, manager_id INTEGER)")
-            conn.exec_driver_sql("INSERT INTO staff VALUES (1, 'a@example.com', "
-                                 "'2020-01-01 00:00:00'), (2, 'b@example.com', "
-                                 "'2020-01-01 00:00:00')")  # fmt: skip
-            conn.exec_driver_sql("INSERT INTO store VALUES (10, 1)")
-        path = tmp_path / "stores.yaml"
-        path.write_text(STORES, encoding="utf-8")
-        report = purge(engine, load_catalog(path), KEYS, as_of=datetime(2026, 1, 1, tzinfo=BERLIN))
+        catalog = _stores(engine, tmp_path, "(1, 'a@example.com', '2020-01-01 00:00:00'), "
+                          "(2, 'b@example.com', '2020-01-01 00:00:00')")  # fmt: skip
+        report = purge(engine, catalog, KEYS, as_of=datetime(2026, 1, 1, tzinfo=BERLIN))
         (step,) = report.plan.steps
         assert (step.done, step.withheld) == (1, 1)
         assert [w.reason for w in step.reasons] == ["referenced by store"]
@@ -669,15 +674,8 @@ def test_erasure_keeps_a_row_a_catalog_link_points_at_without_a_foreign_key(
 ) -> None:
     engine = connect(db_url)
     try:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("CREATE TABLE staff (id INTEGER PRIMARY KEY, "
-                                 "email VARCHAR(80) NOT NULL, left_at TIMESTAMP)")  # fmt: skip
-            conn.exec_driver_sql("CREATE TABLE store (id INTEGER PRIMARY KEY, manager_id INTEGER)")
-            conn.exec_driver_sql("INSERT INTO staff VALUES (1, 'a@example.com', NULL)")
-            conn.exec_driver_sql("INSERT INTO store VALUES (10, 1)")
-        path = tmp_path / "stores.yaml"
-        path.write_text(STORES, encoding="utf-8")
-        plan = erase(engine, load_catalog(path), KEYS, ["email=a@example.com"], clock=CLOCK)
+        catalog = _stores(engine, tmp_path, "(1, 'a@example.com', NULL)")
+        plan = erase(engine, catalog, KEYS, ["email=a@example.com"], clock=CLOCK)
         (kept,) = plan.kept
         assert kept.action == "anonymised" and "store.manager_id" in kept.reason
         with engine.connect() as conn:

@@ -107,29 +107,19 @@ def test_init_without_database_is_a_clear_error(
     assert not (tmp_path / "k").exists()
 
 
+def _ledger_with_an_entry(capsys: pytest.CaptureFixture[str], db_url: str, key: Path) -> None:
+    """A ledger made with ``key`` holding one register entry (and so one audit entry)."""
+    assert _init(capsys, "--database-url", db_url, "--key-file", str(key))[0] == 0
+    argv = ["--database-url", db_url, "--key-file", str(key), "request", "open", "--type",
+            "access", "--received", "2026-11-02", "email=x@example.com"]  # fmt: skip
+    assert main(argv) == 0
+
+
 def test_init_with_another_key_on_an_existing_ledger_is_refused(
     db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     first, second = tmp_path / "one.key", tmp_path / "two.key"
-    assert _init(capsys, "--database-url", db_url, "--key-file", str(first))[0] == 0
-    assert (
-        main(
-            [
-                "--database-url",
-                db_url,
-                "--key-file",
-                str(first),
-                "request",
-                "open",
-                "--type",
-                "access",
-                "--received",
-                "2026-11-02",
-                "email=x@example.com",
-            ]
-        )
-        == 0
-    )
+    _ledger_with_an_entry(capsys, db_url, first)
     code, _, err = _init(capsys, "--database-url", db_url, "--key-file", str(second))
     assert code == 1
     assert "created with another secret key" in err and "Traceback" not in err
@@ -151,25 +141,7 @@ def test_a_ledger_from_before_the_key_check_is_bound_when_its_trail_verifies(
     from dsr.ledger.tables import settings
 
     key = tmp_path / "one.key"
-    assert _init(capsys, "--database-url", db_url, "--key-file", str(key))[0] == 0
-    assert (
-        main(
-            [
-                "--database-url",
-                db_url,
-                "--key-file",
-                str(key),
-                "request",
-                "open",
-                "--type",
-                "access",
-                "--received",
-                "2026-11-02",
-                "email=x@example.com",
-            ]
-        )
-        == 0
-    )
+    _ledger_with_an_entry(capsys, db_url, key)
     engine = connect(db_url)
     with engine.begin() as conn:
         conn.execute(delete(settings))  # as a ledger made by an earlier dsr

@@ -86,14 +86,15 @@ def bind_catalog(catalog: Catalog, engine: Engine | Connection) -> BoundCatalog:
                     f"column {column!r} of table {t.name!r} does not exist in the database", key=loc
                 )
         sa_tables[t.name] = sa
-        tables[t.name] = replace(t, key=_settle_key(t, sa))
+        tables[t.name] = replace(t, key=settle_key(t, sa))
     for t in tables.values():
         _check_links(catalog, t, tables, sa_tables)
     bound = replace(catalog, tables=tables, bound=True)
     return BoundCatalog(bound, sa_tables)
 
 
-def _settle_key(t: Table, sa: SATable) -> tuple[str, ...]:
+def settle_key(t: Table, sa: SATable) -> tuple[str, ...]:
+    """The table's key against its reflected table, or SchemaMismatch (see the module)."""
     guaranteed = unique_keys(sa)
     if not t.key:
         return guaranteed[0] if guaranteed else ()

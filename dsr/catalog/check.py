@@ -29,7 +29,7 @@ from sqlalchemy import Table as SATable
 from sqlalchemy import types as sqltypes
 from sqlalchemy.exc import DBAPIError, SAWarning
 
-from dsr.catalog.bind import _settle_key
+from dsr.catalog.bind import settle_key
 from dsr.catalog.indexes import missing_indexes
 from dsr.catalog.loader import key_locator
 from dsr.catalog.model import Catalog, Location, Table
@@ -324,7 +324,7 @@ class _Checker:
         present = [c for c in t.key if self.column(t.name, c, kw, "the primary key") is not None]
         if len(present) == len(t.key):
             try:
-                self.keys[t.name] = _settle_key(t, self.live[t.name])
+                self.keys[t.name] = settle_key(t, self.live[t.name])
             except SchemaMismatch as exc:
                 self.error(kw, str(exc).split(": ", 2)[-1] if exc.where else str(exc))
             else:

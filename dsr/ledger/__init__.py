@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, select
 
 from dsr.errors import KeyError_
-from dsr.ledger.audit import AuditVerdict, verify
+from dsr.ledger.audit import AuditVerdict, stored_key_check, verify
 from dsr.ledger.deadlines import due_date, extended_due_date, holiday_calendar
 from dsr.ledger.keys import (
     KEY_FILE_ENV,
@@ -104,9 +104,7 @@ def bind_key(engine: Engine, keys: KeyProvider) -> None:
     """
     check = key_check(keys)
     with engine.begin() as conn:
-        stored = conn.execute(
-            select(settings.c.value).where(settings.c.name == "key_check")
-        ).scalar()
+        stored = stored_key_check(conn)
         if stored is not None:
             if stored != check:
                 raise KeyError_(

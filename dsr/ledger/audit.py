@@ -161,11 +161,18 @@ class AuditVerdict:
         }
 
 
+def stored_key_check(conn: Connection) -> str | None:
+    """The key check value the ledger recorded (:func:`dsr.ledger.bind_key`), if any."""
+    if not inspect(conn).has_table(settings.name):
+        return None
+    query = select(settings.c.value).where(settings.c.name == "key_check")
+    value = conn.execute(query).scalar()
+    return None if value is None else str(value)
+
+
 def _check_key(conn: Connection, keys: KeyProvider) -> None:
     """A key other than the ledger's is a key error, not a "broken" trail."""
-    if not inspect(conn).has_table(settings.name):
-        return
-    stored = conn.execute(select(settings.c.value).where(settings.c.name == "key_check")).scalar()
+    stored = stored_key_check(conn)
     if stored is not None and stored != key_check(keys):
         raise KeyError_(
             "this is not the secret key the ledger was created with; the audit trail cannot "

@@ -72,8 +72,8 @@ def add_kept_rows(
             record.tables.append(rec)
             by_table[t.name] = rec
         rec.rows.extend(rows)
-        rec.parties = tuple(p for p in t.parties if p in set(rec.parties) | set().union(
-            *(r.parties for r in rows)))  # fmt: skip
+        present = {*rec.parties, *(p for r in rows for p in r.parties)}
+        rec.parties = tuple(p for p in t.parties if p in present)
     if added:
         order = {t.name: i for i, t in enumerate(graph.catalog.tables.values())}
         record.tables.sort(key=lambda tr: order[tr.table.name])

@@ -205,6 +205,17 @@ class SubjectGraph:
         sa = self.sa_tables[table]
         return [sa.c[c] for c in self.catalog.tables[table].key]
 
+    def _columns(
+        self, table: str, names: Sequence[str], fallback: Sequence[str] = ()
+    ) -> list[Column[Any]]:
+        """The key columns, then ``names`` (less the key); a table without a key and nothing
+        asked for selects ``fallback`` (or ``names``), so a row is never empty."""
+        sa = self.sa_tables[table]
+        key = self.catalog.tables[table].key
+        cols: list[Column[Any]] = self.key_columns(table)
+        cols += [sa.c[n] for n in names if n not in key]
+        return cols or [sa.c[n] for n in (fallback or names)]
+
     def party_select(
         self,
         table: str,
@@ -228,12 +239,8 @@ class SubjectGraph:
         cond = self.condition(table, party, idmap)
         stmt: Select[Any] | None = None
         if cond is not None:
-            sa = self.sa_tables[table]
             names = [f.name for f in t.fields_of(party)] if fields is None else list(fields)
-            cols: list[Column[Any]] = self.key_columns(table)
-            cols += [sa.c[n] for n in names if n not in t.key]
-            if not cols:
-                cols = [sa.c[f.name] for f in t.fields_of(party)]
+            cols = self._columns(table, names, fallback=[f.name for f in t.fields_of(party)])
             stmt = select(*cols).where(cond)
             if ordered and t.key:
                 stmt = stmt.order_by(*self.key_columns(table))
@@ -435,7 +442,6 @@ class SubjectGraph:
         sizes = cache_key[2]
         tname, pname = node
         t = self.catalog.tables[tname]
-        p = t.parties[pname]
         sa = self.sa_tables[tname]
         clauses: list[ColumnElement[bool]] = []
         direct = self._direct(tname, pname, idmap)
@@ -455,23 +461,17 @@ class SubjectGraph:
                     clauses.append(col.in_(sub))
         compiled: _Compiled | None = None
         if clauses:
-            names = [f.name for f in t.fields_of(pname)]
-            cols: list[Column[Any]] = self.key_columns(tname)
-            cols += [sa.c[n] for n in names if n not in t.key]
-            if not cols:
-                cols = [sa.c[n] for n in names]
+            cols = self._columns(tname, [f.name for f in t.fields_of(pname)])
             picked = {c.name for c in cols}
-            extra = [sa.c[c] for c in sorted(self._feeds_from.get(node, ())) if c not in picked]
+            fed_on = sorted(self._feeds_from.get(node, ()))
+            extra = [sa.c[c] for c in fed_on if c not in picked]
             stmt = select(*cols, *extra).where(or_(*clauses) if len(clauses) > 1 else clauses[0])
             compiled = _Compiled(stmt, conn)
             compiled.lead_with([_fed_names(j, size) for j, size in enumerate(sizes) if size > 0])
             hidden = {c for c in t.key if c not in t.fields} | {c.name for c in extra}
             compiled.show([i for i, n in enumerate(compiled.names) if n not in hidden])
             compiled.width = len(t.key)
-            compiled.feeds = [
-                (c, compiled.names.index(c)) for c in sorted(self._feeds_from.get(node, ()))
-            ]
-        del p
+            compiled.feeds = [(c, compiled.names.index(c)) for c in fed_on]
         self._compiled[cache_key] = compiled
         return compiled
 
@@ -573,10 +573,6 @@ class _Compiled:
             for name, b in compiled.binds.items()
         }
         self.convert_binds = any(self.binds.values())
-        # statements with the same bind order share one parameter tuple per lookup
-        self.order: Any = (
-            (self.positional and tuple(self.positional)) if not self.convert_binds else id(self)
-        )
         self.names = [str(c.key) for c in stmt.selected_columns]
         #: (column, index) of the values other parties' lookups are fed with
         self.feeds: list[tuple[str, int]] = []
@@ -667,12 +663,6 @@ class _Compiled:
                 row[i] = p(row[i])
             out.append(row)
         return out
-
-    def run(self, cursor: Any, values: dict[str, Any]) -> list[Any]:
-        """Execute on ``cursor`` and return the converted rows."""
-        cursor.execute(self.sql, self.params(values))
-        rows = cursor.fetchall()
-        return self.convert(rows, cursor.description) if rows else []
 
 
 def _result_processor(type_: Any, dialect: Any, coltype: Any) -> Any:
