@@ -35,7 +35,11 @@ from dsr.db import connect  # noqa: E402
 from dsr.demo import schema  # noqa: E402
 from dsr.demo.data import populate  # noqa: E402
 from dsr.ledger.keys import StaticKeys  # noqa: E402
-from dsr.ledger.tables import create_ledger, ledger_metadata  # noqa: E402
+from dsr.ledger.migrate import (
+    create_ledger,  # noqa: E402
+    schema_version,
+)
+from dsr.ledger.tables import ledger_metadata  # noqa: E402
 from dsr.rights.erase import erase  # noqa: E402
 from dsr.subject.graph import SubjectGraph  # noqa: E402
 
@@ -56,6 +60,7 @@ def main() -> None:
     engine = connect(url)
     schema.metadata.drop_all(engine)
     ledger_metadata.drop_all(engine)
+    schema_version.drop(engine, checkfirst=True)
     now = datetime(2026, 11, 25, 10, 0)
     people = populate(engine, scale=args.scale, now=now)
     create_ledger(engine)
@@ -99,6 +104,7 @@ def main() -> None:
     if url.startswith(("postgresql", "mysql")):
         schema.metadata.drop_all(engine)
         ledger_metadata.drop_all(engine)
+        schema_version.drop(engine, checkfirst=True)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from dsr.catalog.loader import load_catalog
 from dsr.db import connect
 from dsr.demo import schema as s
 from dsr.ledger.keys import StaticKeys
-from dsr.ledger.tables import create_ledger
+from dsr.ledger.migrate import create_ledger
 
 AS_OF = datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)
 SPAN_SECONDS = 365 * 86400

@@ -25,7 +25,8 @@ from dsr.demo import schema as s
 from dsr.demo.data import DemoPeople, populate
 from dsr.ledger.audit import verify
 from dsr.ledger.keys import StaticKeys, pseudonym
-from dsr.ledger.tables import audit, create_ledger
+from dsr.ledger.migrate import create_ledger
+from dsr.ledger.tables import audit
 from dsr.render import RefusingFetcher, ResourceRefused, render_html, render_json, render_pdf
 from dsr.render.pdf import ATTACHMENT_NAME, html_to_pdf
 from dsr.rights.access import AccessReport, access_report

@@ -21,6 +21,7 @@ from dsr.clock import FixedClock
 from dsr.db import connect
 from dsr.demo import schema as s
 from dsr.demo.data import DemoPeople, populate
+from dsr.ledger.migrate import create_ledger
 from dsr.render import render_html, render_json
 from dsr.rights.access import AccessReport, access_report, format_value, texts
 from dsr.subject.graph import SubjectGraph
@@ -344,6 +345,7 @@ def test_evidence_rows_show_their_supplementary_statements_when_keys_are_given(
 
     keys = StaticKeys(b"k" * 32)
     person = demo.people.customer_contact
+    create_ledger(demo.engine)
     rectify(demo.engine, demo.catalog, keys, person.identities, ["mca_acceptances.position=CFO"],
             clock=CLOCK, graph=demo.graph)  # fmt: skip
 

@@ -25,8 +25,9 @@ from dsr.catalog.model import Catalog
 from dsr.cli import main
 from dsr.clock import FixedClock
 from dsr.db import connect
-from dsr.errors import SchemaMismatch, SubjectError
+from dsr.errors import LedgerError, SchemaMismatch, SubjectError
 from dsr.ledger.keys import StaticKeys
+from dsr.ledger.migrate import create_ledger
 from dsr.retention.purge import purge
 from dsr.rights.access import access_report
 from dsr.rights.erase import erase
@@ -42,6 +43,7 @@ BERLIN = ZoneInfo("Europe/Berlin")
 def engine(db_url: str) -> Iterator[Engine]:
     e = connect(db_url)
     shop.seed(e)
+    create_ledger(e)
     yield e
     e.dispose()
 
@@ -568,18 +570,33 @@ def test_an_erasure_kept_record_is_purged_when_its_retention_ends_and_its_mark_g
     assert left == 0  # the ledger forgets the row with the row
 
 
-def test_a_purge_dry_run_changes_nothing_not_even_the_schema(
-    engine: Engine, with_extra: Catalog
+def test_a_purge_dry_run_needs_no_ledger_and_changes_nothing_not_even_the_schema(
+    db_url: str, with_extra: Catalog
 ) -> None:
     from sqlalchemy import inspect
 
-    before = sorted(inspect(engine).get_table_names())
-    report = purge(engine, with_extra, KEYS, dry_run=True,
-                   as_of=datetime(2040, 1, 1, tzinfo=BERLIN))  # fmt: skip
-    assert next(s for s in report.plan.steps if s.table == "agreement").rows == 1
-    engine.dispose()
-    assert sorted(inspect(engine).get_table_names()) == before
-    assert not any(t.startswith("dsr_") for t in before)
+    bare = connect(db_url)
+    try:
+        _drop_ledger(bare)
+        before = sorted(inspect(bare).get_table_names())
+        assert not any(t.startswith("dsr_") for t in before)
+        report = purge(bare, with_extra, KEYS, dry_run=True,
+                       as_of=datetime(2040, 1, 1, tzinfo=BERLIN))  # fmt: skip
+        assert next(s for s in report.plan.steps if s.table == "agreement").rows == 1
+        with pytest.raises(LedgerError, match="run 'dsr init' first"):
+            purge(bare, with_extra, KEYS, as_of=datetime(2040, 1, 1, tzinfo=BERLIN))
+        bare.dispose()
+        assert sorted(inspect(bare).get_table_names()) == before
+    finally:
+        bare.dispose()
+
+
+def _drop_ledger(engine: Engine) -> None:
+    from dsr.ledger.migrate import schema_version
+    from dsr.ledger.tables import ledger_metadata
+
+    ledger_metadata.drop_all(engine)
+    schema_version.drop(engine)
 
 
 def test_purged_rows_leave_no_trace_in_the_sqlite_wal_while_another_connection_is_open(
@@ -588,6 +605,7 @@ def test_purged_rows_leave_no_trace_in_the_sqlite_wal_while_another_connection_i
     # SQLite only: the write-ahead log file is SQLite's
     engine = connect(f"sqlite:///{tmp_path}/wal.db")
     shop.seed(engine)
+    create_ledger(engine)
     text_ = shop.CATALOG_ERASABLE.replace(
         "      ip: {party: customer, category: usage, format: ip}",
         "      ip: {party: customer, category: usage, format: ip}\n    retention: logins",
@@ -649,6 +667,7 @@ def _stores(engine: Engine, tmp_path: Path, staff_rows: str) -> Catalog:
         conn.exec_driver_sql("INSERT INTO store VALUES (10, 1)")
     path = tmp_path / "stores.yaml"
     path.write_text(STORES, encoding="utf-8")
+    create_ledger(engine)
     return load_catalog(path)
 
 

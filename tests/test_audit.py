@@ -15,9 +15,9 @@ from dsr.clock import FixedClock
 from dsr.db import connect
 from dsr.ledger import audit
 from dsr.ledger.keys import FileKeys, create_key_file
+from dsr.ledger.migrate import create_ledger
 from dsr.ledger.requests import extend_request, open_request, record_outcome
 from dsr.ledger.tables import audit as audit_table
-from dsr.ledger.tables import create_ledger
 
 CLOCK = FixedClock(datetime(2025, 3, 4, 9, 0, tzinfo=timezone.utc))
 
@@ -191,8 +191,8 @@ def test_removal_from_the_end_is_detected_against_a_shipped_head(db_url: str) ->
     from dsr.db import connect
     from dsr.ledger import audit as audit_mod
     from dsr.ledger.keys import StaticKeys
+    from dsr.ledger.migrate import create_ledger
     from dsr.ledger.tables import audit as audit_table
-    from dsr.ledger.tables import create_ledger
 
     keys = StaticKeys(b"h" * 32)
     engine = connect(db_url)

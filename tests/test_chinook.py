@@ -25,6 +25,7 @@ from dsr.cli import main
 from dsr.clock import FixedClock
 from dsr.db import connect
 from dsr.ledger.keys import StaticKeys
+from dsr.ledger.migrate import create_ledger
 from dsr.portability.export import export_package
 from dsr.rights.access import AccessReport, access_report
 from dsr.rights.erase import erase
@@ -54,6 +55,7 @@ def writable(db_url: str, tmp_path: Path) -> Iterator[tuple[Engine, Catalog, str
     e = connect(db_url)
     path = load_chinook(e, str(tmp_path))
     e = connect(db_url)
+    create_ledger(e)
     yield e, load_catalog(path), path
     e.dispose()
 

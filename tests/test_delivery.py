@@ -21,7 +21,8 @@ from dsr.db import connect
 from dsr.errors import ConfigError, DeliveryError
 from dsr.ledger import audit
 from dsr.ledger.keys import StaticKeys, derive
-from dsr.ledger.tables import create_ledger, exports
+from dsr.ledger.migrate import create_ledger
+from dsr.ledger.tables import exports
 from dsr.portability.delivery import (
     Delivery,
     deliver,

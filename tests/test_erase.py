@@ -25,17 +25,19 @@ from _rights_seed import (
     seed,
     snapshot,
 )
-from sqlalchemy import Engine, inspect, select
+from sqlalchemy import Engine, inspect, select, text
 
 from dsr.catalog.loader import load_catalog
 from dsr.catalog.model import Anchor, Catalog, Period, RetentionRule
 from dsr.cli import main
 from dsr.db import connect
 from dsr.demo import schema as s
+from dsr.errors import LedgerError
 from dsr.ledger import audit
 from dsr.ledger.holds import add_hold, release_hold
 from dsr.ledger.keys import StaticKeys
-from dsr.ledger.tables import create_ledger, restrictions
+from dsr.ledger.migrate import create_ledger
+from dsr.ledger.tables import restrictions
 from dsr.rights.erase import Step, erase, expires_at, last_day_kept
 from dsr.subject.graph import SubjectGraph
 
@@ -49,6 +51,7 @@ def catalog() -> Catalog:
 def engine(db_url: str) -> Iterator[Engine]:
     e = connect(db_url)
     seed(e)
+    create_ledger(e)
     yield e
     e.dispose()
 
@@ -187,14 +190,34 @@ def test_dry_run_equals_the_real_run_and_changes_nothing(
 ) -> None:
     people = DUAL + EMPLOYEE
     before = snapshot(engine)
+    with engine.connect() as conn:
+        audit_before = conn.execute(text("SELECT COUNT(*) FROM dsr_audit")).scalar()
     dry = erase(engine, catalog, keys, people, dry_run=True, clock=CLOCK)
     assert snapshot(engine) == before
-    assert not inspect(engine).has_table("dsr_audit")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM dsr_audit")).scalar() == audit_before
     real = erase(engine, catalog, keys, people, clock=CLOCK)
     d, r = dry.to_json(), real.to_json()
     assert d.pop("dry_run") is True and r.pop("dry_run") is False
     assert d == r
     assert snapshot(engine) != before
+
+
+def test_without_a_ledger_a_dry_run_works_and_an_erasure_refuses_changing_nothing(
+    db_url: str, catalog: Catalog, keys: StaticKeys
+) -> None:
+    bare = connect(db_url)
+    try:
+        seed(bare)
+        before = snapshot(bare)
+        plan = erase(bare, catalog, keys, DUAL, dry_run=True, clock=CLOCK)
+        assert plan.erased  # the plan is made without the ledger
+        with pytest.raises(LedgerError, match="run 'dsr init' first"):
+            erase(bare, catalog, keys, DUAL, clock=CLOCK)
+        assert snapshot(bare) == before
+        assert not [t for t in inspect(bare).get_table_names() if t.startswith("dsr_")]
+    finally:
+        bare.dispose()
 
 
 def test_failure_mid_way_rolls_everything_back(
@@ -275,6 +298,7 @@ def test_sqlite_residue_scan(tmp_path: Path, catalog: Catalog, keys: StaticKeys)
     path = tmp_path / "residue.db"
     engine = connect(f"sqlite:///{path}")
     seed(engine)
+    create_ledger(engine)
     needles = [
         n.encode()
         for n in (VISITOR_EMAIL, VISITOR_EMAIL.lower(), VISITOR_LAST,

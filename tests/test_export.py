@@ -24,7 +24,8 @@ from dsr.clock import FixedClock
 from dsr.db import connect
 from dsr.demo import schema as s
 from dsr.errors import ConfigError
-from dsr.ledger.tables import create_ledger, restrictions
+from dsr.ledger.migrate import create_ledger
+from dsr.ledger.tables import restrictions
 from dsr.portability.export import ExportResult, encode_csv, export_package
 from dsr.subject.graph import SubjectGraph
 

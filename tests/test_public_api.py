@@ -22,6 +22,36 @@ def test_cli_verbs_are_library_functions() -> None:
         assert getattr(dsr, verb).__doc__, f"dsr.{verb} has no docstring"
 
 
+def _commands(group, prefix=""):  # type: ignore[no-untyped-def]
+    for name, command in group.commands.items():
+        path = f"{prefix} {name}".strip()
+        yield path, command
+        if hasattr(command, "commands"):
+            yield from _commands(command, path)
+
+
+def test_every_summary_and_help_text_reads_without_markup_or_cuts() -> None:
+    import click
+
+    for path, command in _commands(cli):
+        summary = command.get_short_help_str(limit=80)
+        assert not summary.endswith(("Art.", "...", "(Art.")), (path, summary)
+        texts = [
+            command.help or "",
+            *(p.help or "" for p in command.params if isinstance(p, click.Option)),
+        ]
+        assert not [t for t in texts if "``" in t or ":func:" in t or ":mod:" in t], path
+
+
+def test_the_cli_reference_is_the_commands_own_help() -> None:
+    import runpy
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "docs" / "cli_reference.py"
+    check = runpy.run_path(str(script))["main"]
+    assert check(["--check"]) == 0  # else: python docs/cli_reference.py
+
+
 def test_every_command_is_documented_in_the_cli_reference() -> None:
     from pathlib import Path
 
@@ -44,6 +74,6 @@ def test_the_command_list_reads_as_a_table_of_contents(capsys: pytest.CaptureFix
     assert main(["--help"]) == 0
     listing = capsys.readouterr().out.split("Commands:\n", 1)[1].splitlines()
     summaries = [line.split(None, 1)[1] for line in listing if line.startswith("  ")]
-    assert len(summaries) == 13
+    assert len(summaries) == len(cli.commands)
     for text in summaries:
         assert not text.endswith(("Art.", "...", "(Art.")), text  # never cut mid-sentence

@@ -22,7 +22,8 @@ from dsr.demo import schema as s
 from dsr.errors import CatalogError, SchemaMismatch
 from dsr.ledger.keys import StaticKeys
 from dsr.ledger.lock import exclusive
-from dsr.ledger.tables import audit, create_ledger, purge_checkpoints
+from dsr.ledger.migrate import create_ledger
+from dsr.ledger.tables import audit, purge_checkpoints
 from dsr.retention import purge
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -10,7 +10,7 @@ from dsr.clock import FixedClock
 from dsr.db import connect
 from dsr.demo.data import populate
 from dsr.ledger.keys import StaticKeys
-from dsr.ledger.tables import create_ledger
+from dsr.ledger.migrate import create_ledger
 from dsr.portability.delivery import deliver
 from dsr.portability.storage import DirectoryStorage
 from dsr.retention.purge import purge

@@ -27,6 +27,7 @@ from dsr.db import connect
 from dsr.errors import ValidationError
 from dsr.ledger import audit
 from dsr.ledger.keys import StaticKeys
+from dsr.ledger.migrate import create_ledger
 from dsr.ledger.tables import supplements
 from dsr.rights.rectify import rectify, supplements_for
 
@@ -40,6 +41,7 @@ def catalog() -> Catalog:
 def engine(db_url: str) -> Iterator[Engine]:
     e = connect(db_url)
     seed(e)
+    create_ledger(e)
     yield e
     e.dispose()
 
@@ -171,7 +173,6 @@ def test_request_outcome_is_recorded(engine: Engine, catalog: Catalog, keys: Sta
     from datetime import date
 
     from dsr.ledger.requests import get_request, open_request
-    from dsr.ledger.tables import create_ledger
 
     create_ledger(engine)
     with engine.begin() as c:
@@ -224,7 +225,6 @@ def _tables() -> dict:  # type: ignore[type-arg]
 def test_supplement_count_stays_zero_after_refused_run(
     engine: Engine, catalog: Catalog, keys: StaticKeys
 ) -> None:
-    from dsr.ledger.tables import create_ledger
 
     create_ledger(engine)
     with pytest.raises(ValidationError):

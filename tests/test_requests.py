@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy import Engine, func, inspect, select, text, update
 
 from dsr.catalog.loader import load_catalog
 from dsr.catalog.model import Catalog
@@ -19,6 +19,7 @@ from dsr.db import connect
 from dsr.errors import KeyError_, RequestError, SubjectError
 from dsr.ledger import audit, init_ledger
 from dsr.ledger.keys import StaticKeys, create_key_file
+from dsr.ledger.migrate import create_ledger
 from dsr.ledger.requests import (
     close_request,
     extend_request,
@@ -29,7 +30,6 @@ from dsr.ledger.requests import (
     today_in,
 )
 from dsr.ledger.tables import audit as audit_table
-from dsr.ledger.tables import create_ledger
 from dsr.ledger.tables import requests as requests_table
 
 EMAIL = "Jane.Roe@Example.org"
@@ -345,6 +345,12 @@ def test_cli_request_register(
     today = today_in(SystemClock(), load_catalog())
     recent = (today - timedelta(days=3)).isoformat()
     old = (today - timedelta(days=70)).isoformat()
+
+    # no ledger yet: the register refuses and says what to run, creating nothing
+    code, _, err = _cli(capsys, db_url, key, "request", "list", "--json")
+    assert code == 1 and "run 'dsr init' first" in err
+    assert not [t for t in inspect(connect(db_url)).get_table_names() if t.startswith("dsr_")]
+    assert _cli(capsys, db_url, key, "init", "--json")[0] == 0
 
     code, opened, _ = _cli(
         capsys, db_url, key, "request", "open", "--type", "access", "--received", recent,

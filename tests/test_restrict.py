@@ -17,6 +17,7 @@ from dsr.db import connect
 from dsr.errors import ValidationError
 from dsr.ledger import audit
 from dsr.ledger.keys import StaticKeys
+from dsr.ledger.migrate import create_ledger
 from dsr.ledger.tables import restrictions
 from dsr.rights.erase import erase
 from dsr.rights.restrict import active_restrictions, lift, restrict
@@ -31,6 +32,7 @@ def catalog() -> Catalog:
 def engine(db_url: str) -> Iterator[Engine]:
     e = connect(db_url)
     seed(e)
+    create_ledger(e)
     yield e
     e.dispose()
 

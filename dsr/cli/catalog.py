@@ -19,7 +19,7 @@ def catalog() -> None:
     """Check the catalog and print its JSON Schema."""
 
 
-@catalog.command("check")
+@catalog.command("check", short_help="Check the catalog against the live schema and Art. 13.")
 @json_option
 @pass_app
 @click.pass_context

@@ -9,10 +9,12 @@ from dsr.cli.catalog import catalog
 from dsr.cli.demo import demo
 from dsr.cli.export import download_command, export_command
 from dsr.cli.hold import hold_group
-from dsr.cli.ledger import audit_group, init_command, request_group
+from dsr.cli.ledger import audit_group, init_command, migrate_command, request_group
 from dsr.cli.purge import purge_command
 from dsr.cli.rights import erase_command, rectify_command, restrict_group
 
-ALL: list[click.Command] = [access, catalog, demo, init_command, request_group, audit_group,
-                          rectify_command, erase_command, restrict_group, export_command,
-                          download_command, purge_command, hold_group]  # fmt: skip
+ALL: list[click.Command] = [
+    access, export_command, download_command, rectify_command, erase_command, restrict_group,
+    purge_command, hold_group, request_group, audit_group, catalog, init_command, migrate_command,
+    demo,
+]  # fmt: skip

@@ -73,7 +73,7 @@ def export_command(
     Exit code 3 when rows under restriction (Art. 18) were left out. When nothing about the
     person is portable, nothing is written and the output says why (exit code 0).
     """
-    from dsr.ledger.tables import create_ledger
+    from dsr.ledger.migrate import require_ledger
     from dsr.portability.delivery import deliver as deliver_package
     from dsr.portability.export import export_package, record_export
     from dsr.rights.access import ledger_present
@@ -86,7 +86,7 @@ def export_command(
     graph = SubjectGraph(app.catalog, app.engine)
     data: dict[str, Any]
     if deliver:
-        create_ledger(app.engine)
+        require_ledger(app.engine)
         storage = DirectoryStorage(export_dir)
         with app.engine.begin() as conn:
             delivery = deliver_package(

@@ -35,9 +35,9 @@ def hold_add(
 ) -> None:
     """Place a hold on a table, some of its rows, or a person."""
     from dsr.ledger.holds import add_hold
-    from dsr.ledger.tables import create_ledger
+    from dsr.ledger.migrate import require_ledger
 
-    create_ledger(app.engine)
+    require_ledger(app.engine)
     with app.engine.begin() as conn:
         hold_id = add_hold(conn, app.keys, app.catalog, table=table, row_keys=row_keys or None,
                            identities=identities or None, reason=reason,
@@ -52,9 +52,9 @@ def hold_add(
 def hold_release(app: AppContext, hold_id: int, as_json: bool) -> None:
     """Release a hold; its rows fall under their retention rules again."""
     from dsr.ledger.holds import release_hold
-    from dsr.ledger.tables import create_ledger
+    from dsr.ledger.migrate import require_ledger
 
-    create_ledger(app.engine)
+    require_ledger(app.engine)
     with app.engine.begin() as conn:
         release_hold(conn, app.keys, hold_id, app.clock)
     emit({"released": hold_id}, as_json, lambda d: f"hold {d['released']} released")
@@ -67,9 +67,9 @@ def hold_release(app: AppContext, hold_id: int, as_json: bool) -> None:
 def hold_list(app: AppContext, show_all: bool, as_json: bool) -> None:
     """List holds (people appear by pseudonym only)."""
     from dsr.ledger.holds import list_holds
-    from dsr.ledger.tables import create_ledger
+    from dsr.ledger.migrate import require_ledger
 
-    create_ledger(app.engine)
+    require_ledger(app.engine)
     with app.engine.connect() as conn:
         holds = list_holds(conn, active_only=not show_all, at=app.clock.now(),
                            tz=app.catalog.timezone)  # fmt: skip

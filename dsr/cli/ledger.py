@@ -1,4 +1,4 @@
-"""``dsr init``, ``dsr request ...`` and ``dsr audit verify``: the ledger on the command line."""
+"""``dsr init``, ``dsr migrate``, ``dsr request ...``, ``dsr audit verify``: the ledger."""
 
 from __future__ import annotations
 
@@ -10,8 +10,17 @@ import click
 from sqlalchemy import Engine
 
 from dsr.cli._common import AppContext, emit, identities_argument, json_option, pass_app
+from dsr.errors import LedgerError
 from dsr.ledger import init_ledger
 from dsr.ledger.audit import verify
+from dsr.ledger.migrate import (
+    LEDGER_VERSION,
+    LedgerState,
+    Migration,
+    ledger_state,
+    require_ledger,
+    upgrade_ledger,
+)
 from dsr.ledger.requests import (
     REQUEST_TYPES,
     Request,
@@ -22,7 +31,6 @@ from dsr.ledger.requests import (
     open_request,
     today_in,
 )
-from dsr.ledger.tables import create_ledger
 
 
 class Duration(click.ParamType):
@@ -42,7 +50,7 @@ class Duration(click.ParamType):
 
 
 def _engine(app: AppContext) -> Engine:
-    create_ledger(app.engine)
+    require_ledger(app.engine)
     return app.engine
 
 
@@ -56,7 +64,8 @@ def _request_text(req: dict[str, Any]) -> str:
         f"  received      {req['received']}",
         f"  due           {req['due']}"
         + (f" (originally {req['original_due']})" if req["due"] != req["original_due"] else ""),
-        f"  verified by   {req['verified_by'] or '-'}",
+        f"  verified by   {req['verified_by'] or '-'}"
+        + (f" (recorded {req['verified_at']})" if req.get("verified_at") else ""),
         f"  subject       {req['subject']}",
     ]
     if req.get("identities"):
@@ -102,11 +111,20 @@ def _table_text(data: dict[str, Any]) -> str:
 
 
 @click.command("init", short_help="Create the ledger tables and the secret key file.")
+@click.option(
+    "--upgrade",
+    is_flag=True,
+    help="Also upgrade a ledger made by an older dsr (as 'dsr migrate' does; back up first).",
+)
 @json_option
 @pass_app
-def init_command(app: AppContext, as_json: bool) -> None:
-    """Create the toolkit's tables and the secret key file (mode 0600, never overwritten)."""
-    result = init_ledger(app.engine, app.key_file)
+def init_command(app: AppContext, upgrade: bool, as_json: bool) -> None:
+    """Create the toolkit's tables and the secret key file (mode 0600, never overwritten).
+
+    Run again on a ledger of this version it changes nothing; a ledger made by an older dsr is
+    refused unless --upgrade is given.
+    """
+    result = init_ledger(app.engine, app.key_file, upgrade=upgrade)
 
     def human(r: Any) -> str:
         if r.key_file is None:
@@ -115,9 +133,49 @@ def init_command(app: AppContext, as_json: bool) -> None:
             key = f"created key file {r.key_file} (mode 0600); back it up"
         else:
             key = f"key file {r.key_file} exists; left unchanged"
-        return f"{key}\nledger tables ready: {', '.join(r.tables)}"
+        return f"{key}\n{_migration_text(r.migration)}"
 
     emit(result, as_json, human)
+
+
+def _migration_text(m: Migration) -> str:
+    if m.created:
+        return f"ledger created at version {LEDGER_VERSION}"
+    if not m.applied:
+        return f"ledger is at version {LEDGER_VERSION}; nothing to do"
+    was = m.before.version or "unversioned (before dsr 0.2)"
+    return f"ledger upgraded from {was} to {LEDGER_VERSION}: applied {', '.join(m.applied)}"
+
+
+@click.command("migrate", short_help="Upgrade the ledger tables to this version of dsr.")
+@click.option("--dry-run", is_flag=True, help="Say where the ledger stands; change nothing.")
+@json_option
+@pass_app
+def migrate_command(app: AppContext, dry_run: bool, as_json: bool) -> None:
+    """Upgrade dsr's own tables (dsr_*) to this version of dsr, keeping every row.
+
+    Back up the database first. The upgrade runs in one transaction on PostgreSQL and SQLite;
+    MariaDB commits each step, and a failed step is rerun by running the command again. A
+    database whose ledger is newer than this dsr is refused, changing nothing.
+    """
+    if dry_run:
+        state = ledger_state(app.engine)
+
+        def text(st: LedgerState) -> str:
+            if st.status == "missing":
+                return "no ledger in this database; 'dsr init' creates it"
+            if st.status == "newer":
+                return f"ledger at version {st.version}, newer than this dsr ({LEDGER_VERSION})"
+            if not st.pending:
+                return f"ledger is at version {LEDGER_VERSION}; nothing to do"
+            return f"ledger at {st.version or 'unversioned'}; would apply {', '.join(st.pending)}"
+
+        emit(state, as_json, text)
+        return
+    if ledger_state(app.engine).status == "missing":
+        raise LedgerError("this database has no dsr ledger; run 'dsr init' to create it")
+    migration = upgrade_ledger(app.engine)
+    emit(migration, as_json, _migration_text)
 
 
 @click.group("request", short_help="The request register and its Art. 12(3) deadlines.")
@@ -125,7 +183,7 @@ def request_group() -> None:
     """The request register: deadlines (Art. 12(3)), extensions, outcomes."""
 
 
-@request_group.command("open")
+@request_group.command("open", short_help="Register a request; prints its id and due date.")
 @click.option(
     "--type", "request_type", type=click.Choice(REQUEST_TYPES), required=True, help="The right."
 )
@@ -163,7 +221,7 @@ def request_open(
     emit(data, as_json, lambda d: f"request {d['id']} ({d['type']}) registered, due {d['due']}")
 
 
-@request_group.command("list")
+@request_group.command("list", short_help="List requests by due date (without identities).")
 @click.option("--overdue", is_flag=True, help="Only open requests past their due date.")
 @click.option(
     "--due-within", type=Duration(), help="Only open requests due within 7d, 14d, 2w, ..."
@@ -178,7 +236,7 @@ def request_list(
     status: str | None,
     as_json: bool,
 ) -> None:
-    """List requests by due date (no identities: see ``request show``)."""
+    """List requests by due date (no identities: 'dsr request show ID' decrypts them)."""
     today = _today(app)
     with _engine(app).connect() as conn:
         found = list_requests(
@@ -202,7 +260,7 @@ def request_show(app: AppContext, request_id: int, as_json: bool) -> None:
     _emit_request(app, req, as_json)
 
 
-@request_group.command("extend")
+@request_group.command("extend", short_help="Extend the period by one or two months, with reasons.")
 @click.argument("request_id", type=int, metavar="ID")
 @click.option("--months", type=click.IntRange(1, 2), required=True, help="1 or 2 months.")
 @click.option("--reason", required=True, help="Why (told to the person, Art. 12(3)).")
@@ -236,7 +294,7 @@ def audit_group() -> None:
     """The audit trail (hash-chained, pseudonymous)."""
 
 
-@audit_group.command("verify")
+@audit_group.command("verify", short_help="Check the audit chain; name the first broken entry.")
 @click.option(
     "--expect-head",
     metavar="MAC",
@@ -248,7 +306,7 @@ def audit_group() -> None:
 def audit_verify(app: AppContext, as_json: bool, expect_head: str | None) -> int:
     """Check the audit chain; exit 1 and name the first broken entry if it was tampered with.
 
-    Prints the ``head`` (the last entry's MAC): keep it elsewhere and pass it back with
+    Prints the head (the last entry's MAC): keep it elsewhere and pass it back with
     --expect-head to detect later removal of entries from the end.
     """
     with _engine(app).connect() as conn:

@@ -105,11 +105,11 @@ class _RestrictGroup(click.Group):
 
 @click.group("restrict", cls=_RestrictGroup, short_help="Art. 18: restrict processing, or lift it.")
 def restrict_group() -> None:
-    """Art. 18: restrict processing of the person's rows (``restrict IDENTITY... --reason``),
-    or lift the restriction (``restrict lift IDENTITY... --informed-at DATE``)."""
+    """Art. 18: restrict processing of the person's rows (dsr restrict IDENTITY... --reason
+    TEXT), or lift the restriction (dsr restrict lift IDENTITY... --informed-at DATE)."""
 
 
-@restrict_group.command("add")
+@restrict_group.command("add", short_help="Restrict every row about the person (the default).")
 @identities_argument
 @click.option("--reason", required=True, help="Why (Art. 18(1)(a)-(d)); no personal data.")
 @_request_option
@@ -122,7 +122,7 @@ def restrict_add(
     request_id: int | None,
     as_json: bool,
 ) -> None:
-    """Restrict processing of every row about the person (the default of ``dsr restrict``)."""
+    """Restrict processing of every row about the person (the default of 'dsr restrict')."""
     from dsr.rights.restrict import restrict
 
     result = restrict(app.engine, app.catalog, app.keys, identities, reason,
@@ -130,7 +130,7 @@ def restrict_add(
     emit(result.to_json("restricted"), as_json, lambda d: _human_counts(d, "restricted"))
 
 
-@restrict_group.command("lift")
+@restrict_group.command("lift", short_help="Lift the restriction once the person was informed.")
 @identities_argument
 @click.option("--informed-at", "informed_at", required=True, metavar="DATE",
               help=_INFORMED_HELP)  # fmt: skip

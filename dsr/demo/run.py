@@ -214,16 +214,24 @@ def run_demo(
     lang: str = "en",
     clock: Clock | None = None,
     say: Callable[[str], None] = lambda _m: None,
+    engine: Engine | None = None,
 ) -> DemoResult:
-    """Build the demo in ``directory`` (replacing an earlier demo there) and run the services."""
+    """Build the demo in ``directory`` (replacing an earlier demo there) and run the services.
+
+    The database is ``demo.db`` in ``directory``, or ``engine`` (an empty database of any
+    engine: tests fill a PostgreSQL or MariaDB ledger this way).
+    """
     clock = clock or SystemClock()
     directory = Path(directory).resolve()
     directory.mkdir(parents=True, exist_ok=True)
-    db = directory / "demo.db"
-    for stale in (db, db.with_name("demo.db-wal"), db.with_name("demo.db-shm")):
-        stale.unlink(missing_ok=True)
-    url = f"sqlite:///{db}"
-    engine = connect(url)
+    if engine is None:
+        db = directory / "demo.db"
+        for stale in (db, db.with_name("demo.db-wal"), db.with_name("demo.db-shm")):
+            stale.unlink(missing_ok=True)
+        url = f"sqlite:///{db}"
+        engine = connect(url)
+    else:
+        url = engine.url.render_as_string(hide_password=True)
     catalog = load_catalog()
     now_local = clock.now().astimezone(ZoneInfo(catalog.timezone)).replace(tzinfo=None)
     say(f"building the demo database (scale {scale})")

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select
 
-from dsr.errors import KeyError_
+from dsr.errors import KeyError_, LedgerError
 from dsr.ledger.audit import AuditVerdict, stored_key_check, verify
 from dsr.ledger.deadlines import due_date, extended_due_date, holiday_calendar
 from dsr.ledger.keys import (
@@ -32,6 +32,15 @@ from dsr.ledger.keys import (
     key_check,
     key_provider,
 )
+from dsr.ledger.migrate import (
+    LEDGER_VERSION,
+    LedgerState,
+    Migration,
+    create_ledger,
+    ledger_state,
+    require_ledger,
+    upgrade_ledger,
+)
 from dsr.ledger.requests import (
     REQUEST_TYPES,
     Request,
@@ -43,7 +52,7 @@ from dsr.ledger.requests import (
     record_outcome,
 )
 from dsr.ledger.tables import audit as audit_table
-from dsr.ledger.tables import create_ledger, settings
+from dsr.ledger.tables import ledger_metadata, settings
 
 
 @dataclass(frozen=True)
@@ -53,26 +62,38 @@ class LedgerInit:
     key_file: Path | None
     key_file_created: bool
     tables: list[str]
+    migration: Migration
 
     def to_json(self) -> dict[str, Any]:
         return {
             "key_file": str(self.key_file) if self.key_file is not None else None,
             "key_file_created": self.key_file_created,
             "tables": self.tables,
+            "ledger_version": LEDGER_VERSION,
+            "migration": self.migration.to_json(),
         }
 
 
 def init_ledger(
-    engine: Engine, key_file: str | Path | None = None, env: Mapping[str, str] | None = None
+    engine: Engine,
+    key_file: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    upgrade: bool = False,
 ) -> LedgerInit:
-    """Create the ledger tables where missing and the secret key file if it does not exist.
+    """Create the ledger tables and the secret key file if it does not exist.
 
     The key file (``key_file``, else ``DSR_KEY_FILE``, else the default path) is created with
     mode 0600 and never overwritten; an existing one is checked (readable, not shared with
     others, a valid secret) before anything is created. With ``DSR_SECRET`` set and no key file
-    named, the secret comes from the environment and no file is written.
+    named, the secret comes from the environment and no file is written. A ledger of an older
+    version is upgraded only with ``upgrade`` (``dsr init --upgrade``; else it is refused with
+    the advice to back up and migrate); one of a newer version is always refused.
     """
     env = os.environ if env is None else env
+    state = ledger_state(engine)
+    if state.status == "newer" or (state.status in ("behind", "unversioned") and not upgrade):
+        raise LedgerError(state.problem() or "", where="ledger")
     path: Path | None
     created = False
     if key_file is None and env.get(SECRET_ENV):
@@ -85,22 +106,26 @@ def init_ledger(
         else:
             created = create_key_file(path)
     keys = key_provider(str(path) if path is not None else None, env)
-    tables = create_ledger(engine)
-    try:
-        bind_key(engine, keys)
-    except KeyError_:
-        if created and path is not None:
-            path.unlink(missing_ok=True)  # the new key is of no use to this ledger
-        raise
-    return LedgerInit(path, created, tables)
+    if state.status != "missing":
+        # an existing ledger is checked against the key before anything about it changes
+        try:
+            bind_key(engine, keys, check_only=True)
+        except KeyError_:
+            if created and path is not None:
+                path.unlink(missing_ok=True)  # the new key is of no use to this ledger
+            raise
+    migration = upgrade_ledger(engine)
+    bind_key(engine, keys)
+    return LedgerInit(path, created, sorted(ledger_metadata.tables), migration)
 
 
-def bind_key(engine: Engine, keys: KeyProvider) -> None:
+def bind_key(engine: Engine, keys: KeyProvider, *, check_only: bool = False) -> None:
     """Record which secret the ledger belongs to, or refuse a different one.
 
     A ledger keeps data only its own key opens (sealed identities, the audit chain, download
     tokens); with another key every check would fail later as "tampered". A ledger from before
-    the check was recorded is bound when its audit trail verifies with this key.
+    the check was recorded is bound when its audit trail verifies with this key. With
+    ``check_only`` (a ledger not yet upgraded) it writes nothing.
     """
     check = key_check(keys)
     with engine.begin() as conn:
@@ -120,14 +145,18 @@ def bind_key(engine: Engine, keys: KeyProvider) -> None:
                     "created with another one; use that key file (or DSR_SECRET)",
                     where="key",
                 )
-        conn.execute(insert(settings).values(name="key_check", value=check))
+        if not check_only:
+            conn.execute(insert(settings).values(name="key_check", value=check))
 
 
 __all__ = [
+    "LEDGER_VERSION",
     "REQUEST_TYPES",
     "AuditVerdict",
     "bind_key",
     "LedgerInit",
+    "LedgerState",
+    "Migration",
     "Request",
     "close_request",
     "create_ledger",
@@ -137,8 +166,11 @@ __all__ = [
     "get_request",
     "holiday_calendar",
     "init_ledger",
+    "ledger_state",
     "list_requests",
     "open_request",
     "record_outcome",
+    "require_ledger",
+    "upgrade_ledger",
     "verify",
 ]

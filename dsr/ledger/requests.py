@@ -73,6 +73,7 @@ class Request:
     status: str
     verified_by: str | None
     created_at: datetime
+    verified_at: datetime | None = None
     extension: Extension | None = None
     outcome: str | None = None
     outcome_log: tuple[dict[str, Any], ...] = ()
@@ -94,6 +95,7 @@ class Request:
             "original_due": self.original_due.isoformat(),
             "status": self.status,
             "verified_by": self.verified_by,
+            "verified_at": _iso_utc(self.verified_at) if self.verified_at else None,
             "extension": self.extension.to_json() if self.extension else None,
             "outcome": self.outcome,
             "outcome_log": list(self.outcome_log),
@@ -150,6 +152,7 @@ def _from_row(row: Any, identities: Sequence[str] | None = None) -> Request:
         due=row.extended_due or row.due,
         status=row.status,
         verified_by=row.verified_by,
+        verified_at=row.verified_at,
         created_at=row.created_at,
         extension=extension,
         outcome=row.outcome,
@@ -204,6 +207,7 @@ def open_request(
             identities_enc=b"",
             received=received,
             verified_by=verified_by,
+            verified_at=now if verified_by else None,
             due=due,
             status="open",
             created_at=now,

@@ -1,19 +1,17 @@
 """The toolkit's own tables, kept in the same database as the data they govern.
 
 Keeping them there lets a destructive batch and its audit entry commit in one transaction.
-``dsr init`` (``create_ledger``) creates them; every service creates them if missing.
+``dsr init`` creates them and ``dsr migrate`` upgrades them (:mod:`dsr.ledger.migrate`); a
+change here comes with a revision in ``dsr/ledger/migrations/versions``.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Column,
     Date,
     DateTime,
-    Engine,
     Index,
     Integer,
     LargeBinary,
@@ -37,6 +35,7 @@ requests = Table(
     Column("identities_enc", LargeBinary, nullable=False),
     Column("received", Date, nullable=False),
     Column("verified_by", String(200)),
+    Column("verified_at", DateTime),
     Column("due", Date, nullable=False),
     Column("extended_due", Date),
     Column("extension_reason", Text),
@@ -48,6 +47,8 @@ requests = Table(
     Column("created_at", DateTime, nullable=False),
     Column("closed_at", DateTime),
 )
+
+Index("ix_dsr_requests_status_due", requests.c.status, requests.c.due)
 
 #: Audit trail: each entry's ``mac`` covers its content and the previous entry's mac.
 audit = Table(
@@ -180,16 +181,3 @@ exports = Table(
     Column("deleted_at", DateTime),
     Column("size", BigId),
 )
-
-
-def create_ledger(engine: Engine, cache: dict[str, Any] | None = None) -> list[str]:
-    """Create the toolkit's tables where missing; returns their names.
-
-    With ``cache`` (a graph's ``schema_cache``) the check runs once per graph: it costs a
-    query per table, which a service answering many requests should not pay each time.
-    """
-    if cache is None or not cache.get("ledger.created"):
-        ledger_metadata.create_all(engine)
-        if cache is not None:
-            cache["ledger.created"] = True
-    return sorted(ledger_metadata.tables)

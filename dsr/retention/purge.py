@@ -45,7 +45,8 @@ from dsr.ledger import audit
 from dsr.ledger.holds import holds_version, load_holds
 from dsr.ledger.keys import KeyProvider
 from dsr.ledger.lock import exclusive
-from dsr.ledger.tables import ERASURE_REASON_PREFIX, create_ledger, kept_rows, purge_checkpoints
+from dsr.ledger.migrate import require_ledger
+from dsr.ledger.tables import ERASURE_REASON_PREFIX, kept_rows, purge_checkpoints
 from dsr.ledger.tables import restrictions as restrictions_table
 from dsr.portability.delivery import purge_expired_packages
 from dsr.portability.storage import PackageStorage
@@ -155,7 +156,7 @@ def purge(
             plan = plan_purge(conn, catalog, graph, keys, moment)
         return PurgeReport(plan=plan, dry_run=True,
                            timings={"plan": time.perf_counter() - started})  # fmt: skip
-    create_ledger(engine, graph.schema_cache)
+    require_ledger(engine, graph.schema_cache)
     flag = stop or StopFlag()
     with exclusive(engine), _sigterm(flag):
         with engine.connect() as conn:

@@ -29,7 +29,7 @@ from dsr._resources import resource_path
 from dsr.catalog.bind import link_target
 from dsr.catalog.model import LANGUAGES, Catalog, Field, Purpose, Recipient, RetentionRule, Table
 from dsr.clock import Clock
-from dsr.errors import ConfigError, LedgerError
+from dsr.errors import ConfigError
 from dsr.errors import KeyError_ as DSRKeyError
 from dsr.ledger.keys import KeyProvider
 from dsr.subject.graph import Ambiguity, SubjectGraph, TableRecords
@@ -1018,12 +1018,9 @@ def record_access(
     """
     from dsr.ledger.audit import append
     from dsr.ledger.keys import pseudonym
+    from dsr.ledger.migrate import require_ledger
 
-    if not ledger_present(conn):
-        raise LedgerError(
-            "the toolkit's tables do not exist in this database; run 'dsr init' first",
-            where=f"request {report.request_id}" if report.request_id is not None else "audit",
-        )
+    require_ledger(conn)
     counts = {"tables": len(report.sections), "rows": report.row_count}
     if report.request_id is not None:
         from dsr.ledger.requests import record_outcome

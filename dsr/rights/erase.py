@@ -58,7 +58,7 @@ from dsr.errors import ErasureError
 from dsr.ledger.audit import append as audit_append
 from dsr.ledger.holds import HoldIndex, load_holds
 from dsr.ledger.keys import KeyProvider, pseudonym
-from dsr.ledger.tables import create_ledger
+from dsr.ledger.migrate import require_ledger
 from dsr.ledger.tables import holds as holds_table
 from dsr.portability.storage import PackageStorage
 from dsr.retention.rules import expires_at, last_day_kept
@@ -762,7 +762,7 @@ def erase(
             conn.rollback()
         plan.dry_run = True
         return plan
-    create_ledger(engine, graph.schema_cache)
+    require_ledger(engine, graph.schema_cache)
     with destructive_lock(engine):
         with engine.begin() as conn:
             plan = plan_erasure(conn, catalog, graph, keys, identities, clock=clock)

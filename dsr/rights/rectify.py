@@ -30,7 +30,7 @@ from dsr.errors import ValidationError
 from dsr.ledger.audit import append as audit_append
 from dsr.ledger.crypto import seal, unseal
 from dsr.ledger.keys import KeyProvider, pseudonym
-from dsr.ledger.tables import create_ledger
+from dsr.ledger.migrate import require_ledger
 from dsr.ledger.tables import supplements as supplements_table
 from dsr.rights.notices import Notice, build_notices
 from dsr.rights.validate import Assignment, parse_assignment, validate_assignment
@@ -263,7 +263,7 @@ def rectify(
             conn.rollback()
         plan.dry_run = True
         return plan
-    create_ledger(engine, graph.schema_cache)
+    require_ledger(engine, graph.schema_cache)
     with destructive_lock(engine), engine.begin() as conn:
         plan = plan_rectification(conn, catalog, graph, keys, identities, assignments)
         return apply_rectification(conn, catalog, graph, keys, plan, clock=clock,

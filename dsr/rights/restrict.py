@@ -26,7 +26,8 @@ from dsr.clock import Clock, SystemClock, utc_naive
 from dsr.errors import ValidationError
 from dsr.ledger.audit import append as audit_append
 from dsr.ledger.keys import KeyProvider, pseudonym
-from dsr.ledger.tables import ERASURE_REASON_PREFIX, create_ledger
+from dsr.ledger.migrate import require_ledger
+from dsr.ledger.tables import ERASURE_REASON_PREFIX
 from dsr.ledger.tables import restrictions as restrictions_table
 from dsr.subject.graph import SubjectGraph
 from dsr.subject.identity import Identity, parse_identities
@@ -133,7 +134,7 @@ def restrict(
     ids = parse_identities(identities, graph.catalog)
     subject = pseudonym(keys, ids)
     now = utc_naive(clock.now())
-    create_ledger(engine, graph.schema_cache)
+    require_ledger(engine, graph.schema_cache)
     result = RestrictionResult(subject=subject)
     with engine.begin() as conn:
         record = graph.resolve(conn, ids)
@@ -192,7 +193,7 @@ def lift(
         )
     ids = parse_identities(identities, graph.catalog)
     subject = pseudonym(keys, ids)
-    create_ledger(engine, graph.schema_cache)
+    require_ledger(engine, graph.schema_cache)
     result = RestrictionResult(subject=subject, informed_at=informed)
     r = restrictions_table
     with engine.begin() as conn:

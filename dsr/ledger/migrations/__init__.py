@@ -1,0 +1,1 @@
+"""Alembic migrations of the ``dsr_*`` tables (see :mod:`dsr.ledger.migrate`)."""
