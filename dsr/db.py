@@ -15,16 +15,20 @@ from dsr.errors import ConfigError
 URL_ENV = ("DSR_DATABASE_URL", "DATABASE_URL")
 
 
-def resolve_url(url: str | None, env: Mapping[str, str] | None = None) -> str:
-    """The database URL from the option, else ``DSR_DATABASE_URL``, else ``DATABASE_URL``.
+def resolve_url(
+    url: str | None, env: Mapping[str, str] | None = None, *, fallback: str | None = None
+) -> str:
+    """The database URL from the option, else ``DSR_DATABASE_URL``, else ``DATABASE_URL``,
+    else ``fallback`` (the configuration file's ``database_url``).
 
     ``postgres://`` (as Heroku and others print it) is rewritten to ``postgresql://``.
     """
     env = os.environ if env is None else env
-    chosen = url or next((env[k] for k in URL_ENV if env.get(k)), None)
+    chosen = url or next((env[k] for k in URL_ENV if env.get(k)), None) or fallback
     if not chosen:
         raise ConfigError(
-            "no database: pass --database-url or set DSR_DATABASE_URL (or DATABASE_URL)",
+            "no database: pass --database-url, set DSR_DATABASE_URL (or DATABASE_URL), or "
+            "write database_url in dsr.toml",
             where="--database-url",
         )
     if chosen.startswith("postgres://"):

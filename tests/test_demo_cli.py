@@ -11,11 +11,21 @@ from dsr.cli import main
 
 
 def test_demo_writes_reports_for_the_promised_people(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "demo"
-    assert main(["demo", "--dir", str(out), "--json"]) == 0
-    result = json.loads(capsys.readouterr().out)
+    assert main(["-v", "--log-format", "json", "demo", "--dir", str(out), "--json"]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    logged = [json.loads(line) for line in captured.err.splitlines()]  # every line a JSON record
+    steps = {(r["logger"], r["step"]) for r in logged}
+    assert {("dsr.demo", "demo"), ("dsr.purge", "plan"), ("dsr.purge", "batch"),
+            ("dsr.purge", "done"), ("dsr.erase", "done"), ("dsr.access", "recorded"),
+            ("dsr.export", "recorded"), ("dsr.migrate", "done")} <= steps  # fmt: skip
+    assert all(r["time"].endswith("Z") and r["level"] in ("debug", "info") for r in logged)
+    values = {i.split("=", 1)[1] for p in result["people"] for i in p["identities"]}
+    values |= {v.split("@")[0] for v in values if "@" in v}
+    assert values and not [v for v in values if v.lower() in captured.err.lower()]
     assert {"database_url", "catalog", "files", "people"} <= set(result)
     assert result["database_url"].startswith("sqlite:///")
     roles = " | ".join(p["role"] for p in result["people"])
@@ -54,3 +64,19 @@ def test_demo_writes_reports_for_the_promised_people(
     assert set(after["summary"]["by_table"]) == {"invoices"}
     rectified = json.loads((out / "rectification" / "customer-contact.json").read_text())
     assert rectified["changes"] and rectified["notices"]
+
+    # the demo leaves a dsr.toml: in its directory the commands need no options at all
+    assert (out / "dsr.toml").exists() and str(out / "dsr.toml") in result["files"]
+    monkeypatch.chdir(out)
+    for var in ("DSR_DATABASE_URL", "DATABASE_URL", "DSR_KEY_FILE", "DSR_SECRET", "DSR_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    visitor = next(p for p in result["people"] if "visitor" in p["role"])
+    capsys.readouterr()
+    assert main(["access", *visitor["identities"], "--json"]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert "access report (json)" in captured.err  # a timestamped line: stderr is no terminal
+    assert not [v for v in values if v.lower() in captured.err.lower()]
+    assert report["summary"]["rows"] > 0
+    assert main(["audit", "verify", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["entries"] == audit["entries"] + 1

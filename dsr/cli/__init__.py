@@ -42,13 +42,68 @@ EXIT_WITHHELD = 3
     help="Toolkit secret key file (env DSR_KEY_FILE; or the secret itself in DSR_SECRET). "
     "Default: ~/.config/dsr/secret.key.",
 )
+@click.option(
+    "--config",
+    "config",
+    envvar="DSR_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="Configuration file (env DSR_CONFIG). Default: ./dsr.toml, else [tool.dsr] in "
+    "./pyproject.toml. Options and environment variables take precedence over it.",
+)
+@click.option("-v", "--verbose", count=True, help="More log detail: -v debug.")
+@click.option(
+    "-q", "--quiet", count=True, help="Less log detail: -q warnings and errors, -qq errors only."
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    envvar="DSR_LOG_FORMAT",
+    help="Log lines on stderr: text (timestamped when not a terminal) or json, one object per "
+    "line (env DSR_LOG_FORMAT). Level: -v/-q, else env DSR_LOG_LEVEL, else the config file.",
+)
 @click.version_option(package_name="dsr")
 @click.pass_context
 def cli(
-    ctx: click.Context, catalog: str | None, database_url: str | None, key_file: str | None
+    ctx: click.Context,
+    catalog: str | None,
+    database_url: str | None,
+    key_file: str | None,
+    config: str | None,
+    verbose: int,
+    quiet: int,
+    log_format: str | None,
 ) -> None:
     """dsr: GDPR data-subject rights over the SQL databases a catalog describes."""
-    ctx.obj = AppContext(catalog_path=catalog, database_url=database_url, key_file=key_file)
+    app = AppContext(
+        catalog_path=catalog, database_url=database_url, key_file=key_file, config_path=config
+    )
+    ctx.obj = app
+    _configure_logging(app, verbose, quiet, log_format)
+
+
+def _configure_logging(app: AppContext, verbose: int, quiet: int, fmt: str | None) -> None:
+    import os
+
+    from dsr import log
+    from dsr.config import FileSettings
+
+    if verbose and quiet:
+        raise click.UsageError("-v and -q contradict each other")
+    try:
+        settings = app.settings
+    except DSRError:
+        settings = FileSettings()  # reported by the command that needs the file
+    if verbose:
+        level = "debug"
+    elif quiet:
+        level = "warning" if quiet == 1 else "error"
+    else:
+        level = (os.environ.get("DSR_LOG_LEVEL") or settings.log_level or "info").lower()
+        if level not in log.LEVELS:
+            raise click.UsageError(
+                f"DSR_LOG_LEVEL must be one of {', '.join(log.LEVELS)}, not {level!r}"
+            )
+    log.configure(level, (fmt or settings.log_format or "text").lower())
 
 
 def _register() -> None:
@@ -66,11 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = cli.main(args=argv, prog_name="dsr", standalone_mode=False)
     except DSRError as exc:
-        click.echo(f"dsr: error: {exc}", err=True)
+        _error(str(exc))
         return exc.exit_code
     except SQLAlchemyError as exc:
         # never the SQL's bound parameters or the driver's quote of a row: see db.py
-        click.echo(f"dsr: error: {describe_database_error(exc)}", err=True)
+        _error(describe_database_error(exc))
         return 1
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
@@ -83,6 +138,16 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     return int(result) if isinstance(result, int) else 0
+
+
+def _error(message: str) -> None:
+    """The one error line on stderr: plain text, or a JSON log record with --log-format json."""
+    from dsr import log
+
+    if log.active_format() == "json":
+        log.get("cli").error(message, extra={"step": "error"})
+    else:
+        click.echo(f"dsr: error: {message}", err=True)
 
 
 def run() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,39 +19,73 @@ from sqlalchemy import Engine
 from dsr.catalog.loader import load_catalog
 from dsr.catalog.model import Catalog
 from dsr.clock import Clock, SystemClock
+from dsr.config import FileSettings, expand_references, find_config, load_config
 from dsr.db import connect, resolve_url
-from dsr.ledger.keys import KeyProvider, key_provider
+from dsr.ledger.keys import SECRET_ENV, KeyProvider, key_provider
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass
 class AppContext:
-    """What every command needs, built lazily from the global options."""
+    """What every command needs, built lazily from the global options and the config file.
+
+    Each setting comes from the command-line option, else its environment variable (click reads
+    both into the fields below), else the configuration file (:mod:`dsr.config`), else the
+    default; nothing is read or connected before a command needs it.
+    """
 
     catalog_path: str | None = None
     database_url: str | None = None
     key_file: str | None = None
+    config_path: str | None = None
     clock: Clock = field(default_factory=SystemClock)
 
     @cached_property
+    def settings(self) -> FileSettings:
+        return load_config(find_config(self.config_path))
+
+    @cached_property
+    def catalog_source(self) -> tuple[str | None, str]:
+        """The catalog path in effect and where it came from."""
+        if self.catalog_path is not None:
+            return self.catalog_path, "option or DSR_CATALOG"
+        if self.settings.catalog is not None:
+            return self.settings.catalog, str(self.settings.path)
+        if Path("policies").is_dir() and any(Path("policies").glob("*.y*ml")):
+            return "policies", "./policies"
+        return None, "bundled example catalog"
+
+    @cached_property
     def catalog(self) -> Catalog:
-        path = self.catalog_path
-        if path is None and Path("policies").is_dir() and any(Path("policies").glob("*.y*ml")):
-            path = "policies"
-        return load_catalog(path)
+        return load_catalog(self.catalog_source[0])
 
     @cached_property
     def url(self) -> str:
-        return resolve_url(self.database_url)
+        return expand_references(
+            resolve_url(self.database_url, fallback=self.settings.database_url)
+        )
 
     @cached_property
     def engine(self) -> Engine:
         return connect(self.url)
 
     @cached_property
+    def key_file_path(self) -> str | None:
+        """The key file named by option, DSR_KEY_FILE or (unless DSR_SECRET is set) the file."""
+        if self.key_file is not None or os.environ.get(SECRET_ENV):
+            return self.key_file
+        return self.settings.key_file
+
+    @cached_property
     def keys(self) -> KeyProvider:
-        return key_provider(self.key_file)
+        return key_provider(self.key_file_path)
+
+    def export_dir(self, option: str | None) -> str | None:
+        """The export directory: --export-dir or DSR_EXPORT_DIR, else the file, else default."""
+        from dsr.portability.storage import EXPORT_DIR_ENV
+
+        return option or os.environ.get(EXPORT_DIR_ENV) or self.settings.export_dir
 
 
 pass_app = click.make_pass_decorator(AppContext)

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from dsr.cli._common import AppContext, emit, json_option, pass_app, progress_enabled
+from dsr.cli._common import AppContext, emit, json_option, pass_app
 
 
 @click.command("demo", short_help="Build the demo database (SQLite) and run every service.")
@@ -32,10 +32,12 @@ def demo(app: AppContext, directory: str, scale: int, lang: str, as_json: bool) 
     """Build the COMPAREX Cloud Center demo (SQLite) and run the services for demo people."""
     # imported here: the demo renders PDFs, and WeasyPrint costs every other command ~1-2 s
     from dsr.demo.run import run_demo
+    from dsr.log import get, log_step
+
+    log = get("demo")
 
     def say(message: str) -> None:
-        if progress_enabled():
-            click.echo(f"dsr demo: {message}", err=True)
+        log_step(log, "demo", message)
 
     result = run_demo(directory, scale, lang=lang, clock=app.clock, say=say)
 

@@ -87,7 +87,7 @@ def export_command(
     data: dict[str, Any]
     if deliver:
         require_ledger(app.engine)
-        storage = DirectoryStorage(export_dir)
+        storage = DirectoryStorage(app.export_dir(export_dir))
         with app.engine.begin() as conn:
             delivery = deliver_package(
                 conn, app.catalog, graph, identities, storage, app.keys,
@@ -128,6 +128,11 @@ def download_command(
 ) -> None:
     """Redeem a single-use download token: decrypt the package to FILE and record it."""
     result = download(
-        app.engine, DirectoryStorage(export_dir), app.keys, token, output, clock=app.clock
+        app.engine,
+        DirectoryStorage(app.export_dir(export_dir)),
+        app.keys,
+        token,
+        output,
+        clock=app.clock,
     )
     emit(result.to_json(), as_json, lambda d: f"wrote {d['file']} ({d['size']} bytes)")

@@ -124,7 +124,7 @@ def init_command(app: AppContext, upgrade: bool, as_json: bool) -> None:
     Run again on a ledger of this version it changes nothing; a ledger made by an older dsr is
     refused unless --upgrade is given.
     """
-    result = init_ledger(app.engine, app.key_file, upgrade=upgrade)
+    result = init_ledger(app.engine, app.key_file_path, upgrade=upgrade)
 
     def human(r: Any) -> str:
         if r.key_file is None:

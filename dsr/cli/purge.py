@@ -47,7 +47,7 @@ def purge_command(
     report = purge(app.engine, app.catalog, app.keys, as_of=moment, dry_run=dry_run,
                    vacuum=vacuum, batch_size=batch_size, clock=app.clock,
                    progress=_progress if progress_enabled() else None,
-                   storage=DirectoryStorage())  # fmt: skip
+                   storage=DirectoryStorage(app.export_dir(None)))  # fmt: skip
     emit(report.to_json(), as_json, _human)
     if report.stopped:
         return EXIT_STOPPED

@@ -84,8 +84,9 @@ def erase_command(
     from dsr.rights.erase import erase
     from dsr.rights.notices import write_notices
 
+    storage = DirectoryStorage(app.export_dir(None))
     plan = erase(app.engine, app.catalog, app.keys, identities, dry_run=dry_run,
-                 request_id=request_id, clock=app.clock, storage=DirectoryStorage())  # fmt: skip
+                 request_id=request_id, clock=app.clock, storage=storage)  # fmt: skip
     if notices_dir and not dry_run:
         paths = write_notices(app.catalog, plan.notices, notices_dir, lang=lang,
                               at=app.clock.now(), request_id=request_id)  # fmt: skip

@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from dsr.catalog.loader import example_catalog_path, load_catalog
 from dsr.catalog.model import Catalog
 from dsr.clock import Clock, SystemClock
+from dsr.config import FILE_NAME
 from dsr.db import connect
 from dsr.demo.data import DemoPeople, DemoPerson, populate
 from dsr.ledger import init_ledger
@@ -207,6 +208,16 @@ class _Demo:
         self.say("erasure of the dual-role person; statutory records kept and restricted")
 
 
+#: Written beside the demo database, so that ``cd DIR && dsr access ...`` works after the demo.
+DEMO_CONFIG = """\
+# dsr configuration of this demo directory (see docs/operations.md). Paths are relative to
+# this file; options and environment variables take precedence over what is written here.
+database_url = "sqlite:///demo.db"
+key_file = "secret.key"
+export_dir = "packages"
+"""
+
+
 def run_demo(
     directory: str | Path,
     scale: int = 1,
@@ -246,6 +257,10 @@ def run_demo(
         people=people.all(),
         row_counts=people.row_counts,
     )
+    if url.startswith("sqlite:///") and Path(url[len("sqlite:///") :]).parent == directory:
+        config = directory / FILE_NAME
+        config.write_text(DEMO_CONFIG, encoding="utf-8")
+        result.files.append(str(config))
     demo = _Demo(
         directory, engine, catalog, keys, SubjectGraph(catalog, engine), people, clock, lang,
         result, say,

@@ -37,11 +37,13 @@ from sqlalchemy import (
 
 from dsr.errors import LedgerError
 from dsr.ledger.tables import ledger_metadata
+from dsr.log import get, log_step
 
 VERSION_TABLE = "dsr_schema_version"
 #: Every revision in order; the last is the version this code writes and expects.
 REVISIONS = ("0001", "0002")
 LEDGER_VERSION = REVISIONS[-1]
+_log = get("migrate")
 
 # Alembic's own layout of a version table, so that a ledger stamped here upgrades with Alembic.
 schema_version = Table(
@@ -192,6 +194,8 @@ def upgrade_ledger(engine: Engine) -> Migration:
             ledger_metadata.create_all(conn)
             schema_version.create(conn)
             conn.execute(schema_version.insert().values(version_num=LEDGER_VERSION))
+        log_step(_log, "done", f"ledger created at version {LEDGER_VERSION}",
+                 version=LEDGER_VERSION)  # fmt: skip
         return Migration(before, (), created=True)
     from alembic import command
     from alembic.config import Config
@@ -201,4 +205,7 @@ def upgrade_ledger(engine: Engine) -> Migration:
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, LEDGER_VERSION)
+    log_step(_log, "done", f"ledger upgraded from {before.version or 'unversioned'} to "
+             f"{LEDGER_VERSION}: {', '.join(before.pending)}", applied=list(before.pending),
+             version=LEDGER_VERSION)  # fmt: skip
     return Migration(before, before.pending, created=False)

@@ -1076,3 +1076,9 @@ def record_export(
         request_id=result.request_id,
         at=clock.now(),
     )
+    from dsr.log import get, log_step
+
+    log_step(get("export"), "recorded", f"{action}: {result.rows:,} row(s) from "
+             f"{len(result.tables)} table(s), {summary['restricted']:,} restricted left out",
+             tables=len(result.tables), rows=result.rows, restricted=summary["restricted"],
+             request=result.request_id)  # fmt: skip

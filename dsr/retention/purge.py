@@ -48,6 +48,7 @@ from dsr.ledger.lock import exclusive
 from dsr.ledger.migrate import require_ledger
 from dsr.ledger.tables import ERASURE_REASON_PREFIX, kept_rows, purge_checkpoints
 from dsr.ledger.tables import restrictions as restrictions_table
+from dsr.log import get, log_step
 from dsr.portability.delivery import purge_expired_packages
 from dsr.portability.storage import PackageStorage
 from dsr.retention.plan import PurgePlan, PurgeStep, plan_purge
@@ -60,6 +61,8 @@ MAX_SPAN = 5_000_000
 DEFAULT_TARGET = 1.0
 SQLITE_TARGET = 10.0
 Progress = Callable[[PurgeStep, int], None]
+
+_log = get("purge")
 
 
 @dataclass
@@ -154,6 +157,7 @@ def purge(
         # a dry run changes nothing, not even the schema: no ledger tables are created
         with engine.connect() as conn:
             plan = plan_purge(conn, catalog, graph, keys, moment)
+        _log_plan(plan, time.perf_counter() - started, dry_run=True)
         return PurgeReport(plan=plan, dry_run=True,
                            timings={"plan": time.perf_counter() - started})  # fmt: skip
     require_ledger(engine, graph.schema_cache)
@@ -163,6 +167,7 @@ def purge(
             plan = plan_purge(conn, catalog, graph, keys, moment)
         report = PurgeReport(plan=plan, dry_run=False, run_id=uuid.uuid4().hex[:16])
         report.timings["plan"] = time.perf_counter() - started
+        _log_plan(plan, report.timings["plan"], dry_run=False)
         execute(engine, plan, graph, keys, report, flag, batch_size=batch_size,
                 target_seconds=target_seconds, clock=clock, progress=progress)  # fmt: skip
         report.timings["execute"] = time.perf_counter() - started - report.timings["plan"]
@@ -176,11 +181,31 @@ def purge(
             report.vacuumed = vacuum_tables(engine, plan)
             report.timings["vacuum"] = (time.perf_counter() - started - report.timings["plan"]
                                         - report.timings["execute"])  # fmt: skip
+            log_step(_log, "vacuum", f"reclaimed the space of {len(report.vacuumed)} table(s) "
+                     f"in {report.timings['vacuum']:.1f} s", tables=report.vacuumed,
+                     seconds=round(report.timings["vacuum"], 3))  # fmt: skip
         if engine.dialect.name == "sqlite":
             # deleted rows must not linger in the WAL file for other connections to read
             with engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    done = sum(s.done for s in plan.steps)
+    seconds = time.perf_counter() - started
+    what = "stopped after a whole batch (SIGTERM)" if report.stopped else "finished"
+    log_step(_log, "done", f"{what}: {done:,} rows purged, {report.withheld:,} withheld, "
+             f"{report.packages_deleted} package(s) deleted, in {seconds:.1f} s", rows=done,
+             withheld=report.withheld, stopped=report.stopped, run=report.run_id,
+             seconds=round(seconds, 3))  # fmt: skip
     return report
+
+
+def _log_plan(plan: PurgePlan, seconds: float, *, dry_run: bool) -> None:
+    rows = sum(s.rows for s in plan.steps)
+    busy = sum(1 for s in plan.steps if s.rows)
+    verb = "would purge" if dry_run else "to purge"
+    log_step(_log, "plan", f"{len(plan.steps)} rule step(s), {busy} with expired rows: {verb} "
+             f"{rows:,} rows, {plan.withheld:,} withheld (planned in {seconds:.2f} s)",
+             steps=len(plan.steps), rows=rows, withheld=plan.withheld, dry_run=dry_run,
+             seconds=round(seconds, 3))  # fmt: skip
 
 
 def end_erasure_restrictions(
@@ -271,6 +296,17 @@ def execute(
                 }, at=clock.now())  # fmt: skip
             if progress is not None:
                 progress(step, n)
+            elapsed = max(time.monotonic() - started, 1e-6)
+            left = (
+                -(-(step.last_key - hi + 1) // span)
+                if hi is not None and hi <= step.last_key
+                else 0
+            )
+            log_step(_log, "batch", f"{step.rule.id} on {step.table}: batch {step.batches}/"
+                     f"{step.batches + left}, {n:,} rows ({step.done:,} of {step.rows:,}), "
+                     f"{n / elapsed:,.0f} rows/s", rule=step.rule.id, table=step.table,
+                     batch=step.batches, batches=step.batches + left, rows=n, done=step.done,
+                     total=step.rows, rate=round(n / elapsed))  # fmt: skip
             if hi is None or hi > step.last_key:
                 break
             lo = hi

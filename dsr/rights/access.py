@@ -1035,3 +1035,8 @@ def record_access(
         request_id=report.request_id,
         at=clock.now(),
     )
+    from dsr.log import get, log_step
+
+    log_step(get("access"), "recorded", f"access report ({output_format}): {report.row_count:,} "
+             f"row(s) in {len(report.sections)} table(s)", **counts, format=output_format,
+             request=report.request_id)  # fmt: skip

@@ -25,6 +25,7 @@ then checkpoints SQLite's WAL so no old page image of erased data stays in the j
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -60,6 +61,7 @@ from dsr.ledger.holds import HoldIndex, load_holds
 from dsr.ledger.keys import KeyProvider, pseudonym
 from dsr.ledger.migrate import require_ledger
 from dsr.ledger.tables import holds as holds_table
+from dsr.log import get, log_step
 from dsr.portability.storage import PackageStorage
 from dsr.retention.rules import expires_at, last_day_kept
 from dsr.rights.notices import Notice, build_notices
@@ -76,6 +78,8 @@ NOTHING_TO_CLEAR = (
     "none of the person's fields on this record can be cleared (only keys, references, or "
     "NOT NULL numbers and dates are left); kept as it is"
 )
+
+_log = get("erase")
 
 
 # -- the plan ----------------------------------------------------------------------------------
@@ -756,11 +760,13 @@ def erase(
     """
     clock = clock or SystemClock()
     graph = graph or SubjectGraph(catalog, engine)
+    started = time.perf_counter()
     if dry_run:
         with engine.connect() as conn:
             plan = plan_erasure(conn, catalog, graph, keys, identities, clock=clock)
             conn.rollback()
         plan.dry_run = True
+        _log_done(plan, started)
         return plan
     require_ledger(engine, graph.schema_cache)
     with destructive_lock(engine):
@@ -774,7 +780,20 @@ def erase(
         if engine.dialect.name == "sqlite":
             with engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    _log_done(plan, started)
     return plan
+
+
+def _log_done(plan: ErasurePlan, started: float) -> None:
+    erased = plan.erased()
+    rows = sum(e["rows"] for e in erased)
+    kept = sum(len(k.keys) for k in plan.kept)
+    verb = "would erase" if plan.dry_run else "erased"
+    seconds = time.perf_counter() - started
+    log_step(_log, "done", f"{verb} {rows:,} row(s) in {len(erased)} table(s), kept "
+             f"{kept:,} row(s) in {len(plan.kept)} table(s), {len(plan.packages)} package(s), "
+             f"in {seconds:.2f} s", rows=rows, tables=[e["table"] for e in erased], kept=kept,
+             dry_run=plan.dry_run, seconds=round(seconds, 3))  # fmt: skip
 
 
 __all__ = [
