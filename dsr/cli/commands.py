@@ -8,6 +8,7 @@ from dsr.cli.access import access
 from dsr.cli.catalog import catalog
 from dsr.cli.config import config_group
 from dsr.cli.demo import demo
+from dsr.cli.doctor import doctor_command
 from dsr.cli.export import download_command, export_command
 from dsr.cli.hold import hold_group
 from dsr.cli.ledger import audit_group, init_command, migrate_command, request_group
@@ -17,5 +18,5 @@ from dsr.cli.rights import erase_command, rectify_command, restrict_group
 ALL: list[click.Command] = [
     access, export_command, download_command, rectify_command, erase_command, restrict_group,
     purge_command, hold_group, request_group, audit_group, catalog, init_command, migrate_command,
-    config_group, demo,
+    config_group, doctor_command, demo,
 ]  # fmt: skip
