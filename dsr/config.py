@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dsr import log
 from dsr.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -51,8 +52,6 @@ _MAIL = {
     "timeout": int,
 }
 _TYPE_WORDS = {str: "a string", int: "a whole number", bool: "true or false"}
-LOG_LEVELS = ("debug", "info", "warning", "error")
-LOG_FORMATS = ("text", "json")
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -168,7 +167,7 @@ def load_config(path: Path | None) -> FileSettings:
     mail_values = checker.table(mail, _MAIL, section="mail")
     if "database_url" in top:
         checker.no_literal_password(top["database_url"])
-    for key, allowed in (("log_level", LOG_LEVELS), ("log_format", LOG_FORMATS)):
+    for key, allowed in (("log_level", tuple(log.LEVELS)), ("log_format", log.FORMATS)):
         if key in top and top[key].lower() not in allowed:
             raise checker.error(key, f"must be one of {', '.join(allowed)}")
     if "database_url" in top:

@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 LOGGER = "dsr"
+FORMATS = ("text", "json")
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
           "error": logging.ERROR}  # fmt: skip
 

@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from dsr.cli._common import AppContext
 from dsr.db import describe_database_error
 from dsr.errors import DSRError
+from dsr.log import FORMATS
 
 EXIT_WITHHELD = 3
 
@@ -56,7 +57,7 @@ EXIT_WITHHELD = 3
 )
 @click.option(
     "--log-format",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(FORMATS),
     envvar="DSR_LOG_FORMAT",
     help="Log lines on stderr: text (timestamped when not a terminal) or json, one object per "
     "line (env DSR_LOG_FORMAT). Level: -v/-q, else env DSR_LOG_LEVEL, else the config file.",

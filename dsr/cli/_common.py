@@ -51,7 +51,7 @@ class AppContext:
         if self.catalog_path is not None:
             return self.catalog_path, "option or DSR_CATALOG"
         if self.settings.catalog is not None:
-            return self.settings.catalog, str(self.settings.path)
+            return self.settings.catalog, f"file {self.settings.path}"
         if Path("policies").is_dir() and any(Path("policies").glob("*.y*ml")):
             return "policies", "./policies"
         return None, "bundled example catalog"

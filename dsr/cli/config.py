@@ -48,10 +48,8 @@ def _effective(app: AppContext) -> dict[str, Any]:
     out["database_url"] = {"value": redact_url(url) if url else None, "source": url_source}
 
     catalog, origin = app.catalog_source
-    if app.catalog_path is not None:
+    if app.catalog_path is not None:  # option or environment: ask click which
         origin = _source("catalog", "DSR_CATALOG", app, False)
-    elif settings.catalog is not None:
-        origin = f"file {settings.path}"
     out["catalog"] = {"value": catalog or "(bundled example)", "source": origin}
 
     if app.key_file is None and os.environ.get(SECRET_ENV):

@@ -127,12 +127,6 @@ def download_command(
     app: AppContext, token: str, output: str, export_dir: str | None, as_json: bool
 ) -> None:
     """Redeem a single-use download token: decrypt the package to FILE and record it."""
-    result = download(
-        app.engine,
-        DirectoryStorage(app.export_dir(export_dir)),
-        app.keys,
-        token,
-        output,
-        clock=app.clock,
-    )
+    storage = DirectoryStorage(app.export_dir(export_dir))
+    result = download(app.engine, storage, app.keys, token, output, clock=app.clock)
     emit(result.to_json(), as_json, lambda d: f"wrote {d['file']} ({d['size']} bytes)")

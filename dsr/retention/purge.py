@@ -157,9 +157,9 @@ def purge(
         # a dry run changes nothing, not even the schema: no ledger tables are created
         with engine.connect() as conn:
             plan = plan_purge(conn, catalog, graph, keys, moment)
-        _log_plan(plan, time.perf_counter() - started, dry_run=True)
-        return PurgeReport(plan=plan, dry_run=True,
-                           timings={"plan": time.perf_counter() - started})  # fmt: skip
+        seconds = time.perf_counter() - started
+        _log_plan(plan, seconds, dry_run=True)
+        return PurgeReport(plan=plan, dry_run=True, timings={"plan": seconds})
     require_ledger(engine, graph.schema_cache)
     flag = stop or StopFlag()
     with exclusive(engine), _sigterm(flag):
@@ -296,7 +296,8 @@ def execute(
                 }, at=clock.now())  # fmt: skip
             if progress is not None:
                 progress(step, n)
-            elapsed = max(time.monotonic() - started, 1e-6)
+            elapsed = time.monotonic() - started
+            rate = n / max(elapsed, 1e-6)
             left = (
                 -(-(step.last_key - hi + 1) // span)
                 if hi is not None and hi <= step.last_key
@@ -304,15 +305,14 @@ def execute(
             )
             log_step(_log, "batch", f"{step.rule.id} on {step.table}: batch {step.batches}/"
                      f"{step.batches + left}, {n:,} rows ({step.done:,} of {step.rows:,}), "
-                     f"{n / elapsed:,.0f} rows/s", rule=step.rule.id, table=step.table,
+                     f"{rate:,.0f} rows/s", rule=step.rule.id, table=step.table,
                      batch=step.batches, batches=step.batches + left, rows=n, done=step.done,
-                     total=step.rows, rate=round(n / elapsed))  # fmt: skip
+                     total=step.rows, rate=round(rate))  # fmt: skip
             if hi is None or hi > step.last_key:
                 break
             lo = hi
             if batch_size is None:
-                elapsed = max(time.monotonic() - started, 1e-3)
-                factor = min(max(target_seconds / elapsed, 0.25), 4.0)
+                factor = min(max(target_seconds / max(elapsed, 1e-3), 0.25), 4.0)
                 span = int(min(max(span * factor, MIN_SPAN), MAX_SPAN))
         if report.stopped:
             break
