@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dsr.catalog.loader import load_catalog  # noqa: E402
 from dsr.clock import FixedClock  # noqa: E402
+from dsr.crypto.keys import StaticKeys  # noqa: E402
 from dsr.db import connect  # noqa: E402
 from dsr.demo import schema  # noqa: E402
 from dsr.demo.data import populate  # noqa: E402
-from dsr.ledger.keys import StaticKeys  # noqa: E402
 from dsr.ledger.migrate import (
     create_ledger,  # noqa: E402
     schema_version,

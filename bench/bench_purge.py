@@ -29,9 +29,9 @@ from typing import Any
 from sqlalchemy import create_engine, insert, text
 
 from dsr.catalog.loader import load_catalog
+from dsr.crypto.keys import StaticKeys
 from dsr.db import connect
 from dsr.demo import schema as s
-from dsr.ledger.keys import StaticKeys
 from dsr.ledger.migrate import create_ledger
 
 AS_OF = datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)
@@ -103,7 +103,7 @@ def purge_catalog() -> Any:
 
 def child(url: str, target: float | None) -> None:
     """Run the purge and print seconds, rows and peak RSS (this process only)."""
-    from dsr.retention import purge
+    from dsr.retention.purge import purge
 
     engine = connect(url)
     catalog = purge_catalog()  # loading YAML is per process, not per purge

@@ -1,71 +1,68 @@
 """dsr: a GDPR data-subject-rights toolkit over SQL databases.
 
 Declare once, in a catalog, which tables and columns hold personal data, about whom, why, on
-which legal basis, for whom and for how long; every data-subject right is then a function over
-that catalog. The command line (``dsr``) is a thin shell over these functions, and its verbs
-are theirs: ``dsr access`` is :func:`access`, ``dsr erase`` is :func:`erase`, ``dsr purge`` is
-:func:`purge`, and so on.
+which legal basis, for whom and for how long; every data-subject right is then a method of a
+:class:`Toolkit` bound to that catalog and a database. The command line (``dsr``) is a thin
+shell over the same methods: ``dsr access`` is :meth:`Toolkit.access`, ``dsr erase`` is
+:meth:`Toolkit.erase`, ``dsr request open`` is ``toolkit.ledger.open_request``, and so on.
 
     import dsr
-    catalog = dsr.load_catalog("policies/")
-    engine = dsr.connect("sqlite:///crm.db")
-    graph = dsr.SubjectGraph(catalog, engine)
-    with engine.begin() as conn:
-        report = dsr.access(conn, catalog, graph, ["jane@example.com"], clock=dsr.SystemClock())
+    tk = dsr.Toolkit("sqlite:///crm.db", "policies/", key_file="secret.key")
+    report = tk.access(["jane@example.com"])
+    dsr.render_pdf(report)                 # or render_html / render_json
+    plan = tk.erase(["jane@example.com"], dry_run=True)
+
+Names are imported on first use, so ``import dsr`` costs next to nothing.
 """
 
-from dsr.catalog import Catalog, CheckReport, check_catalog, load_catalog
-from dsr.clock import Clock, FixedClock, SystemClock
-from dsr.db import connect
-from dsr.errors import DSRError
-from dsr.ledger import init_ledger
-from dsr.ledger.audit import verify as verify_audit
-from dsr.ledger.holds import add_hold, release_hold
-from dsr.ledger.keys import FileKeys, StaticKeys, key_provider
-from dsr.ledger.requests import close_request, extend_request, open_request
-from dsr.portability.delivery import deliver, download
-from dsr.portability.export import export_package as export
-from dsr.retention.purge import purge
-from dsr.rights.access import access_report as access
-from dsr.rights.erase import erase
-from dsr.rights.rectify import rectify
-from dsr.rights.restrict import lift, restrict
-from dsr.subject.graph import SubjectGraph, SubjectRecord
-from dsr.subject.identity import Identity, parse_identity
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dsr._lazy import lazy_names
+
+if TYPE_CHECKING:
+    from dsr.catalog import Catalog, CheckReport, load_catalog
+    from dsr.clock import Clock, FixedClock, SystemClock
+    from dsr.crypto.keys import FileKeys, KeyProvider, StaticKeys, key_provider
+    from dsr.db import connect
+    from dsr.errors import DSRError
+    from dsr.ledger.audit import AuditVerdict
+    from dsr.ledger.requests import Request
+    from dsr.portability.delivery import Delivery, Download
+    from dsr.portability.export import ExportResult
+    from dsr.render import render_html, render_json, render_pdf
+    from dsr.retention.purge import PurgeReport, StopFlag
+    from dsr.rights.access import AccessReport
+    from dsr.rights.erase import ErasurePlan
+    from dsr.rights.rectify import RectificationPlan
+    from dsr.rights.restrict import RestrictionResult
+    from dsr.subject.graph import SubjectRecord
+    from dsr.subject.identity import Identity, parse_identity
+    from dsr.toolkit import Ledger, Toolkit
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Catalog",
-    "CheckReport",
-    "Clock",
-    "DSRError",
-    "FileKeys",
-    "FixedClock",
-    "Identity",
-    "StaticKeys",
-    "SubjectGraph",
-    "SubjectRecord",
-    "SystemClock",
-    "access",
-    "add_hold",
-    "check_catalog",
-    "close_request",
-    "connect",
-    "deliver",
-    "download",
-    "erase",
-    "export",
-    "extend_request",
-    "init_ledger",
-    "key_provider",
-    "lift",
-    "load_catalog",
-    "open_request",
-    "parse_identity",
-    "purge",
-    "rectify",
-    "release_hold",
-    "restrict",
-    "verify_audit",
-]
+__all__, __getattr__, __dir__ = lazy_names(
+    __name__,
+    {
+        "dsr.catalog": ("Catalog", "CheckReport", "load_catalog"),
+        "dsr.clock": ("Clock", "FixedClock", "SystemClock"),
+        "dsr.db": ("connect",),
+        "dsr.errors": ("DSRError",),
+        "dsr.ledger.audit": ("AuditVerdict",),
+        "dsr.crypto.keys": ("FileKeys", "KeyProvider", "StaticKeys", "key_provider"),
+        "dsr.ledger.requests": ("Request",),
+        "dsr.portability.delivery": ("Delivery", "Download"),
+        "dsr.portability.export": ("ExportResult",),
+        "dsr.render": ("render_html", "render_json", "render_pdf"),
+        "dsr.retention.purge": ("PurgeReport", "StopFlag"),
+        "dsr.rights.access": ("AccessReport",),
+        "dsr.rights.erase": ("ErasurePlan",),
+        "dsr.rights.rectify": ("RectificationPlan",),
+        "dsr.rights.restrict": ("RestrictionResult",),
+        "dsr.subject.graph": ("SubjectRecord",),
+        "dsr.subject.identity": ("Identity", "parse_identity"),
+        "dsr.toolkit": ("Ledger", "Toolkit"),
+    },
+)

@@ -101,6 +101,17 @@ class DeliveryError(DSRError):
     """A tampered, expired or reused download token, or a package that fails to decrypt."""
 
 
+class MissingExtra(ConfigError):
+    """An optional part of dsr whose dependencies are not installed (``pip install dsr[x]``)."""
+
+    def __init__(self, extra: str, package: str, needed_for: str) -> None:
+        super().__init__(
+            f"{needed_for} need(s) {package}, which is not installed: "
+            f"pip install 'dsr[{extra}]' (or pip install {package})",
+            where=f"dsr[{extra}]",
+        )
+
+
 class LockBusy(DSRError):
     """Another run holds the lock; nothing was done."""
 

@@ -20,11 +20,11 @@ from dsr.catalog.loader import load_catalog
 from dsr.catalog.model import Catalog, Text
 from dsr.cli import cli, main
 from dsr.clock import FixedClock
+from dsr.crypto.keys import StaticKeys, pseudonym
 from dsr.db import connect
 from dsr.demo import schema as s
 from dsr.demo.data import DemoPeople, populate
 from dsr.ledger.audit import verify
-from dsr.ledger.keys import StaticKeys, pseudonym
 from dsr.ledger.migrate import create_ledger
 from dsr.ledger.tables import audit
 from dsr.render import RefusingFetcher, ResourceRefused, render_html, render_json, render_pdf

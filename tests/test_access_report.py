@@ -340,7 +340,7 @@ def test_values_are_formatted_per_language() -> None:
 def test_evidence_rows_show_their_supplementary_statements_when_keys_are_given(
     demo: Demo,
 ) -> None:
-    from dsr.ledger.keys import StaticKeys
+    from dsr.crypto.keys import StaticKeys
     from dsr.rights.rectify import rectify
 
     keys = StaticKeys(b"k" * 32)

@@ -24,9 +24,9 @@ from dsr.catalog.loader import load_catalog
 from dsr.catalog.model import Catalog
 from dsr.cli import main
 from dsr.clock import FixedClock
+from dsr.crypto.keys import StaticKeys
 from dsr.db import connect
 from dsr.errors import LedgerError, SchemaMismatch, SubjectError
-from dsr.ledger.keys import StaticKeys
 from dsr.ledger.migrate import create_ledger
 from dsr.retention.purge import purge
 from dsr.rights.access import access_report

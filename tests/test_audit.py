@@ -12,9 +12,9 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from dsr.cli import main
 from dsr.clock import FixedClock
+from dsr.crypto.keys import FileKeys, create_key_file
 from dsr.db import connect
 from dsr.ledger import audit
-from dsr.ledger.keys import FileKeys, create_key_file
 from dsr.ledger.migrate import create_ledger
 from dsr.ledger.requests import extend_request, open_request, record_outcome
 from dsr.ledger.tables import audit as audit_table
@@ -188,9 +188,9 @@ def test_empty_chain_is_intact(db_url: str, tmp_path: Path) -> None:
 def test_removal_from_the_end_is_detected_against_a_shipped_head(db_url: str) -> None:
     from sqlalchemy import delete
 
+    from dsr.crypto.keys import StaticKeys
     from dsr.db import connect
     from dsr.ledger import audit as audit_mod
-    from dsr.ledger.keys import StaticKeys
     from dsr.ledger.migrate import create_ledger
     from dsr.ledger.tables import audit as audit_table
 

@@ -355,3 +355,38 @@ def test_cli_refuses_a_broken_catalog_with_its_location(
 def test_cli_prints_the_published_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["catalog", "schema"]) == 0
     assert json.loads(capsys.readouterr().out) == json_schema()
+
+
+def test_a_validated_catalog_is_not_validated_again_in_the_next_process(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    path = write(tmp_path, BASE)
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    code = (
+        "import sys; from dsr.catalog.loader import load_catalog; "
+        f"load_catalog({str(path)!r}); print('jsonschema' in sys.modules)"
+    )
+
+    def run() -> str:
+        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              text=True, check=True).stdout.strip()  # fmt: skip
+
+    assert run() == "True"  # first load: validated, and remembered
+    assert (tmp_path / "cache" / "dsr" / "validated-catalogs").exists()
+    assert run() == "False"  # the same contents again: jsonschema not even imported
+    write(tmp_path, BASE.replace("Running the shop", "Running the web shop"))
+    assert run() == "True"  # other contents are validated again
+
+
+def test_a_broken_catalog_is_refused_every_time_whatever_the_cache_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (tmp_path / "cache" / "dsr").mkdir(parents=True)
+    (tmp_path / "cache" / "dsr" / "validated-catalogs").write_bytes(b"\xff\xfe junk\n")
+    path = write(tmp_path, BASE.replace('    legal_basis: "6(1)(b)"', '    legal_basis: "6(1)(g)"'))
+    for _ in range(2):
+        assert "purposes.service.legal_basis" in refused(path)
+    assert load_catalog(write(tmp_path, BASE, "good.yaml")).tables  # junk in the cache is ignored

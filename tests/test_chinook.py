@@ -23,8 +23,8 @@ from dsr.catalog.loader import load_catalog
 from dsr.catalog.model import Catalog
 from dsr.cli import main
 from dsr.clock import FixedClock
+from dsr.crypto.keys import StaticKeys
 from dsr.db import connect
-from dsr.ledger.keys import StaticKeys
 from dsr.ledger.migrate import create_ledger
 from dsr.portability.export import export_package
 from dsr.rights.access import AccessReport, access_report

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from dsr.cli import main
-from dsr.ledger.keys import create_key_file
+from dsr.crypto.keys import create_key_file
 
 ENV_VARS = ("DSR_DATABASE_URL", "DATABASE_URL", "DSR_KEY_FILE", "DSR_SECRET", "DSR_CONFIG",
             "DSR_CATALOG", "DSR_EXPORT_DIR", "DSR_LOG_LEVEL", "DSR_LOG_FORMAT")  # fmt: skip

@@ -17,10 +17,10 @@ from test_export import ANNA, CARLA, CLOCK, DIETER, seed
 from dsr.catalog.loader import load_catalog
 from dsr.cli import main
 from dsr.clock import FixedClock
+from dsr.crypto.keys import StaticKeys, derive
 from dsr.db import connect
 from dsr.errors import ConfigError, DeliveryError
 from dsr.ledger import audit
-from dsr.ledger.keys import StaticKeys, derive
 from dsr.ledger.migrate import create_ledger
 from dsr.ledger.tables import exports
 from dsr.portability.delivery import (

@@ -10,8 +10,8 @@ import _shop as shop
 import pytest
 
 from dsr.cli import main
+from dsr.crypto.keys import create_key_file
 from dsr.db import connect
-from dsr.ledger.keys import create_key_file
 
 
 def _doctor(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:

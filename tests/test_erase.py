@@ -30,12 +30,12 @@ from sqlalchemy import Engine, inspect, select, text
 from dsr.catalog.loader import load_catalog
 from dsr.catalog.model import Anchor, Catalog, Period, RetentionRule
 from dsr.cli import main
+from dsr.crypto.keys import StaticKeys
 from dsr.db import connect
 from dsr.demo import schema as s
 from dsr.errors import LedgerError
 from dsr.ledger import audit
 from dsr.ledger.holds import add_hold, release_hold
-from dsr.ledger.keys import StaticKeys
 from dsr.ledger.migrate import create_ledger
 from dsr.ledger.tables import restrictions
 from dsr.rights.erase import Step, erase, expires_at, last_day_kept
@@ -247,7 +247,7 @@ def test_nothing_kept_exits_0_and_request_outcome_recorded(
     engine: Engine, db_url: str, catalog: Catalog, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    from dsr.ledger.keys import key_provider
+    from dsr.crypto.keys import key_provider
     from dsr.ledger.requests import get_request, open_request
 
     monkeypatch.setenv("DSR_SECRET", "6b" * 32)

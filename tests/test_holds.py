@@ -17,7 +17,7 @@ from dsr.demo import schema as s
 from dsr.errors import LedgerError
 from dsr.ledger.holds import add_hold, list_holds, load_holds, release_hold
 from dsr.ledger.tables import audit, holds, restrictions
-from dsr.retention import purge
+from dsr.retention.purge import purge
 from dsr.subject.graph import SubjectGraph
 
 CLOCK = FixedClock(AS_OF)

@@ -18,10 +18,10 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, select, text
 
 from dsr.cli import main
+from dsr.crypto.keys import StaticKeys
 from dsr.db import connect
 from dsr.demo.run import run_demo
 from dsr.errors import LedgerError
-from dsr.ledger.keys import StaticKeys
 from dsr.ledger.migrate import (
     LEDGER_VERSION,
     REVISIONS,

@@ -14,12 +14,32 @@ def test_all_is_sorted_and_every_name_exists() -> None:
     assert missing == []
 
 
-def test_cli_verbs_are_library_functions() -> None:
-    verbs = {"access", "erase", "export", "purge", "rectify", "restrict"}
+def test_cli_verbs_are_toolkit_methods() -> None:
+    verbs = {"access", "erase", "export", "purge", "rectify", "restrict", "download"}
     assert verbs <= set(cli.commands)
-    for verb in verbs:
-        assert callable(getattr(dsr, verb)), verb
-        assert getattr(dsr, verb).__doc__, f"dsr.{verb} has no docstring"
+    for verb in verbs | {"deliver", "lift", "check", "find", "write_notices"}:
+        method = getattr(dsr.Toolkit, verb)
+        assert callable(method), verb
+        assert method.__doc__, f"Toolkit.{verb} has no docstring"
+    for name in ("open_request", "request", "requests", "extend", "close", "hold", "release",
+                 "holds", "verify", "record", "init", "migrate", "state"):  # fmt: skip
+        assert getattr(dsr.Ledger, name).__doc__, f"Ledger.{name} has no docstring"
+
+
+def test_import_dsr_loads_nothing_heavy() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, dsr, dsr.cli; "
+        "print(','.join(m for m in ('sqlalchemy', 'jinja2', 'weasyprint', 'faker', 'alembic', "
+        "'cryptography', 'yaml') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+    assert dsr.Toolkit.__module__ == "dsr.toolkit"
+    with pytest.raises(AttributeError):
+        dsr.no_such_name  # noqa: B018
 
 
 def _commands(group, prefix=""):  # type: ignore[no-untyped-def]

@@ -17,14 +17,14 @@ from sqlalchemy import Engine, func, insert, select
 
 from dsr.catalog.loader import load_catalog
 from dsr.cli import main
+from dsr.crypto.keys import StaticKeys
 from dsr.db import connect
 from dsr.demo import schema as s
 from dsr.errors import CatalogError, SchemaMismatch
-from dsr.ledger.keys import StaticKeys
 from dsr.ledger.lock import exclusive
 from dsr.ledger.migrate import create_ledger
 from dsr.ledger.tables import audit, purge_checkpoints
-from dsr.retention import purge
+from dsr.retention.purge import purge
 
 BERLIN = ZoneInfo("Europe/Berlin")
 AS_OF = datetime(2026, 11, 25, 12, 0, tzinfo=BERLIN)

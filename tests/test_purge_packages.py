@@ -7,9 +7,9 @@ from pathlib import Path
 
 from dsr.catalog.loader import load_catalog
 from dsr.clock import FixedClock
+from dsr.crypto.keys import StaticKeys
 from dsr.db import connect
 from dsr.demo.data import populate
-from dsr.ledger.keys import StaticKeys
 from dsr.ledger.migrate import create_ledger
 from dsr.portability.delivery import deliver
 from dsr.portability.storage import DirectoryStorage

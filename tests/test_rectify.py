@@ -23,10 +23,10 @@ from sqlalchemy import Engine, func, select
 from dsr.catalog.loader import load_catalog
 from dsr.catalog.model import Catalog
 from dsr.cli import main
+from dsr.crypto.keys import StaticKeys
 from dsr.db import connect
 from dsr.errors import ValidationError
 from dsr.ledger import audit
-from dsr.ledger.keys import StaticKeys
 from dsr.ledger.migrate import create_ledger
 from dsr.ledger.tables import supplements
 from dsr.rights.rectify import rectify, supplements_for

@@ -15,10 +15,10 @@ from dsr.catalog.loader import load_catalog
 from dsr.catalog.model import Catalog
 from dsr.cli import main
 from dsr.clock import FixedClock, SystemClock
+from dsr.crypto.keys import StaticKeys, create_key_file
 from dsr.db import connect
 from dsr.errors import KeyError_, RequestError, SubjectError
 from dsr.ledger import audit, init_ledger
-from dsr.ledger.keys import StaticKeys, create_key_file
 from dsr.ledger.migrate import create_ledger
 from dsr.ledger.requests import (
     close_request,

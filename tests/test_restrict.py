@@ -13,10 +13,10 @@ from sqlalchemy import Engine, select
 from dsr.catalog.loader import load_catalog
 from dsr.catalog.model import Catalog
 from dsr.cli import main
+from dsr.crypto.keys import StaticKeys
 from dsr.db import connect
 from dsr.errors import ValidationError
 from dsr.ledger import audit
-from dsr.ledger.keys import StaticKeys
 from dsr.ledger.migrate import create_ledger
 from dsr.ledger.tables import restrictions
 from dsr.rights.erase import erase

@@ -12,7 +12,9 @@ Checks against a live database are in :mod:`dsr.catalog.check`.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache
@@ -21,7 +23,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import jsonschema
 import yaml
 
 from dsr.catalog.model import (
@@ -151,6 +152,9 @@ def excerpt(value: Any) -> str:
 
 
 _CONSTRUCTOR = yaml.SafeLoader("")
+#: libyaml's parser where PyYAML was built with it (ten times faster than the Python one);
+#: both give the same nodes, marks and errors
+SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _line_of_offset(data: bytes | str, offset: int) -> int:
@@ -179,7 +183,7 @@ def _parse_file(path: Path, lines: _Lines) -> dict[str, Any]:
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=SAFE_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -244,10 +248,55 @@ def _merge(parts: list[dict[str, Any]], lines: _Lines) -> dict[str, Any]:
 
 
 @cache
+def _schema_text() -> str:
+    return resources.files("dsr.catalog").joinpath("catalog.schema.json").read_text("utf-8")
+
+
 def json_schema() -> dict[str, Any]:
     """The published JSON Schema of the catalog format."""
-    text = resources.files("dsr.catalog").joinpath("catalog.schema.json").read_text("utf-8")
-    return dict(json.loads(text))
+    return dict(json.loads(_schema_text()))
+
+
+#: Digests of catalog contents that passed the JSON Schema, so that the next process loading
+#: the same catalog skips importing jsonschema and validating (a tenth of a CLI command's
+#: start-up). Only valid contents are remembered; anything else is validated every time.
+VALIDATED_FILE = "validated-catalogs"
+_VALIDATED_KEEP = 32
+
+
+def _validated_path() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "dsr" / VALIDATED_FILE
+
+
+def _digest(data: dict[str, Any]) -> str:
+    h = hashlib.sha256(_schema_text().encode("utf-8"))
+    h.update(json.dumps(data, sort_keys=True, default=str, ensure_ascii=False).encode("utf-8"))
+    return h.hexdigest()
+
+
+def _known_valid(digest: str) -> bool:
+    try:
+        return digest in _validated_path().read_text("ascii").split()
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _remember_valid(digest: str) -> None:
+    """Best effort: a read-only or missing home directory just means validating again."""
+    path = _validated_path()
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            known = path.read_text("ascii").split()
+        except (OSError, UnicodeDecodeError):
+            known = []
+        known = [d for d in known if d != digest][-(_VALIDATED_KEEP - 1) :] + [digest]
+        part = path.with_name(f"{path.name}.{os.getpid()}.part")
+        part.write_text("\n".join(known) + "\n", "ascii")
+        os.replace(part, path)
+    except OSError:
+        pass
 
 
 _PATTERN_MESSAGES = {
@@ -257,9 +306,15 @@ _PATTERN_MESSAGES = {
 
 
 def _validate_schema(data: dict[str, Any], lines: _Lines) -> None:
+    digest = _digest(data)
+    if _known_valid(digest):
+        return
+    import jsonschema
+
     validator = jsonschema.Draft202012Validator(json_schema())
     errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), e.message))
     if not errors:
+        _remember_valid(digest)
         return
     err = errors[0]
     path = [str(p) for p in err.absolute_path]

@@ -11,10 +11,8 @@ from __future__ import annotations
 import sys
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
 
 from dsr.cli._common import AppContext
-from dsr.db import describe_database_error
 from dsr.errors import DSRError
 from dsr.log import FORMATS
 
@@ -124,10 +122,6 @@ def main(argv: list[str] | None = None) -> int:
     except DSRError as exc:
         _error(str(exc))
         return exc.exit_code
-    except SQLAlchemyError as exc:
-        # never the SQL's bound parameters or the driver's quote of a row: see db.py
-        _error(describe_database_error(exc))
-        return 1
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:
@@ -138,7 +132,21 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except BrokenPipeError:
         return 0
+    except Exception as exc:
+        if not _is_database_error(exc):
+            raise
+        from dsr.db import describe_database_error
+
+        # never the SQL's bound parameters or the driver's quote of a row: see db.py
+        _error(describe_database_error(exc))  # type: ignore[arg-type]
+        return 1
     return int(result) if isinstance(result, int) else 0
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    """An SQLAlchemy error (SQLAlchemy is imported only by commands that use a database)."""
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    return sa_exc is not None and isinstance(exc, sa_exc.SQLAlchemyError)
 
 
 def _error(message: str) -> None:

@@ -11,17 +11,19 @@ from datetime import date, datetime
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from sqlalchemy import Engine
 
-from dsr.catalog.loader import load_catalog
-from dsr.catalog.model import Catalog
 from dsr.clock import Clock, SystemClock
 from dsr.config import FileSettings, expand_references, find_config, load_config
-from dsr.db import connect, resolve_url
-from dsr.ledger.keys import SECRET_ENV, KeyProvider, key_provider
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from dsr.catalog.model import Catalog
+    from dsr.crypto.keys import KeyProvider
+    from dsr.toolkit import Toolkit
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,6 +42,7 @@ class AppContext:
     key_file: str | None = None
     config_path: str | None = None
     clock: Clock = field(default_factory=SystemClock)
+    _toolkit: Toolkit | None = field(default=None, init=False, repr=False)
 
     @cached_property
     def settings(self) -> FileSettings:
@@ -56,29 +59,37 @@ class AppContext:
             return "policies", "./policies"
         return None, "bundled example catalog"
 
-    @cached_property
+    @property
     def catalog(self) -> Catalog:
-        return load_catalog(self.catalog_source[0])
+        return self.toolkit().catalog
 
     @cached_property
     def url(self) -> str:
+        from dsr.db import resolve_url
+
         return expand_references(
             resolve_url(self.database_url, fallback=self.settings.database_url)
         )
 
     @cached_property
     def engine(self) -> Engine:
+        from dsr.db import connect
+
         return connect(self.url)
 
     @cached_property
     def key_file_path(self) -> str | None:
         """The key file named by option, DSR_KEY_FILE or (unless DSR_SECRET is set) the file."""
+        from dsr.crypto.keys import SECRET_ENV
+
         if self.key_file is not None or os.environ.get(SECRET_ENV):
             return self.key_file
         return self.settings.key_file
 
     @cached_property
     def keys(self) -> KeyProvider:
+        from dsr.crypto.keys import key_provider
+
         return key_provider(self.key_file_path)
 
     def export_dir(self, option: str | None) -> str | None:
@@ -86,6 +97,17 @@ class AppContext:
         from dsr.portability.storage import EXPORT_DIR_ENV
 
         return option or os.environ.get(EXPORT_DIR_ENV) or self.settings.export_dir
+
+    def toolkit(self, export_dir: str | None = None) -> Toolkit:
+        """The :class:`~dsr.toolkit.Toolkit` every command runs on, built on first use from
+        the settings above (``export_dir``: a command's --export-dir, which wins)."""
+        if self._toolkit is None:
+            from dsr.toolkit import Toolkit
+
+            self._toolkit = Toolkit(self.engine, self.catalog_source[0], self.keys,
+                                    clock=self.clock,
+                                    storage=self.export_dir(export_dir))  # fmt: skip
+        return self._toolkit
 
 
 pass_app = click.make_pass_decorator(AppContext)

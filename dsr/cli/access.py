@@ -8,11 +8,7 @@ from pathlib import Path
 import click
 
 from dsr.cli._common import AppContext, identities_argument, pass_app, request_option
-from dsr.errors import KeyError_
-from dsr.ledger.keys import KeyProvider
-from dsr.render import FORMATS, render_html, render_json
-from dsr.rights.access import access_report, ledger_present, record_access
-from dsr.subject.graph import SubjectGraph
+from dsr.render import FORMATS
 
 
 @click.command("access", short_help="Art. 15: everything held about a person (JSON, HTML, PDF).")
@@ -44,34 +40,24 @@ def access(
         raise click.UsageError("--json and --format " + fmt + " contradict each other")
     if fmt == "pdf" and not output:
         raise click.UsageError("--format pdf needs -o FILE", ctx=click.get_current_context())
-    graph = SubjectGraph(app.catalog, app.engine)
-    with app.engine.begin() as conn:
-        ledger = ledger_present(conn)
-        report = access_report(
-            conn, app.catalog, graph, identities, lang=lang, clock=app.clock,
-            request_id=request_id, keys=_usable_keys(app) if ledger else None,
-        )  # fmt: skip
-        if request_id is not None or ledger:
-            record_access(conn, app.keys, report, clock=app.clock, output_format=fmt)
     if fmt == "pdf":
-        from dsr.render.pdf import render_pdf
+        from dsr.render.pdf import render_pdf  # a missing extra is told before any work
 
+    report = app.toolkit().access(identities, lang=lang, request_id=request_id,
+                                  output_format=fmt)  # fmt: skip
+    if fmt == "pdf":
         data = render_pdf(report)
+    elif fmt == "html":
+        from dsr.render.html import render_html
+
+        data = render_html(report).encode("utf-8")
     else:
-        data = render_json(report) if fmt == "json" else render_html(report).encode("utf-8")
+        from dsr.render.jsonout import render_json
+
+        data = render_json(report)
     if output:
         Path(output).write_bytes(data)
         click.echo(f"dsr: wrote {fmt} report ({report.row_count} records) to {output}", err=True)
     else:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
-
-
-def _usable_keys(app: AppContext) -> KeyProvider | None:
-    """The toolkit key if it can be read; without it the report omits the Art. 16 statements."""
-    try:
-        keys = app.keys
-        keys.secret()
-    except KeyError_:
-        return None
-    return keys

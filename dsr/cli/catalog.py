@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
-from dsr.catalog.check import CheckReport, Finding, check_catalog
-from dsr.catalog.loader import json_schema
 from dsr.cli._common import AppContext, emit, json_option, pass_app
+
+if TYPE_CHECKING:
+    from dsr.catalog.check import CheckReport, Finding
 
 #: Widest ``where`` column of the readable table; a longer one gets a line of its own.
 WHERE_WIDTH = 72
@@ -30,7 +32,7 @@ def check(ctx: click.Context, app: AppContext, as_json: bool) -> None:
     Warnings: uncatalogued columns and tables that look personal, links without a foreign
     key, and gaps in the information Art. 13/14 require.
     """
-    report = check_catalog(app.catalog, app.engine)
+    report = app.toolkit().check()
     emit(report, as_json, human_report)
     if report.errors:
         ctx.exit(1)
@@ -39,6 +41,8 @@ def check(ctx: click.Context, app: AppContext, as_json: bool) -> None:
 @catalog.command("schema")
 def schema() -> None:
     """Print the published JSON Schema of the catalog format."""
+    from dsr.catalog.loader import json_schema
+
     click.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
 
 

@@ -28,8 +28,8 @@ def _source(name: str, env: str | None, app: AppContext, in_file: bool) -> str:
 
 
 def _effective(app: AppContext) -> dict[str, Any]:
+    from dsr.crypto.keys import KEY_FILE_ENV, SECRET_ENV, default_key_file
     from dsr.db import URL_ENV, redact_url
-    from dsr.ledger.keys import KEY_FILE_ENV, SECRET_ENV, default_key_file
     from dsr.portability.storage import EXPORT_DIR_ENV, default_export_dir
 
     settings = app.settings

@@ -57,8 +57,8 @@ def diagnose(app: AppContext) -> list[Check]:
         return ("fail", problem) if problem else ("ok", f"version {state.version}")
 
     def key() -> tuple[str, str]:
+        from dsr.crypto.keys import key_check
         from dsr.ledger.audit import stored_key_check
-        from dsr.ledger.keys import key_check
 
         check = key_check(app.keys)  # raises KeyError_ naming a missing/unreadable key file
         with app.engine.connect() as conn:
@@ -70,9 +70,8 @@ def diagnose(app: AppContext) -> list[Check]:
         return "ok", "matches the ledger"
 
     def catalog() -> tuple[str, str]:
-        from dsr.catalog.check import check_catalog
 
-        report = check_catalog(app.catalog, app.engine)
+        report = app.toolkit().check()
         if report.errors:
             return "fail", f"{len(report.errors)} error(s); run 'dsr catalog check'"
         if report.warnings:

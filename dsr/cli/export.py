@@ -14,8 +14,6 @@ from dsr.cli._common import (
     pass_app,
     request_option,
 )
-from dsr.portability.delivery import download, parse_duration
-from dsr.portability.storage import DirectoryStorage
 
 EXIT_WITHHELD = 3
 
@@ -73,37 +71,21 @@ def export_command(
     Exit code 3 when rows under restriction (Art. 18) were left out. When nothing about the
     person is portable, nothing is written and the output says why (exit code 0).
     """
-    from dsr.ledger.migrate import require_ledger
-    from dsr.portability.delivery import deliver as deliver_package
-    from dsr.portability.export import export_package, record_export
-    from dsr.rights.access import ledger_present
-    from dsr.subject.graph import SubjectGraph
-
     ctx = click.get_current_context()
     if deliver == bool(output):
         raise click.UsageError("give either -o FILE.zip or --deliver", ctx=ctx)
+    from dsr.portability.delivery import parse_duration
+
     expiry = parse_duration(expires)
-    graph = SubjectGraph(app.catalog, app.engine)
+    toolkit = app.toolkit(export_dir)
     data: dict[str, Any]
     if deliver:
-        require_ledger(app.engine)
-        storage = DirectoryStorage(app.export_dir(export_dir))
-        with app.engine.begin() as conn:
-            delivery = deliver_package(
-                conn, app.catalog, graph, identities, storage, app.keys,
-                clock=app.clock, expires=expiry, request_id=request_id,
-            )  # fmt: skip
+        delivery = toolkit.deliver(identities, expires=expiry, request_id=request_id)
         data = delivery.to_json()
         result = delivery.export
     else:
         assert output is not None
-        with app.engine.begin() as conn:
-            result = export_package(
-                conn, app.catalog, graph, identities, output, clock=app.clock,
-                request_id=request_id,
-            )  # fmt: skip
-            if request_id is not None or ledger_present(conn):
-                record_export(conn, app.keys, result, clock=app.clock)
+        result = toolkit.export(identities, output, request_id=request_id)
         data = {"file": None if result.nothing_portable else output, "expires_at": None,
                 **result.to_json()}  # fmt: skip
     if as_json:
@@ -127,6 +109,5 @@ def download_command(
     app: AppContext, token: str, output: str, export_dir: str | None, as_json: bool
 ) -> None:
     """Redeem a single-use download token: decrypt the package to FILE and record it."""
-    storage = DirectoryStorage(app.export_dir(export_dir))
-    result = download(app.engine, storage, app.keys, token, output, clock=app.clock)
+    result = app.toolkit(export_dir).download(token, output)
     emit(result.to_json(), as_json, lambda d: f"wrote {d['file']} ({d['size']} bytes)")

@@ -34,14 +34,9 @@ def hold_add(
     as_json: bool,
 ) -> None:
     """Place a hold on a table, some of its rows, or a person."""
-    from dsr.ledger.holds import add_hold
-    from dsr.ledger.migrate import require_ledger
-
-    require_ledger(app.engine)
-    with app.engine.begin() as conn:
-        hold_id = add_hold(conn, app.keys, app.catalog, table=table, row_keys=row_keys or None,
-                           identities=identities or None, reason=reason,
-                           until=until.date() if until else None, clock=app.clock)  # fmt: skip
+    hold_id = app.toolkit().ledger.hold(table=table, row_keys=row_keys or None,
+                                        identities=identities or None, reason=reason,
+                                        until=until.date() if until else None)  # fmt: skip
     emit({"id": hold_id}, as_json, lambda d: f"hold {d['id']} placed")
 
 
@@ -51,12 +46,7 @@ def hold_add(
 @pass_app
 def hold_release(app: AppContext, hold_id: int, as_json: bool) -> None:
     """Release a hold; its rows fall under their retention rules again."""
-    from dsr.ledger.holds import release_hold
-    from dsr.ledger.migrate import require_ledger
-
-    require_ledger(app.engine)
-    with app.engine.begin() as conn:
-        release_hold(conn, app.keys, hold_id, app.clock)
+    app.toolkit().ledger.release(hold_id)
     emit({"released": hold_id}, as_json, lambda d: f"hold {d['released']} released")
 
 
@@ -66,13 +56,7 @@ def hold_release(app: AppContext, hold_id: int, as_json: bool) -> None:
 @pass_app
 def hold_list(app: AppContext, show_all: bool, as_json: bool) -> None:
     """List holds (people appear by pseudonym only)."""
-    from dsr.ledger.holds import list_holds
-    from dsr.ledger.migrate import require_ledger
-
-    require_ledger(app.engine)
-    with app.engine.connect() as conn:
-        holds = list_holds(conn, active_only=not show_all, at=app.clock.now(),
-                           tz=app.catalog.timezone)  # fmt: skip
+    holds = app.toolkit().ledger.holds(active_only=not show_all)
     emit({"holds": holds}, as_json, _human)
 
 

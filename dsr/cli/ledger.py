@@ -4,33 +4,17 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy import Engine
 
 from dsr.cli._common import AppContext, emit, identities_argument, json_option, pass_app
 from dsr.errors import LedgerError
-from dsr.ledger import init_ledger
-from dsr.ledger.audit import verify
-from dsr.ledger.migrate import (
-    LEDGER_VERSION,
-    LedgerState,
-    Migration,
-    ledger_state,
-    require_ledger,
-    upgrade_ledger,
-)
-from dsr.ledger.requests import (
-    REQUEST_TYPES,
-    Request,
-    close_request,
-    extend_request,
-    get_request,
-    list_requests,
-    open_request,
-    today_in,
-)
+from dsr.rights import REQUEST_TYPES
+
+if TYPE_CHECKING:
+    from dsr.ledger.migrate import LedgerState, Migration
+    from dsr.ledger.requests import Request
 
 
 class Duration(click.ParamType):
@@ -49,13 +33,8 @@ class Duration(click.ParamType):
         return timedelta(weeks=n) if unit == "w" else timedelta(days=n)
 
 
-def _engine(app: AppContext) -> Engine:
-    require_ledger(app.engine)
-    return app.engine
-
-
 def _today(app: AppContext) -> date:
-    return today_in(app.clock, app.catalog)
+    return app.toolkit().ledger.today()
 
 
 def _request_text(req: dict[str, Any]) -> str:
@@ -124,6 +103,8 @@ def init_command(app: AppContext, upgrade: bool, as_json: bool) -> None:
     Run again on a ledger of this version it changes nothing; a ledger made by an older dsr is
     refused unless --upgrade is given.
     """
+    from dsr.ledger.setup import init_ledger
+
     result = init_ledger(app.engine, app.key_file_path, upgrade=upgrade)
 
     def human(r: Any) -> str:
@@ -139,6 +120,8 @@ def init_command(app: AppContext, upgrade: bool, as_json: bool) -> None:
 
 
 def _migration_text(m: Migration) -> str:
+    from dsr.ledger.migrate import LEDGER_VERSION
+
     if m.created:
         return f"ledger created at version {LEDGER_VERSION}"
     if not m.applied:
@@ -158,6 +141,8 @@ def migrate_command(app: AppContext, dry_run: bool, as_json: bool) -> None:
     MariaDB commits each step, and a failed step is rerun by running the command again. A
     database whose ledger is newer than this dsr is refused, changing nothing.
     """
+    from dsr.ledger.migrate import LEDGER_VERSION, ledger_state, upgrade_ledger
+
     if dry_run:
         state = ledger_state(app.engine)
 
@@ -206,17 +191,10 @@ def request_open(
     as_json: bool,
 ) -> None:
     """Register a request; prints its id and due date (one month, next working day)."""
-    with _engine(app).begin() as conn:
-        req = open_request(
-            conn,
-            app.keys,
-            app.catalog,
-            type=request_type,
-            identities=identities,
-            received=received.date(),
-            verified_by=verified_by,
-            clock=app.clock,
-        )
+    req = app.toolkit().ledger.open_request(
+        type=request_type, identities=identities, received=received.date(),
+        verified_by=verified_by,
+    )  # fmt: skip
     data = {"id": req.id, "due": req.due.isoformat(), "status": req.status, "type": req.type}
     emit(data, as_json, lambda d: f"request {d['id']} ({d['type']}) registered, due {d['due']}")
 
@@ -238,10 +216,7 @@ def request_list(
 ) -> None:
     """List requests by due date (no identities: 'dsr request show ID' decrypts them)."""
     today = _today(app)
-    with _engine(app).connect() as conn:
-        found = list_requests(
-            conn, overdue=overdue, due_within=due_within, status=status, today=today
-        )
+    found = app.toolkit().ledger.requests(overdue=overdue, due_within=due_within, status=status)
     emit({"requests": [r.to_json(today) for r in found]}, as_json, _table_text)
 
 
@@ -255,8 +230,7 @@ def _emit_request(app: AppContext, req: Request, as_json: bool) -> None:
 @pass_app
 def request_show(app: AppContext, request_id: int, as_json: bool) -> None:
     """Show one request with its identities (decrypted) and outcome log."""
-    with _engine(app).connect() as conn:
-        req = get_request(conn, app.keys, request_id, with_identities=True)
+    req = app.toolkit().ledger.request(request_id, with_identities=True)
     _emit_request(app, req, as_json)
 
 
@@ -270,10 +244,7 @@ def request_extend(
     app: AppContext, request_id: int, months: int, reason: str, as_json: bool
 ) -> None:
     """Extend the period (Art. 12(3)): within the first month, two months at most in total."""
-    with _engine(app).begin() as conn:
-        req = extend_request(
-            conn, app.keys, request_id, months, reason, app.clock, catalog=app.catalog
-        )
+    req = app.toolkit().ledger.extend(request_id, months, reason)
     _emit_request(app, req, as_json)
 
 
@@ -284,8 +255,7 @@ def request_extend(
 @pass_app
 def request_close(app: AppContext, request_id: int, outcome: str | None, as_json: bool) -> None:
     """Close an answered request."""
-    with _engine(app).begin() as conn:
-        req = close_request(conn, app.keys, request_id, outcome, app.clock, catalog=app.catalog)
+    req = app.toolkit().ledger.close(request_id, outcome)
     _emit_request(app, req, as_json)
 
 
@@ -309,8 +279,7 @@ def audit_verify(app: AppContext, as_json: bool, expect_head: str | None) -> int
     Prints the head (the last entry's MAC): keep it elsewhere and pass it back with
     --expect-head to detect later removal of entries from the end.
     """
-    with _engine(app).connect() as conn:
-        verdict = verify(conn, app.keys, expect_head=expect_head)
+    verdict = app.toolkit().ledger.verify(expect_head)
 
     def human(v: Any) -> str:
         if v.ok:

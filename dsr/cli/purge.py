@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,18 +45,37 @@ def purge_command(
     erasure holds the lock, nothing done; 143 stopped by SIGTERM after a whole batch (rerun
     to finish).
     """
-    from dsr.portability.storage import DirectoryStorage
-    from dsr.retention.purge import purge
+    from dsr.retention.purge import StopFlag
 
     moment = _parse_as_of(as_of, app.catalog.timezone) if as_of else None
-    report = purge(app.engine, app.catalog, app.keys, as_of=moment, dry_run=dry_run,
-                   vacuum=vacuum, batch_size=batch_size, clock=app.clock,
-                   progress=_progress if progress_enabled() else None,
-                   storage=DirectoryStorage(app.export_dir(None)))  # fmt: skip
+    stop = StopFlag()
+    with _on_sigterm(stop):
+        progress = _progress if progress_enabled() else None
+        report = app.toolkit().purge(
+            as_of=moment,
+            dry_run=dry_run,
+            vacuum=vacuum,
+            batch_size=batch_size,
+            stop=stop,
+            progress=progress,
+        )
     emit(report.to_json(), as_json, _human)
     if report.stopped:
         return EXIT_STOPPED
     return EXIT_WITHHELD if report.withheld else 0
+
+
+@contextmanager
+def _on_sigterm(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    """SIGTERM calls ``handler`` for the block (the process is the CLI's, not the library's)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread (an embedding caller)
+        return
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _parse_as_of(value: str, tz: str) -> datetime:

@@ -44,14 +44,10 @@ def rectify_command(
     Evidence records (catalog: evidence: true) get a supplementary statement instead of being
     rewritten. The output holds old and new values: it is personal data.
     """
-    from dsr.rights.notices import write_notices
-    from dsr.rights.rectify import rectify
-
-    plan = rectify(app.engine, app.catalog, app.keys, identities, assignments, dry_run=dry_run,
-                   request_id=request_id, clock=app.clock)  # fmt: skip
+    toolkit = app.toolkit()
+    plan = toolkit.rectify(identities, assignments, dry_run=dry_run, request_id=request_id)
     if notices_dir and not dry_run:
-        paths = write_notices(app.catalog, plan.notices, notices_dir, lang=lang,
-                              at=app.clock.now(), request_id=request_id)  # fmt: skip
+        paths = toolkit.write_notices(plan.notices, notices_dir, lang=lang, request_id=request_id)
         click.echo(f"dsr: wrote {len(paths)} Art. 19 letter(s) to {notices_dir}", err=True)
     emit(plan.to_json(), as_json, _human_rectify)
 
@@ -80,16 +76,10 @@ def erase_command(
     Exit code 3 when something was kept (statutory retention, a legal hold, a reference);
     the output lists it with the reason and until when.
     """
-    from dsr.portability.storage import DirectoryStorage
-    from dsr.rights.erase import erase
-    from dsr.rights.notices import write_notices
-
-    storage = DirectoryStorage(app.export_dir(None))
-    plan = erase(app.engine, app.catalog, app.keys, identities, dry_run=dry_run,
-                 request_id=request_id, clock=app.clock, storage=storage)  # fmt: skip
+    toolkit = app.toolkit()
+    plan = toolkit.erase(identities, dry_run=dry_run, request_id=request_id)
     if notices_dir and not dry_run:
-        paths = write_notices(app.catalog, plan.notices, notices_dir, lang=lang,
-                              at=app.clock.now(), request_id=request_id)  # fmt: skip
+        paths = toolkit.write_notices(plan.notices, notices_dir, lang=lang, request_id=request_id)
         click.echo(f"dsr: wrote {len(paths)} Art. 19 letter(s) to {notices_dir}", err=True)
     emit(plan.to_json(), as_json, _human_erase)
     return EXIT_WITHHELD if plan.withheld else 0
@@ -124,10 +114,7 @@ def restrict_add(
     as_json: bool,
 ) -> None:
     """Restrict processing of every row about the person (the default of 'dsr restrict')."""
-    from dsr.rights.restrict import restrict
-
-    result = restrict(app.engine, app.catalog, app.keys, identities, reason,
-                      request_id=request_id, clock=app.clock)  # fmt: skip
+    result = app.toolkit().restrict(identities, reason, request_id=request_id)
     emit(result.to_json("restricted"), as_json, lambda d: _human_counts(d, "restricted"))
 
 
@@ -146,11 +133,8 @@ def restrict_lift(
     as_json: bool,
 ) -> None:
     """Lift the person's restriction, recording that they were informed first (Art. 18(3))."""
-    from dsr.rights.restrict import lift
-
     when = _parse_when(informed_at)
-    result = lift(app.engine, app.catalog, app.keys, identities, when,
-                  request_id=request_id, clock=app.clock)  # fmt: skip
+    result = app.toolkit().lift(identities, when, request_id=request_id)
     emit(result.to_json("lifted"), as_json, lambda d: _human_counts(d, "lifted"))
 
 

@@ -20,7 +20,12 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from faker import Faker
+from dsr.errors import MissingExtra
+
+try:
+    from faker import Faker
+except ImportError:  # pragma: no cover - exercised by the extras test in a bare environment
+    raise MissingExtra("demo", "Faker", "the demo's generated people") from None
 from sqlalchemy import Engine, Table, insert
 
 from dsr.demo import schema as s

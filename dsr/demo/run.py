@@ -21,25 +21,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from dsr.catalog.loader import example_catalog_path, load_catalog
-from dsr.catalog.model import Catalog
 from dsr.clock import Clock, SystemClock
 from dsr.config import FILE_NAME
 from dsr.db import connect
 from dsr.demo.data import DemoPeople, DemoPerson, populate
-from dsr.ledger import init_ledger
-from dsr.ledger.audit import verify
-from dsr.ledger.keys import FileKeys, KeyProvider
-from dsr.ledger.requests import open_request
-from dsr.portability.delivery import deliver, download
-from dsr.portability.export import export_package, record_export
-from dsr.portability.storage import DirectoryStorage
 from dsr.render import render_html, render_json, render_pdf
-from dsr.retention.purge import purge
-from dsr.rights.access import access_report, record_access
-from dsr.rights.erase import erase
-from dsr.rights.notices import write_notices
-from dsr.rights.rectify import rectify
-from dsr.subject.graph import SubjectGraph
+from dsr.toolkit import Toolkit
 
 SLUGS = {
     "dual_role": "dual-role",
@@ -73,13 +60,11 @@ class DemoResult:
 
 @dataclass
 class _Demo:
+    """The demo's steps, each what an embedder would write against :class:`dsr.Toolkit`."""
+
     directory: Path
-    engine: Engine
-    catalog: Catalog
-    keys: KeyProvider
-    graph: SubjectGraph
+    toolkit: Toolkit
     people: DemoPeople
-    clock: Clock
     lang: str
     result: DemoResult
     say: Callable[[str], None]
@@ -95,33 +80,18 @@ class _Demo:
         return self.write(relative, json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
     def open_request(self, kind: str, person: DemoPerson) -> int:
-        today = self.clock.now().astimezone(ZoneInfo(self.catalog.timezone)).date()
-        with self.engine.begin() as conn:
-            req = open_request(
-                conn,
-                self.keys,
-                self.catalog,
-                type=kind,
-                identities=person.identities,
-                received=today,
-                verified_by="demo: identity confirmed by reply from the registered e-mail address",
-                clock=self.clock,
-            )
+        ledger = self.toolkit.ledger
+        req = ledger.open_request(
+            type=kind, identities=person.identities, received=ledger.today(),
+            verified_by="demo: identity confirmed by reply from the registered e-mail address",
+        )  # fmt: skip
         return int(req.id)
 
     def access(self, key: str, person: DemoPerson, suffix: str = "", pdf: bool = True) -> None:
         request_id = self.open_request("access", person)
-        with self.engine.begin() as conn:
-            report = access_report(
-                conn,
-                self.catalog,
-                self.graph,
-                person.identities,
-                lang=self.lang,
-                clock=self.clock,
-                request_id=request_id,
-            )
-            record_access(conn, self.keys, report, clock=self.clock, output_format="json+html+pdf")
+        produced = "json+html+pdf" if pdf else "json+html"
+        report = self.toolkit.access(person.identities, lang=self.lang, request_id=request_id,
+                                     output_format=produced)  # fmt: skip
         base = f"access/{SLUGS[key]}{suffix}"
         self.write(f"{base}.json", render_json(report))
         self.write(f"{base}.html", render_html(report))
@@ -131,45 +101,30 @@ class _Demo:
 
     def retention_purge(self) -> None:
         """The nightly job: plan (dry run), then run the same plan."""
-        plan = purge(self.engine, self.catalog, self.keys, dry_run=True, clock=self.clock)
+        plan = self.toolkit.purge(dry_run=True)
         self.write_json("purge/plan.json", plan.to_json())
-        done = purge(self.engine, self.catalog, self.keys, clock=self.clock)
+        done = self.toolkit.purge()
         self.write_json("purge/report.json", done.to_json())
         rows = sum(int(r["rows"]) for r in done.to_json()["rules"])
         self.say(f"retention purge: {rows} rows deleted or anonymised")
 
     def portability(self) -> None:
         """Art. 20 for the dual-role person (a package) and the employee (nothing portable)."""
-        storage = DirectoryStorage(self.directory / "packages")
-        (self.directory / "export").mkdir(exist_ok=True)
+        export_dir = self.directory / "export"
+        export_dir.mkdir(exist_ok=True)
         person = self.people.dual_role
         request_id = self.open_request("portability", person)
-        with self.engine.begin() as conn:
-            exported = export_package(
-                conn, self.catalog, self.graph, person.identities,
-                self.directory / "export" / "dual-role.zip", clock=self.clock,
-                request_id=request_id,
-            )  # fmt: skip
-            record_export(conn, self.keys, exported, clock=self.clock)
-        self.result.files.append(str(self.directory / "export" / "dual-role.zip"))
-        with self.engine.begin() as conn:
-            delivery = deliver(
-                conn, self.catalog, self.graph, person.identities, storage, self.keys,
-                clock=self.clock, request_id=request_id,
-            )  # fmt: skip
+        exported = self.toolkit.export(person.identities, export_dir / "dual-role.zip",
+                                       request_id=request_id)  # fmt: skip
+        self.result.files.append(str(export_dir / "dual-role.zip"))
+        delivery = self.toolkit.deliver(person.identities, request_id=request_id)
         self.write_json("export/dual-role-delivery.json", delivery.to_json())
-        target = self.directory / "export" / "dual-role-downloaded.zip"
+        target = export_dir / "dual-role-downloaded.zip"
         if delivery.token:
-            download(self.engine, storage, self.keys, delivery.token, target, clock=self.clock)
+            self.toolkit.download(delivery.token, target)
             self.result.files.append(str(target))
         self.write_json("export/dual-role.json", exported.to_json())
-        employee = self.people.employee
-        with self.engine.begin() as conn:
-            refused = export_package(
-                conn, self.catalog, self.graph, employee.identities,
-                self.directory / "export" / "employee.zip", clock=self.clock,
-            )  # fmt: skip
-            record_export(conn, self.keys, refused, clock=self.clock)
+        refused = self.toolkit.export(self.people.employee.identities, export_dir / "employee.zip")
         self.write_json("export/employee-not-portable.json", refused.to_json())
         self.say("portability package delivered and downloaded; refusal explained")
 
@@ -177,16 +132,13 @@ class _Demo:
         """Art. 16 + 19: the customer contact's telephone number was wrong."""
         person = self.people.customer_contact
         request_id = self.open_request("rectification", person)
-        plan = rectify(
-            self.engine, self.catalog, self.keys, person.identities,
-            ["customers.contact_phone=+49 351 4400 1234"], request_id=request_id,
-            clock=self.clock, graph=self.graph,
-        )  # fmt: skip
+        plan = self.toolkit.rectify(person.identities,
+                                    ["customers.contact_phone=+49 351 4400 1234"],
+                                    request_id=request_id)  # fmt: skip
         self.write_json("rectification/customer-contact.json", plan.to_json())
-        for path in write_notices(
-            self.catalog, plan.notices, self.directory / "rectification" / "letters",
-            lang=self.lang, at=self.clock.now(), request_id=request_id,
-        ):  # fmt: skip
+        letters = self.directory / "rectification" / "letters"
+        for path in self.toolkit.write_notices(plan.notices, letters, lang=self.lang,
+                                               request_id=request_id):  # fmt: skip
             self.result.files.append(str(path))
         self.say(f"rectification with {len(plan.notices)} Art. 19 notice(s)")
 
@@ -194,15 +146,9 @@ class _Demo:
         """Art. 17 for the dual-role person: plan, act, and look again."""
         person = self.people.dual_role
         request_id = self.open_request("erasure", person)
-        plan = erase(
-            self.engine, self.catalog, self.keys, person.identities, dry_run=True,
-            clock=self.clock, graph=self.graph,
-        )  # fmt: skip
+        plan = self.toolkit.erase(person.identities, dry_run=True)
         self.write_json("erasure/dual-role-plan.json", plan.to_json())
-        done = erase(
-            self.engine, self.catalog, self.keys, person.identities, request_id=request_id,
-            clock=self.clock, graph=self.graph,
-        )  # fmt: skip
+        done = self.toolkit.erase(person.identities, request_id=request_id)
         self.write_json("erasure/dual-role.json", done.to_json())
         self.access("dual_role", person, suffix="-after-erasure", pdf=False)
         self.say("erasure of the dual-role person; statutory records kept and restricted")
@@ -248,8 +194,9 @@ def run_demo(
     say(f"building the demo database (scale {scale})")
     people = populate(engine, scale=scale, now=now_local)
     key_file = directory / "secret.key"
-    init_ledger(engine, key_file)
-    keys = FileKeys(key_file)
+    toolkit = Toolkit(engine, catalog, key_file=key_file, clock=clock,
+                      storage=directory / "packages")  # fmt: skip
+    toolkit.ledger.init()
     result = DemoResult(
         database_url=url,
         catalog=str(example_catalog_path()),
@@ -261,18 +208,14 @@ def run_demo(
         config = directory / FILE_NAME
         config.write_text(DEMO_CONFIG, encoding="utf-8")
         result.files.append(str(config))
-    demo = _Demo(
-        directory, engine, catalog, keys, SubjectGraph(catalog, engine), people, clock, lang,
-        result, say,
-    )  # fmt: skip
+    demo = _Demo(directory, toolkit, people, lang, result, say)
     demo.retention_purge()
     for key in SLUGS:
         demo.access(key, getattr(people, key))
     demo.portability()
     demo.rectification()
     demo.erasure()
-    with engine.connect() as conn:
-        verdict = verify(conn, keys)
+    verdict = toolkit.ledger.verify()
     demo.write_json("audit-verify.json", verdict.to_json())
     say(f"audit trail verified: {verdict.entries} entries, ok={verdict.ok}")
     engine.dispose()

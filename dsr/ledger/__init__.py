@@ -4,173 +4,65 @@
   (:mod:`dsr.ledger.deadlines`);
 * the audit trail (:mod:`dsr.ledger.audit`), hash-chained and pseudonymous;
 * holds, restrictions, purge checkpoints, locks and export packages (:mod:`dsr.ledger.tables`);
-* the toolkit secret and its subkeys (:mod:`dsr.ledger.keys`, :mod:`dsr.ledger.crypto`).
 
-:func:`init_ledger` is what ``dsr init`` runs.
+:func:`init_ledger` (:mod:`dsr.ledger.setup`) is what ``dsr init`` runs. Names are imported on
+first use.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, insert, select
+from dsr._lazy import lazy_names
 
-from dsr.errors import KeyError_, LedgerError
-from dsr.ledger.audit import AuditVerdict, stored_key_check, verify
-from dsr.ledger.deadlines import due_date, extended_due_date, holiday_calendar
-from dsr.ledger.keys import (
-    KEY_FILE_ENV,
-    SECRET_ENV,
-    FileKeys,
-    KeyProvider,
-    create_key_file,
-    default_key_file,
-    key_check,
-    key_provider,
+if TYPE_CHECKING:
+    from dsr.ledger.audit import AuditVerdict, verify
+    from dsr.ledger.deadlines import due_date, extended_due_date, holiday_calendar
+    from dsr.ledger.migrate import (
+        LEDGER_VERSION,
+        LedgerState,
+        Migration,
+        create_ledger,
+        ledger_state,
+        require_ledger,
+        upgrade_ledger,
+    )
+    from dsr.ledger.requests import (
+        REQUEST_TYPES,
+        Request,
+        close_request,
+        extend_request,
+        get_request,
+        list_requests,
+        open_request,
+        record_outcome,
+    )
+    from dsr.ledger.setup import LedgerInit, bind_key, init_ledger
+
+__all__, __getattr__, __dir__ = lazy_names(
+    __name__,
+    {
+        "dsr.ledger.audit": ("AuditVerdict", "verify"),
+        "dsr.ledger.deadlines": ("due_date", "extended_due_date", "holiday_calendar"),
+        "dsr.ledger.migrate": (
+            "LEDGER_VERSION",
+            "LedgerState",
+            "Migration",
+            "create_ledger",
+            "ledger_state",
+            "require_ledger",
+            "upgrade_ledger",
+        ),
+        "dsr.ledger.requests": (
+            "REQUEST_TYPES",
+            "Request",
+            "close_request",
+            "extend_request",
+            "get_request",
+            "list_requests",
+            "open_request",
+            "record_outcome",
+        ),
+        "dsr.ledger.setup": ("LedgerInit", "bind_key", "init_ledger"),
+    },
 )
-from dsr.ledger.migrate import (
-    LEDGER_VERSION,
-    LedgerState,
-    Migration,
-    create_ledger,
-    ledger_state,
-    require_ledger,
-    upgrade_ledger,
-)
-from dsr.ledger.requests import (
-    REQUEST_TYPES,
-    Request,
-    close_request,
-    extend_request,
-    get_request,
-    list_requests,
-    open_request,
-    record_outcome,
-)
-from dsr.ledger.tables import audit as audit_table
-from dsr.ledger.tables import ledger_metadata, settings
-
-
-@dataclass(frozen=True)
-class LedgerInit:
-    """What :func:`init_ledger` did."""
-
-    key_file: Path | None
-    key_file_created: bool
-    tables: list[str]
-    migration: Migration
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "key_file": str(self.key_file) if self.key_file is not None else None,
-            "key_file_created": self.key_file_created,
-            "tables": self.tables,
-            "ledger_version": LEDGER_VERSION,
-            "migration": self.migration.to_json(),
-        }
-
-
-def init_ledger(
-    engine: Engine,
-    key_file: str | Path | None = None,
-    env: Mapping[str, str] | None = None,
-    *,
-    upgrade: bool = False,
-) -> LedgerInit:
-    """Create the ledger tables and the secret key file if it does not exist.
-
-    The key file (``key_file``, else ``DSR_KEY_FILE``, else the default path) is created with
-    mode 0600 and never overwritten; an existing one is checked (readable, not shared with
-    others, a valid secret) before anything is created. With ``DSR_SECRET`` set and no key file
-    named, the secret comes from the environment and no file is written. A ledger of an older
-    version is upgraded only with ``upgrade`` (``dsr init --upgrade``; else it is refused with
-    the advice to back up and migrate); one of a newer version is always refused.
-    """
-    env = os.environ if env is None else env
-    state = ledger_state(engine)
-    if state.status == "newer" or (state.status in ("behind", "unversioned") and not upgrade):
-        raise LedgerError(state.problem() or "", where="ledger")
-    path: Path | None
-    created = False
-    if key_file is None and env.get(SECRET_ENV):
-        key_provider(None, env).secret()
-        path = None
-    else:
-        path = Path(key_file or env.get(KEY_FILE_ENV) or default_key_file())
-        if path.exists():
-            FileKeys(path).secret()
-        else:
-            created = create_key_file(path)
-    keys = key_provider(str(path) if path is not None else None, env)
-    if state.status != "missing":
-        # an existing ledger is checked against the key before anything about it changes
-        try:
-            bind_key(engine, keys, check_only=True)
-        except KeyError_:
-            if created and path is not None:
-                path.unlink(missing_ok=True)  # the new key is of no use to this ledger
-            raise
-    migration = upgrade_ledger(engine)
-    bind_key(engine, keys)
-    return LedgerInit(path, created, sorted(ledger_metadata.tables), migration)
-
-
-def bind_key(engine: Engine, keys: KeyProvider, *, check_only: bool = False) -> None:
-    """Record which secret the ledger belongs to, or refuse a different one.
-
-    A ledger keeps data only its own key opens (sealed identities, the audit chain, download
-    tokens); with another key every check would fail later as "tampered". A ledger from before
-    the check was recorded is bound when its audit trail verifies with this key. With
-    ``check_only`` (a ledger not yet upgraded) it writes nothing.
-    """
-    check = key_check(keys)
-    with engine.begin() as conn:
-        stored = stored_key_check(conn)
-        if stored is not None:
-            if stored != check:
-                raise KeyError_(
-                    "this database's ledger was created with another secret key; use that key "
-                    "file (or DSR_SECRET). Nothing was changed",
-                    where="key",
-                )
-            return
-        if conn.execute(select(audit_table.c.seq).limit(1)).first() is not None:
-            if not verify(conn, keys).ok:
-                raise KeyError_(
-                    "the ledger's audit trail does not verify with this secret key: it was "
-                    "created with another one; use that key file (or DSR_SECRET)",
-                    where="key",
-                )
-        if not check_only:
-            conn.execute(insert(settings).values(name="key_check", value=check))
-
-
-__all__ = [
-    "LEDGER_VERSION",
-    "REQUEST_TYPES",
-    "AuditVerdict",
-    "bind_key",
-    "LedgerInit",
-    "LedgerState",
-    "Migration",
-    "Request",
-    "close_request",
-    "create_ledger",
-    "due_date",
-    "extend_request",
-    "extended_due_date",
-    "get_request",
-    "holiday_calendar",
-    "init_ledger",
-    "ledger_state",
-    "list_requests",
-    "open_request",
-    "record_outcome",
-    "require_ledger",
-    "upgrade_ledger",
-    "verify",
-]

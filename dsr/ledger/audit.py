@@ -23,8 +23,8 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
+from dsr.crypto.keys import KeyProvider, derive, key_check
 from dsr.errors import AuditError, KeyError_
-from dsr.ledger.keys import KeyProvider, derive, key_check
 from dsr.ledger.tables import audit, settings
 
 GENESIS = "0" * 64
@@ -112,7 +112,7 @@ def append(
 ) -> int:
     """Append one entry in the caller's transaction; returns its sequence number.
 
-    ``subject`` must be a pseudonym (see :func:`dsr.ledger.keys.pseudonym`), ``details`` counts
+    ``subject`` must be a pseudonym (see :func:`dsr.crypto.keys.pseudonym`), ``details`` counts
     and ids only. A concurrent append collides on the sequence number and fails rather than
     forking the chain.
     """

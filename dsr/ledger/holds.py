@@ -37,10 +37,10 @@ from sqlalchemy.sql import visitors
 
 from dsr.catalog.model import Catalog
 from dsr.clock import Clock, utc_naive
+from dsr.crypto.keys import KeyProvider, pseudonym
+from dsr.crypto.seal import seal_identities, unseal_identities
 from dsr.errors import LedgerError
 from dsr.ledger import audit
-from dsr.ledger.crypto import seal_identities, unseal_identities
-from dsr.ledger.keys import KeyProvider, pseudonym
 from dsr.ledger.tables import holds as holds_table
 from dsr.subject.graph import SubjectGraph, identity_map
 from dsr.subject.identity import Identity, parse_identities

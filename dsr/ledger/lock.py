@@ -16,6 +16,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
@@ -26,6 +27,20 @@ DEFAULT_NAME = "dsr-destructive"
 
 _local_locks: dict[tuple[str, str], threading.Lock] = {}
 _local_guard = threading.Lock()
+
+
+@contextmanager
+def destructive_transaction(
+    engine: Engine, cache: dict[str, Any] | None = None
+) -> Iterator[Connection]:
+    """The frame of every destructive service: a current ledger (else LedgerError naming the
+    command to run), the destructive-work lock (else LockBusy, at once) and one transaction,
+    committed when the block ends and rolled back, with nothing changed, when it raises."""
+    from dsr.ledger.migrate import require_ledger
+
+    require_ledger(engine, cache)
+    with exclusive(engine), engine.begin() as conn:
+        yield conn
 
 
 @contextmanager

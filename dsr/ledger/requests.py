@@ -24,23 +24,20 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, func, insert, select, update
 
 from dsr.clock import Clock, SystemClock, utc_naive
+from dsr.crypto.keys import KeyProvider, pseudonym
+from dsr.crypto.seal import seal_identities, unseal_identities
 from dsr.errors import RequestError
 from dsr.ledger.audit import append as audit_append
-from dsr.ledger.crypto import seal_identities, unseal_identities
 from dsr.ledger.deadlines import (
     MAX_EXTENSION_MONTHS,
     calendar_for,
     due_date,
     extended_due_date,
 )
-from dsr.ledger.keys import KeyProvider, pseudonym
 from dsr.ledger.tables import requests as requests_table
+from dsr.rights import REQUEST_TYPES, STATUSES
 from dsr.subject.identity import Identity, parse_identity
 
-#: The rights a request can invoke: Art. 15, 20, 16, 17, 18, 21.
-REQUEST_TYPES = ("access", "portability", "rectification", "erasure", "restriction", "objection")
-#: ``open`` until a service acts on it, ``in_progress`` after, ``closed`` when answered.
-STATUSES = ("open", "in_progress", "closed")
 DEFAULT_TIMEZONE = "Europe/Berlin"
 
 

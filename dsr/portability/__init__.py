@@ -5,42 +5,54 @@ manifest.json); :func:`deliver` stores it sealed with a single-use download toke
 :func:`download` redeems the token, :func:`purge_expired_packages` deletes what expired.
 """
 
-from dsr.portability.delivery import (
-    Delivery,
-    Download,
-    deliver,
-    download,
-    make_token,
-    parse_duration,
-    purge_expired_packages,
-    read_token,
-)
-from dsr.portability.export import (
-    ExportResult,
-    NotPortable,
-    TableExport,
-    build_schema,
-    export_package,
-    record_export,
-)
-from dsr.portability.storage import DirectoryStorage, PackageStorage, default_export_dir
+from __future__ import annotations
 
-__all__ = [
-    "Delivery",
-    "DirectoryStorage",
-    "Download",
-    "ExportResult",
-    "NotPortable",
-    "PackageStorage",
-    "TableExport",
-    "build_schema",
-    "default_export_dir",
-    "deliver",
-    "download",
-    "export_package",
-    "make_token",
-    "parse_duration",
-    "purge_expired_packages",
-    "read_token",
-    "record_export",
-]
+from typing import TYPE_CHECKING
+
+from dsr._lazy import lazy_names
+
+if TYPE_CHECKING:
+    from dsr.portability.delivery import (
+        Delivery,
+        Download,
+        deliver,
+        download,
+        make_token,
+        parse_duration,
+        purge_expired_packages,
+        read_token,
+    )
+    from dsr.portability.export import (
+        ExportResult,
+        NotPortable,
+        TableExport,
+        build_schema,
+        export_package,
+        record_export,
+    )
+    from dsr.portability.storage import DirectoryStorage, PackageStorage, default_export_dir
+
+__all__, __getattr__, __dir__ = lazy_names(
+    __name__,
+    {
+        "dsr.portability.delivery": (
+            "Delivery",
+            "Download",
+            "deliver",
+            "download",
+            "make_token",
+            "parse_duration",
+            "purge_expired_packages",
+            "read_token",
+        ),
+        "dsr.portability.export": (
+            "ExportResult",
+            "NotPortable",
+            "TableExport",
+            "build_schema",
+            "export_package",
+            "record_export",
+        ),
+        "dsr.portability.storage": ("DirectoryStorage", "PackageStorage", "default_export_dir"),
+    },
+)

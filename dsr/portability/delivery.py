@@ -32,8 +32,8 @@ from sqlalchemy import Connection, Engine, or_, select, update
 
 from dsr.catalog.model import Catalog
 from dsr.clock import Clock, utc_naive
+from dsr.crypto.keys import KeyProvider, derive, pseudonym
 from dsr.errors import ConfigError, DeliveryError
-from dsr.ledger.keys import KeyProvider, derive, pseudonym
 from dsr.ledger.tables import exports
 from dsr.portability.export import ExportResult, export_package, record_export
 from dsr.portability.storage import PackageStorage, SealingWriter, new_name, unseal_stream

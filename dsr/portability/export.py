@@ -64,8 +64,8 @@ from sqlalchemy.types import TypeEngine
 
 from dsr.catalog.model import Catalog, Field, Table
 from dsr.clock import Clock
+from dsr.crypto.keys import KeyProvider
 from dsr.errors import ConfigError
-from dsr.ledger.keys import KeyProvider
 from dsr.portability.storage import SealingWriter, unseal_stream
 from dsr.subject.graph import SubjectGraph, bind_values_flat, identity_map
 from dsr.subject.identity import Identity, parse_identities
@@ -1053,8 +1053,8 @@ def record_export(
     Appends an audit entry naming the person only by keyed pseudonym, with counts, and, when
     the export answers a request, records the outcome on the request register.
     """
+    from dsr.crypto.keys import pseudonym
     from dsr.ledger.audit import append
-    from dsr.ledger.keys import pseudonym
 
     summary: dict[str, Any] = {
         "tables": len(result.tables),

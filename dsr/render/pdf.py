@@ -12,8 +12,13 @@ import io
 import logging
 from typing import Any
 
-from weasyprint import HTML, Attachment
-from weasyprint.urls import URLFetcher
+from dsr.errors import MissingExtra
+
+try:
+    from weasyprint import HTML, Attachment
+    from weasyprint.urls import URLFetcher
+except ImportError:  # pragma: no cover - exercised by the extras test in a bare environment
+    raise MissingExtra("pdf", "WeasyPrint", "PDF reports") from None
 
 from dsr.render.html import render_html
 from dsr.render.jsonout import render_json

@@ -36,8 +36,8 @@ from sqlalchemy.sql import visitors
 
 from dsr.catalog.bind import link_target
 from dsr.catalog.model import Catalog, RetentionRule
+from dsr.crypto.keys import KeyProvider
 from dsr.ledger.holds import HoldIndex, load_holds
-from dsr.ledger.keys import KeyProvider
 from dsr.ledger.tables import ERASURE_REASON_PREFIX
 from dsr.ledger.tables import holds as holds_table
 from dsr.ledger.tables import restrictions as restrictions_table

@@ -4,20 +4,17 @@ Each batch is one DELETE or UPDATE over ``pk >= lo AND pk < hi AND <expired> AND
 AND <not restricted> [AND <not referenced>]``, committed together with its audit entry (rule,
 counts, key range, never data) and its checkpoint row. The WHERE clause is idempotent: a run
 killed at any moment (SIGKILL included) leaves whole batches or nothing, and the next run
-finishes the job. SIGTERM stops after the current batch. Batches adapt their key span to take
-about ``target_seconds`` each (10 s on SQLite, 1 s elsewhere), because on SQLite every commit
-rewrites the pages of secondary indexes that the batch touched, so fewer, larger batches
-approach one big statement's speed.
+finishes the job. A set :class:`StopFlag` (the CLI sets it on SIGTERM) stops the run after the
+current batch. Batches adapt their key span to take about ``target_seconds`` each (10 s on
+SQLite, 1 s elsewhere), because on SQLite every commit rewrites the pages of secondary indexes
+that the batch touched, so fewer, larger batches approach one big statement's speed.
 """
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import FrameType
@@ -40,10 +37,10 @@ from sqlalchemy.sql import sqltypes
 
 from dsr.catalog.model import Catalog
 from dsr.clock import Clock, SystemClock, utc_naive
+from dsr.crypto.keys import KeyProvider
 from dsr.db import is_mysql
 from dsr.ledger import audit
 from dsr.ledger.holds import holds_version, load_holds
-from dsr.ledger.keys import KeyProvider
 from dsr.ledger.lock import exclusive
 from dsr.ledger.migrate import require_ledger
 from dsr.ledger.tables import ERASURE_REASON_PREFIX, kept_rows, purge_checkpoints
@@ -99,25 +96,18 @@ class PurgeReport:
 
 
 class StopFlag:
-    """Set by SIGTERM (or a test); checked between batches."""
+    """Ask a running purge to stop after its current batch: call it, or set ``.set``.
+
+    The library installs no signal handler; the CLI calls the flag from its SIGTERM handler
+    (a scheduler or a web worker may call it from anywhere). Its call signature is a signal
+    handler's, so ``signal.signal(signal.SIGTERM, flag)`` works as it is.
+    """
 
     def __init__(self) -> None:
         self.set = False
 
-    def __call__(self, signum: int, frame: FrameType | None) -> None:
+    def __call__(self, signum: int | None = None, frame: FrameType | None = None) -> None:
         self.set = True
-
-
-@contextmanager
-def _sigterm(flag: StopFlag) -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, flag)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def purge(
@@ -134,6 +124,7 @@ def purge(
     progress: Progress | None = None,
     stop: StopFlag | None = None,
     storage: PackageStorage | None = None,
+    graph: SubjectGraph | None = None,
 ) -> PurgeReport:
     """Storage limitation (Art. 5(1)(e) GDPR): apply every retention rule as of ``as_of``.
 
@@ -151,7 +142,7 @@ def purge(
     moment = as_of or clock.now()
     if moment.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
-    graph = SubjectGraph(catalog, engine)
+    graph = graph or SubjectGraph(catalog, engine)
     started = time.perf_counter()
     if dry_run:
         # a dry run changes nothing, not even the schema: no ledger tables are created
@@ -162,7 +153,7 @@ def purge(
         return PurgeReport(plan=plan, dry_run=True, timings={"plan": seconds})
     require_ledger(engine, graph.schema_cache)
     flag = stop or StopFlag()
-    with exclusive(engine), _sigterm(flag):
+    with exclusive(engine):
         with engine.connect() as conn:
             plan = plan_purge(conn, catalog, graph, keys, moment)
         report = PurgeReport(plan=plan, dry_run=False, run_id=uuid.uuid4().hex[:16])
@@ -190,7 +181,7 @@ def purge(
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     done = sum(s.done for s in plan.steps)
     seconds = time.perf_counter() - started
-    what = "stopped after a whole batch (SIGTERM)" if report.stopped else "finished"
+    what = "stopped on request after a whole batch" if report.stopped else "finished"
     log_step(_log, "done", f"{what}: {done:,} rows purged, {report.withheld:,} withheld, "
              f"{report.packages_deleted} package(s) deleted, in {seconds:.1f} s", rows=done,
              withheld=report.withheld, stopped=report.stopped, run=report.run_id,

@@ -27,11 +27,12 @@ from sqlalchemy import Connection, inspect, select
 
 from dsr._resources import resource_path
 from dsr.catalog.bind import link_target
+from dsr.catalog.loader import SAFE_LOADER
 from dsr.catalog.model import LANGUAGES, Catalog, Field, Purpose, Recipient, RetentionRule, Table
 from dsr.clock import Clock
+from dsr.crypto.keys import KeyProvider
 from dsr.errors import ConfigError
 from dsr.errors import KeyError_ as DSRKeyError
-from dsr.ledger.keys import KeyProvider
 from dsr.subject.graph import Ambiguity, SubjectGraph, TableRecords
 from dsr.subject.identity import Identity
 from dsr.subject.rowkey import chunks, key_in, key_text, sort_keys
@@ -51,7 +52,7 @@ def texts(lang: str) -> dict[str, Any]:
         raise ConfigError(f"unsupported language {lang!r}; use one of {', '.join(LANGUAGES)}",
                           where="--lang")  # fmt: skip
     with resource_path("reports", "i18n", f"{lang}.yaml").open(encoding="utf-8") as fh:
-        data = yaml.safe_load(fh)
+        data = yaml.load(fh, Loader=SAFE_LOADER)  # noqa: S506 - a safe loader
     if not isinstance(data, dict):
         raise ConfigError("report texts are not a mapping", where=f"reports/i18n/{lang}.yaml")
     return data
@@ -1016,8 +1017,8 @@ def record_access(
     and records the outcome on the request register when the report answers a request. Runs in
     the caller's transaction.
     """
+    from dsr.crypto.keys import pseudonym
     from dsr.ledger.audit import append
-    from dsr.ledger.keys import pseudonym
     from dsr.ledger.migrate import require_ledger
 
     require_ledger(conn)

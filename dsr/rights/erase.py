@@ -54,18 +54,17 @@ from sqlalchemy import types as sat
 from dsr.catalog.bind import link_target
 from dsr.catalog.model import Catalog, Field, RetentionRule, Table
 from dsr.clock import Clock, SystemClock
+from dsr.crypto.keys import KeyProvider, pseudonym
 from dsr.db import is_mysql
 from dsr.errors import ErasureError
 from dsr.ledger.audit import append as audit_append
 from dsr.ledger.holds import HoldIndex, load_holds
-from dsr.ledger.keys import KeyProvider, pseudonym
-from dsr.ledger.migrate import require_ledger
+from dsr.ledger.lock import destructive_transaction
 from dsr.ledger.tables import holds as holds_table
 from dsr.log import get, log_step
 from dsr.portability.storage import PackageStorage
 from dsr.retention.rules import expires_at, last_day_kept
 from dsr.rights.notices import Notice, build_notices
-from dsr.rights.rectify import destructive_lock
 from dsr.rights.restrict import ERASURE_REASON_PREFIX, mark_restricted
 from dsr.subject.graph import SubjectGraph, bind_values, identity_map
 from dsr.subject.identity import Identity, parse_identities
@@ -768,18 +767,17 @@ def erase(
         plan.dry_run = True
         _log_done(plan, started)
         return plan
-    require_ledger(engine, graph.schema_cache)
-    with destructive_lock(engine):
-        with engine.begin() as conn:
-            plan = plan_erasure(conn, catalog, graph, keys, identities, clock=clock)
-            apply_erasure(conn, catalog, graph, keys, plan, clock=clock,
-                          request_id=request_id, after_step=after_step)  # fmt: skip
-        if storage is not None:
-            for _, file_name in plan.packages:
-                storage.delete(file_name)
-        if engine.dialect.name == "sqlite":
-            with engine.connect() as conn:
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    with destructive_transaction(engine, graph.schema_cache) as conn:
+        plan = plan_erasure(conn, catalog, graph, keys, identities, clock=clock)
+        apply_erasure(conn, catalog, graph, keys, plan, clock=clock,
+                      request_id=request_id, after_step=after_step)  # fmt: skip
+    # committed: the packages' tokens are refused from now on, so their files can go
+    if storage is not None:
+        for _, file_name in plan.packages:
+            storage.delete(file_name)
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     _log_done(plan, started)
     return plan
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, inspect, select
 
-from dsr.ledger.keys import KeyProvider, pseudonym
+from dsr.crypto.keys import KeyProvider, pseudonym
 from dsr.ledger.tables import kept_rows
 from dsr.subject.graph import MatchedRow, SubjectGraph, SubjectRecord, TableRecords
 from dsr.subject.rowkey import chunks, key_in, parse_key_text, row_key

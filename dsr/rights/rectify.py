@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -25,12 +24,12 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from dsr.catalog.model import Catalog
 from dsr.clock import Clock, SystemClock
+from dsr.crypto.keys import KeyProvider, pseudonym
+from dsr.crypto.seal import seal, unseal
 from dsr.db import is_mysql
 from dsr.errors import ValidationError
 from dsr.ledger.audit import append as audit_append
-from dsr.ledger.crypto import seal, unseal
-from dsr.ledger.keys import KeyProvider, pseudonym
-from dsr.ledger.migrate import require_ledger
+from dsr.ledger.lock import destructive_transaction
 from dsr.ledger.tables import supplements as supplements_table
 from dsr.rights.notices import Notice, build_notices
 from dsr.rights.validate import Assignment, parse_assignment, validate_assignment
@@ -263,8 +262,7 @@ def rectify(
             conn.rollback()
         plan.dry_run = True
         return plan
-    require_ledger(engine, graph.schema_cache)
-    with destructive_lock(engine), engine.begin() as conn:
+    with destructive_transaction(engine, graph.schema_cache) as conn:
         plan = plan_rectification(conn, catalog, graph, keys, identities, assignments)
         return apply_rectification(conn, catalog, graph, keys, plan, clock=clock,
                                    request_id=request_id)  # fmt: skip
@@ -288,15 +286,6 @@ def supplements_for(
             out.append({"table": table, "row": r["row_key"], "created_at": r["created_at"],
                         "request_id": r["request_id"], **data})  # fmt: skip
     return out
-
-
-@contextmanager
-def destructive_lock(engine: Engine) -> Iterator[None]:
-    """The lock shared with purges and erasures (``dsr.ledger.lock``): raises LockBusy."""
-    from dsr.ledger.lock import exclusive
-
-    with exclusive(engine, name="dsr-destructive"):
-        yield
 
 
 def _seal_statement(
@@ -334,7 +323,6 @@ __all__ = [
     "FieldChange",
     "RectificationPlan",
     "apply_rectification",
-    "destructive_lock",
     "plan_rectification",
     "rectify",
     "supplements_for",

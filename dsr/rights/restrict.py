@@ -23,9 +23,9 @@ from sqlalchemy import Connection, Engine, and_, insert, select, update
 
 from dsr.catalog.model import Catalog
 from dsr.clock import Clock, SystemClock, utc_naive
+from dsr.crypto.keys import KeyProvider, pseudonym
 from dsr.errors import ValidationError
 from dsr.ledger.audit import append as audit_append
-from dsr.ledger.keys import KeyProvider, pseudonym
 from dsr.ledger.migrate import require_ledger
 from dsr.ledger.tables import ERASURE_REASON_PREFIX
 from dsr.ledger.tables import restrictions as restrictions_table

@@ -18,7 +18,6 @@ same row never leaves the database (Art. 15(4)).
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -262,8 +261,9 @@ class SubjectGraph:
         are read by ``customer_id IN (:ids)`` rather than by repeating the customer's lookup
         inside every dependent statement, and a party nothing leads to is not queried at
         all. Statements are compiled once per identity signature and bucket of value counts
-        and run on the connection's DB-API cursor, converting only the columns whose type
-        needs it (SQLite dates); this keeps a lookup close to hand-written driver calls.
+        and run as driver SQL (``Connection.exec_driver_sql``: every statement passes
+        SQLAlchemy's events, so tracers and loggers see it), converting only the columns whose
+        type needs it (SQLite dates); this keeps a lookup close to hand-written driver calls.
         """
         ids = parse_identities(identities, self.catalog)
         idmap = identity_map(ids, self.catalog)
@@ -272,71 +272,62 @@ class SubjectGraph:
         sig: Signature = tuple(sorted((k, len(v)) for k, v in idmap.items()))
         found: dict[Node, dict[str, list[Any]]] = {}
         per_table: dict[str, dict[str, tuple[_Compiled, list[Any]]]] = {}
-        cursor = conn.connection.cursor()
-        execute, fetchall = cursor.execute, cursor.fetchall
-        # Building many small row objects triggers the cyclic GC over and over (it rescans
-        # everything built so far); these objects form no cycles, so it is paused meanwhile.
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            base_params: dict[Any, tuple[Any, ...]] = {}
-            for node, feeds in self._lookups:
-                sizes: list[int] = []
-                fed_lists: list[list[Any]] = []
-                for feed in feeds:
-                    source = found.get(feed.source)
-                    fed: list[Any] = source.get(feed.source_column, []) if source else []
-                    n = len(fed)
-                    sizes.append(0 if n == 0 else (-1 if n > MAX_FED else _bucket(n)))
-                    fed_lists.append(fed)
-                cache_key = (node, sig, tuple(sizes))
-                compiled = self._compiled.get(cache_key, _MISSING)
-                if compiled is _MISSING:
-                    compiled = self._lookup_statement(conn, node, feeds, idmap, cache_key)
-                if compiled is None:
-                    continue
-                if compiled.leading is not None:
-                    # positional parameters: the identities' tuple (shared by statements with
-                    # the same order) followed by each fed list, padded to its bucket
-                    lead = base_params.get(compiled.leading)
-                    if lead is None:
-                        lead = base_params[compiled.leading] = tuple(
-                            [base[n] for n in compiled.leading]
-                        )
-                    params: Any = lead
-                    for fed, size in zip(fed_lists, sizes, strict=True):
-                        if size > 0:
-                            params += tuple(fed) + (fed[-1],) * (size - len(fed))
-                else:
-                    values = dict(base)
-                    for j, (fed, size) in enumerate(zip(fed_lists, sizes, strict=True)):
-                        if size > 0:
-                            padded = fed + [fed[-1]] * (size - len(fed))
-                            values.update(zip(_fed_names(j, size), padded, strict=True))
-                    params = compiled.params(values)
-                execute(compiled.sql, params)
-                rows: Any = fetchall()
-                if not rows:
-                    continue
-                if compiled.processors is None:
-                    compiled.prepare(cursor.description)
-                if compiled.convert_rows:
-                    rows = compiled.convert(rows, cursor.description)
-                if compiled.feeds:
-                    out: dict[str, list[Any]] = {}
-                    for col, i in compiled.feeds:
-                        # the order of the values does not matter to IN (...)
-                        out[col] = list({r[i] for r in rows} - {None})
-                    found[node] = out
-                per_table.setdefault(node[0], {})[node[1]] = (compiled, rows)
-            for t in self.catalog.personal_tables():
-                matched = per_table.get(t.name)
-                if matched:
-                    record.tables.append(self._records(t, matched, record))
-        finally:
-            if gc_was_enabled:
-                gc.enable()
-            cursor.close()
+        execute = conn.exec_driver_sql
+        base_params: dict[Any, tuple[Any, ...]] = {}
+        for node, feeds in self._lookups:
+            sizes: list[int] = []
+            fed_lists: list[list[Any]] = []
+            for feed in feeds:
+                source = found.get(feed.source)
+                fed: list[Any] = source.get(feed.source_column, []) if source else []
+                n = len(fed)
+                sizes.append(0 if n == 0 else (-1 if n > MAX_FED else _bucket(n)))
+                fed_lists.append(fed)
+            cache_key = (node, sig, tuple(sizes))
+            compiled = self._compiled.get(cache_key, _MISSING)
+            if compiled is _MISSING:
+                compiled = self._lookup_statement(conn, node, feeds, idmap, cache_key)
+            if compiled is None:
+                continue
+            if compiled.leading is not None:
+                # positional parameters: the identities' tuple (shared by statements with
+                # the same order) followed by each fed list, padded to its bucket
+                lead = base_params.get(compiled.leading)
+                if lead is None:
+                    lead = base_params[compiled.leading] = tuple(
+                        [base[n] for n in compiled.leading]
+                    )
+                params: Any = lead
+                for fed, size in zip(fed_lists, sizes, strict=True):
+                    if size > 0:
+                        params += tuple(fed) + (fed[-1],) * (size - len(fed))
+            else:
+                values = dict(base)
+                for j, (fed, size) in enumerate(zip(fed_lists, sizes, strict=True)):
+                    if size > 0:
+                        padded = fed + [fed[-1]] * (size - len(fed))
+                        values.update(zip(_fed_names(j, size), padded, strict=True))
+                params = compiled.params(values)
+            result = execute(compiled.sql, params)
+            description = result.cursor.description
+            rows: Any = result.fetchall()
+            if not rows:
+                continue
+            if compiled.processors is None:
+                compiled.prepare(description)
+            if compiled.convert_rows:
+                rows = compiled.convert(rows, description)
+            if compiled.feeds:
+                out: dict[str, list[Any]] = {}
+                for col, i in compiled.feeds:
+                    # the order of the values does not matter to IN (...)
+                    out[col] = list({r[i] for r in rows} - {None})
+                found[node] = out
+            per_table.setdefault(node[0], {})[node[1]] = (compiled, rows)
+        for t in self.catalog.personal_tables():
+            matched = per_table.get(t.name)
+            if matched:
+                record.tables.append(self._records(t, matched, record))
         return record
 
     def _records(

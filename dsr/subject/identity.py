@@ -15,8 +15,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import phonenumbers
-
 from dsr.catalog.model import BUILTIN_IDENTITY_TYPES, IdentityType, Text
 from dsr.errors import SubjectError
 
@@ -75,6 +73,8 @@ def normalise(itype: str, raw: str, kind: IdentityType | None = None, region: st
 
 
 def _phone(value: str, region: str, where: str) -> str:
+    import phonenumbers  # only people given by telephone number pay for its metadata
+
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:
@@ -115,6 +115,8 @@ def stored_forms(kind: IdentityType, value: str, region: str) -> list[str]:
     """
     if kind.match != "phone":
         return [value]
+    import phonenumbers
+
     number = phonenumbers.parse(value, None)
     cc = str(number.country_code)
     nsn = phonenumbers.national_significant_number(number)

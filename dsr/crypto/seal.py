@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from dsr.crypto.keys import KeyProvider, derive
 from dsr.errors import KeyError_
-from dsr.ledger.keys import KeyProvider, derive
 
 VERSION = b"\x01"
 

@@ -1,0 +1,547 @@
+"""The one way in: a :class:`Toolkit` binds a catalog to a database and offers every right.
+
+    import dsr
+    tk = dsr.Toolkit("sqlite:///crm.db", "policies/", key_file="secret.key")
+    report = tk.access(["jane@example.com"])          # Art. 15, audited
+    plan = tk.erase(["jane@example.com"], request_id=7)  # Art. 17, locked, one transaction
+    tk.ledger.open_request(type="access", identities=["email=jane@example.com"],
+                           received=date(2026, 12, 1))
+
+A toolkit is built once per process (a web worker, a scheduler, the CLI) and reused: the
+catalog is bound to the live schema on first use (one reflection), and what services learn of
+the schema beyond the catalogued tables (foreign keys, the ledger's version) is cached with it.
+Build a new toolkit after a migration of the application's schema.
+
+Every service records itself: destructive ones (erase, rectify, restrict, lift, purge) and
+deliveries need the ledger (``dsr init``) and write an audit entry and, with ``request_id``, the
+outcome on the request register in the same transaction; access reports and exports are
+recorded whenever the ledger exists (or a request is named), and work without one.
+
+The toolkit has no process-wide side effects: it installs no signal handler and leaves the
+garbage collector alone. A long purge is stopped between batches by setting the
+:class:`~dsr.retention.purge.StopFlag` passed to :meth:`Toolkit.purge` (the CLI sets it on
+SIGTERM).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from sqlalchemy import Connection, Engine
+
+from dsr.catalog.model import Catalog
+from dsr.clock import Clock, SystemClock
+from dsr.subject.identity import Identity
+
+if TYPE_CHECKING:
+    from dsr.catalog.check import CheckReport
+    from dsr.crypto.keys import KeyProvider
+    from dsr.ledger import LedgerInit
+    from dsr.ledger.audit import AuditVerdict
+    from dsr.ledger.migrate import LedgerState, Migration
+    from dsr.ledger.requests import Request
+    from dsr.portability.delivery import Delivery, Download
+    from dsr.portability.export import ExportResult
+    from dsr.portability.storage import PackageStorage
+    from dsr.retention.purge import Progress, PurgeReport, StopFlag
+    from dsr.rights.access import AccessReport
+    from dsr.rights.erase import ErasurePlan, StepHook
+    from dsr.rights.notices import Notice
+    from dsr.rights.rectify import Assignment, RectificationPlan
+    from dsr.rights.restrict import RestrictionResult
+    from dsr.subject.graph import SubjectGraph, SubjectRecord
+
+Identities = Sequence[Identity | str]
+
+
+class Toolkit:
+    """Every data-subject right over one database and one catalog.
+
+    ``engine``: an SQLAlchemy engine or a database URL. ``catalog``: a loaded
+    :class:`~dsr.catalog.model.Catalog`, a catalog file or directory, or None for the bundled
+    example. ``keys``: a key provider (:class:`~dsr.crypto.keys.StaticKeys`,
+    :class:`~dsr.crypto.keys.FileKeys`); without it the key comes from ``key_file``, else
+    ``DSR_SECRET``, ``DSR_KEY_FILE`` or the default key file. ``storage``: where delivered
+    Art. 20 packages are kept (a :class:`~dsr.portability.storage.PackageStorage` or a
+    directory); None means the default export directory (``DSR_EXPORT_DIR``). ``clock``: what
+    "now" is (tests pin it). Nothing is loaded, read or connected before a service needs it.
+    """
+
+    def __init__(
+        self,
+        engine: Engine | str,
+        catalog: Catalog | str | Path | None = None,
+        keys: KeyProvider | None = None,
+        *,
+        key_file: str | Path | None = None,
+        clock: Clock | None = None,
+        storage: PackageStorage | str | Path | None = None,
+    ) -> None:
+        if isinstance(engine, str):
+            from dsr.db import connect
+
+            engine = connect(engine)
+        self.engine: Engine = engine
+        self._catalog = catalog
+        self.clock: Clock = clock or SystemClock()
+        self._keys = keys
+        self._key_file = key_file
+        self._storage = storage
+        #: what services learn of the live schema beyond the catalog (foreign keys, the
+        #: ledger's version), shared by the graph and the ledger facade
+        self.schema_cache: dict[str, Any] = {}
+
+    # -- what the services share ---------------------------------------------------------
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        """The catalog as written (loaded on first use); :attr:`bound_catalog` is the one
+        settled against the live schema."""
+        if isinstance(self._catalog, Catalog):
+            return self._catalog
+        from dsr.catalog.loader import load_catalog
+
+        return load_catalog(self._catalog)
+
+    @cached_property
+    def keys(self) -> KeyProvider:
+        """The toolkit secret's provider (resolved on first use; see the class)."""
+        if self._keys is not None:
+            return self._keys
+        from dsr.crypto.keys import key_provider
+
+        return key_provider(self._key_file)
+
+    @cached_property
+    def storage(self) -> PackageStorage:
+        """Where delivered packages are kept, encrypted."""
+        if self._storage is None or isinstance(self._storage, str | Path):
+            from dsr.portability.storage import DirectoryStorage
+
+            return DirectoryStorage(self._storage)
+        return self._storage
+
+    @cached_property
+    def graph(self) -> SubjectGraph:
+        """The subject graph: the catalog bound to the live schema (reflected once)."""
+        from dsr.subject.graph import SubjectGraph
+
+        graph = SubjectGraph(self.catalog, self.engine)
+        graph.schema_cache = self.schema_cache
+        return graph
+
+    @property
+    def bound_catalog(self) -> Catalog:
+        """The catalog with every table's key settled against the live schema."""
+        return self.graph.catalog
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        """The request register, legal holds, the audit trail and the ledger's version."""
+        return Ledger(self)
+
+    def usable_keys(self) -> KeyProvider | None:
+        """The key if it can be read, else None (reports then omit what needs it)."""
+        from dsr.errors import KeyError_
+
+        try:
+            self.keys.secret()
+        except KeyError_:
+            return None
+        return self.keys
+
+    @contextmanager
+    def destructive(self) -> Iterator[Connection]:
+        """The frame of destructive work: current ledger, the destructive-work lock (shared
+        by erasures, rectifications and purges; :class:`~dsr.errors.LockBusy` when taken) and
+        one transaction, committed on success and rolled back, with nothing changed, on error.
+        """
+        from dsr.ledger.lock import destructive_transaction
+
+        with destructive_transaction(self.engine, self.schema_cache) as conn:
+            yield conn
+
+    # -- the catalog ---------------------------------------------------------------------
+
+    def check(self) -> CheckReport:
+        """The catalog against the live schema and Art. 13/14 (``dsr catalog check``)."""
+        from dsr.catalog.check import check_catalog
+
+        return check_catalog(self.catalog, self.engine)
+
+    def find(self, identities: Identities) -> SubjectRecord:
+        """Every row about the person, as the subject graph finds it (nothing recorded)."""
+        with self.engine.connect() as conn:
+            return self.graph.resolve(conn, identities)
+
+    # -- Art. 15 and 20 ------------------------------------------------------------------
+
+    def access(
+        self,
+        identities: Identities,
+        *,
+        lang: str = "en",
+        request_id: int | None = None,
+        output_format: str = "json",
+        record: bool | None = None,
+    ) -> AccessReport:
+        """The Art. 15 report (render it with :mod:`dsr.render`).
+
+        Recorded in the audit trail (and on the request) in the same transaction when the
+        ledger exists or ``request_id`` is given; ``record=False`` never records, ``True``
+        requires the ledger. ``output_format`` is what the audit entry says was produced.
+        """
+        from dsr.rights.access import access_report, record_access
+
+        graph = self.graph  # bound (reflected) before the transaction starts
+        with self.engine.begin() as conn:
+            ledger = self.ledger.present(conn)
+            report = access_report(
+                conn, self.catalog, graph, identities, lang=lang, clock=self.clock,
+                request_id=request_id, keys=self.usable_keys() if ledger else None,
+            )  # fmt: skip
+            if record or (record is None and (ledger or request_id is not None)):
+                record_access(conn, self.keys, report, clock=self.clock,
+                              output_format=output_format)  # fmt: skip
+        return report
+
+    def export(
+        self,
+        identities: Identities,
+        out: BinaryIO | str | Path,
+        *,
+        request_id: int | None = None,
+        record: bool | None = None,
+    ) -> ExportResult:
+        """The Art. 20 package (JSON + CSV in a ZIP) written to ``out``; recorded as access is."""
+        from dsr.portability.export import export_package, record_export
+
+        graph = self.graph
+        with self.engine.begin() as conn:
+            result = export_package(conn, self.catalog, graph, identities, out,
+                                    clock=self.clock, request_id=request_id)  # fmt: skip
+            if record or (record is None and (request_id is not None or self.ledger.present(conn))):
+                record_export(conn, self.keys, result, clock=self.clock)
+        return result
+
+    def deliver(
+        self,
+        identities: Identities,
+        *,
+        expires: timedelta | None = None,
+        request_id: int | None = None,
+    ) -> Delivery:
+        """Store the package encrypted in :attr:`storage`; the result carries the single-use
+        download token (needs the ledger)."""
+        from dsr.portability.delivery import DEFAULT_EXPIRY, deliver
+
+        self.ledger.require()
+        with self.engine.begin() as conn:
+            return deliver(conn, self.catalog, self.graph, identities, self.storage, self.keys,
+                           clock=self.clock, expires=expires or DEFAULT_EXPIRY,
+                           request_id=request_id)  # fmt: skip
+
+    def download(self, token: str, out: str | Path) -> Download:
+        """Redeem a download token: decrypt the package to ``out`` (recorded; single use)."""
+        from dsr.portability.delivery import download
+
+        return download(self.engine, self.storage, self.keys, token, out, clock=self.clock)
+
+    # -- Art. 16-18 ----------------------------------------------------------------------
+
+    def erase(
+        self,
+        identities: Identities,
+        *,
+        dry_run: bool = False,
+        request_id: int | None = None,
+        after_step: StepHook | None = None,
+    ) -> ErasurePlan:
+        """Art. 17: erase as the catalog says, keep (restricted) what must stay; the person's
+        delivered packages go too. Exit code 3 in the CLI when :attr:`ErasurePlan.withheld`."""
+        from dsr.rights.erase import erase
+
+        return erase(self.engine, self.catalog, self.keys, identities, dry_run=dry_run,
+                     request_id=request_id, clock=self.clock, graph=self.graph,
+                     after_step=after_step, storage=self.storage)  # fmt: skip
+
+    def rectify(
+        self,
+        identities: Identities,
+        assignments: Sequence[Assignment | str],
+        *,
+        dry_run: bool = False,
+        request_id: int | None = None,
+    ) -> RectificationPlan:
+        """Art. 16: apply ``TABLE.FIELD=VALUE`` corrections; evidence records get a
+        supplementary statement instead. The plan's notices are the Art. 19 letters to send."""
+        from dsr.rights.rectify import rectify
+
+        return rectify(self.engine, self.catalog, self.keys, identities, assignments,
+                       dry_run=dry_run, request_id=request_id, clock=self.clock,
+                       graph=self.graph)  # fmt: skip
+
+    def restrict(
+        self, identities: Identities, reason: str, *, request_id: int | None = None
+    ) -> RestrictionResult:
+        """Art. 18: restrict processing of every row about the person."""
+        from dsr.rights.restrict import restrict
+
+        return restrict(self.engine, self.catalog, self.keys, identities, reason,
+                        request_id=request_id, clock=self.clock, graph=self.graph)  # fmt: skip
+
+    def lift(
+        self,
+        identities: Identities,
+        informed_at: date | datetime,
+        *,
+        request_id: int | None = None,
+    ) -> RestrictionResult:
+        """Lift the person's restriction; they must have been informed first (Art. 18(3))."""
+        from dsr.rights.restrict import lift
+
+        return lift(self.engine, self.catalog, self.keys, identities, informed_at,
+                    request_id=request_id, clock=self.clock, graph=self.graph)  # fmt: skip
+
+    def write_notices(
+        self,
+        notices: Sequence[Notice],
+        directory: str | Path,
+        *,
+        lang: str = "en",
+        request_id: int | None = None,
+    ) -> list[Path]:
+        """Art. 19 letters (HTML, one per recipient) for a rectification's or erasure's notices."""
+        from dsr.rights.notices import write_notices
+
+        return write_notices(self.catalog, notices, directory, lang=lang, at=self.clock.now(),
+                             request_id=request_id)  # fmt: skip
+
+    # -- Art. 5(1)(e) --------------------------------------------------------------------
+
+    def purge(
+        self,
+        *,
+        as_of: datetime | None = None,
+        dry_run: bool = False,
+        vacuum: bool = False,
+        batch_size: int | None = None,
+        target_seconds: float | None = None,
+        progress: Progress | None = None,
+        stop: StopFlag | None = None,
+    ) -> PurgeReport:
+        """Apply every retention rule as of ``as_of`` (default: now), in resumable batches;
+        expired or downloaded packages in :attr:`storage` go too. Set ``stop`` to end the run
+        after the current batch (``report.stopped``)."""
+        from dsr.retention.purge import purge
+
+        return purge(self.engine, self.catalog, self.keys, as_of=as_of, dry_run=dry_run,
+                     vacuum=vacuum, batch_size=batch_size, target_seconds=target_seconds,
+                     clock=self.clock, progress=progress, stop=stop, storage=self.storage,
+                     graph=self.graph)  # fmt: skip
+
+
+class Ledger:
+    """The toolkit's own records in the governed database: version, register, holds, audit.
+
+    Reached as ``toolkit.ledger``. Every write is audited in its own transaction; reads need
+    a current ledger (:meth:`require`), except :meth:`state` and :meth:`present`.
+    """
+
+    def __init__(self, toolkit: Toolkit) -> None:
+        self._tk = toolkit
+
+    @property
+    def _engine(self) -> Engine:
+        return self._tk.engine
+
+    # -- version -------------------------------------------------------------------------
+
+    def state(self) -> LedgerState:
+        """Where the database's ledger stands (missing, unversioned, behind, current, newer)."""
+        from dsr.ledger.migrate import ledger_state
+
+        return ledger_state(self._engine)
+
+    def present(self, conn: Connection | None = None) -> bool:
+        """Whether the ledger's tables exist (``dsr init`` was run); cached once true."""
+        cache = self._tk.schema_cache
+        if cache.get("ledger.present"):
+            return True
+        from dsr.rights.access import ledger_present
+
+        if conn is None:
+            with self._engine.connect() as c:
+                found = ledger_present(c)
+        else:
+            found = ledger_present(conn)
+        if found:
+            cache["ledger.present"] = True
+        return found
+
+    def require(self) -> None:
+        """Raise :class:`~dsr.errors.LedgerError` naming the command to run unless current."""
+        from dsr.ledger.migrate import require_ledger
+
+        require_ledger(self._engine, self._tk.schema_cache)
+
+    def init(self, *, upgrade: bool = False) -> LedgerInit:
+        """``dsr init``: create the ledger and the key file (see :func:`dsr.ledger.init_ledger`).
+
+        Uses the toolkit's ``key_file``; a toolkit built with a key provider needs no file.
+        """
+        from dsr.ledger import init_ledger
+
+        return init_ledger(self._engine, self._tk._key_file, upgrade=upgrade, keys=self._tk._keys)
+
+    def migrate(self) -> Migration:
+        """``dsr migrate``: run the revisions between the database's version and this dsr's."""
+        from dsr.ledger.migrate import upgrade_ledger
+
+        return upgrade_ledger(self._engine)
+
+    # -- the request register (Art. 12(3)) -----------------------------------------------
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        self.require()
+        with self._engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        self.require()
+        with self._engine.connect() as conn:
+            yield conn
+
+    def today(self) -> date:
+        """Today in the catalog's time zone (deadlines are counted in it)."""
+        from dsr.ledger.requests import today_in
+
+        return today_in(self._tk.clock, self._tk.catalog)
+
+    def open_request(
+        self,
+        *,
+        type: str,
+        identities: Sequence[Identity | str],
+        received: date,
+        verified_by: str | None = None,
+    ) -> Request:
+        """Register a request; its due date follows Art. 12(3) (one month, holidays moved)."""
+        from dsr.ledger.requests import open_request
+
+        with self._writing() as conn:
+            return open_request(conn, self._tk.keys, self._tk.catalog, type=type,
+                                identities=identities, received=received,
+                                verified_by=verified_by, clock=self._tk.clock)  # fmt: skip
+
+    def request(self, request_id: int, *, with_identities: bool = False) -> Request:
+        """One request; ``with_identities`` decrypts the identities it was opened with."""
+        from dsr.ledger.requests import get_request
+
+        with self._reading() as conn:
+            return get_request(conn, self._tk.keys if with_identities else None, request_id,
+                               with_identities=with_identities)  # fmt: skip
+
+    def requests(
+        self,
+        *,
+        overdue: bool = False,
+        due_within: timedelta | None = None,
+        status: str | None = None,
+    ) -> list[Request]:
+        """Requests by due date; ``overdue`` or ``due_within`` narrow to the urgent ones."""
+        from dsr.ledger.requests import list_requests
+
+        with self._reading() as conn:
+            return list_requests(conn, overdue=overdue, due_within=due_within, status=status,
+                                 today=self.today())  # fmt: skip
+
+    def extend(self, request_id: int, months: int, reason: str) -> Request:
+        """Extend the deadline by up to two months (Art. 12(3) sentence 2), with reasons."""
+        from dsr.ledger.requests import extend_request
+
+        with self._writing() as conn:
+            return extend_request(conn, self._tk.keys, request_id, months, reason,
+                                  self._tk.clock, catalog=self._tk.catalog)  # fmt: skip
+
+    def close(self, request_id: int, outcome: str | None = None) -> Request:
+        """Close a request with its outcome (``done``, ``refused``, ...)."""
+        from dsr.ledger.requests import close_request
+
+        with self._writing() as conn:
+            return close_request(conn, self._tk.keys, request_id, outcome, self._tk.clock,
+                                 catalog=self._tk.catalog)  # fmt: skip
+
+    # -- legal holds ---------------------------------------------------------------------
+
+    def hold(
+        self,
+        *,
+        reason: str,
+        table: str | None = None,
+        row_keys: Sequence[Any] | None = None,
+        identities: Sequence[Identity | str] | None = None,
+        until: date | None = None,
+    ) -> int:
+        """Place a legal hold on a table, some of its rows, or a person; returns its id."""
+        from dsr.ledger.holds import add_hold
+
+        with self._writing() as conn:
+            return add_hold(conn, self._tk.keys, self._tk.catalog, table=table,
+                            row_keys=row_keys, identities=identities, reason=reason,
+                            until=until, clock=self._tk.clock)  # fmt: skip
+
+    def release(self, hold_id: int) -> None:
+        """Release a hold; its rows fall under their retention rules again."""
+        from dsr.ledger.holds import release_hold
+
+        with self._writing() as conn:
+            release_hold(conn, self._tk.keys, hold_id, self._tk.clock)
+
+    def holds(self, *, active_only: bool = True) -> list[dict[str, Any]]:
+        """Holds, people by pseudonym only."""
+        from dsr.ledger.holds import list_holds
+
+        with self._reading() as conn:
+            return list_holds(conn, active_only=active_only, at=self._tk.clock.now(),
+                              tz=self._tk.catalog.timezone)  # fmt: skip
+
+    # -- the audit trail -----------------------------------------------------------------
+
+    def verify(self, expect_head: str | None = None) -> AuditVerdict:
+        """Check the audit trail's hash chain (and, given, its expected head)."""
+        from dsr.ledger.audit import verify
+
+        with self._reading() as conn:
+            return verify(conn, self._tk.keys, expect_head=expect_head)
+
+    def record(
+        self,
+        action: str,
+        details: dict[str, Any],
+        *,
+        identities: Sequence[Identity | str] | None = None,
+        request_id: int | None = None,
+    ) -> None:
+        """Append an entry of the embedder's own (``details`` must hold no personal data; the
+        person, if any, is recorded by keyed pseudonym only)."""
+        from dsr.crypto.keys import pseudonym
+        from dsr.ledger.audit import append
+        from dsr.subject.identity import parse_identities
+
+        subject = None
+        if identities:
+            subject = pseudonym(self._tk.keys, parse_identities(identities, self._tk.catalog))
+        with self._writing() as conn:
+            append(conn, self._tk.keys, action, details=details, subject=subject,
+                   request_id=request_id, at=self._tk.clock.now())  # fmt: skip
+
+
+__all__ = ["Ledger", "Toolkit"]
