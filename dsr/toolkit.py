@@ -205,7 +205,7 @@ class Toolkit:
                 conn, self.catalog, graph, identities, lang=lang, clock=self.clock,
                 request_id=request_id, keys=self.usable_keys() if ledger else None,
             )  # fmt: skip
-            if record or (record is None and (ledger or request_id is not None)):
+            if _recorded(record, request_id, ledger):
                 record_access(conn, self.keys, report, clock=self.clock,
                               output_format=output_format)  # fmt: skip
         return report
@@ -225,7 +225,7 @@ class Toolkit:
         with self.engine.begin() as conn:
             result = export_package(conn, self.catalog, graph, identities, out,
                                     clock=self.clock, request_id=request_id)  # fmt: skip
-            if record or (record is None and (request_id is not None or self.ledger.present(conn))):
+            if _recorded(record, request_id, self.ledger.present(conn)):
                 record_export(conn, self.keys, result, clock=self.clock)
         return result
 
@@ -344,6 +344,13 @@ class Toolkit:
                      vacuum=vacuum, batch_size=batch_size, target_seconds=target_seconds,
                      clock=self.clock, progress=progress, stop=stop, storage=self.storage,
                      graph=self.graph)  # fmt: skip
+
+
+def _recorded(record: bool | None, request_id: int | None, ledger_present: bool) -> bool:
+    """Whether a reading service records itself: as asked, else when it can or must."""
+    if record is not None:
+        return record
+    return ledger_present or request_id is not None
 
 
 class Ledger:

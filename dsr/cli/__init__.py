@@ -8,7 +8,10 @@ withheld, 75 another run holds the lock.
 
 from __future__ import annotations
 
+import gc
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
@@ -115,8 +118,33 @@ def _register() -> None:
 _register()
 
 
+#: Young-generation threshold of the CLI's own process (CPython's default is 700). Reading
+#: a person's 100,000 log rows builds as many small dicts, and at the default the collector
+#: rescans them over and over (0.35 s of a 0.85 s lookup); they form no cycles. The library
+#: itself never touches the collector: an embedding process tunes its own.
+GC_THRESHOLD = (50_000, 20, 100)
+
+
+@contextmanager
+def _command_process() -> Iterator[None]:
+    """What the CLI sets for its process while a command runs, restored afterwards."""
+    previous = gc.get_threshold()
+    gc.freeze()  # what import left behind is never garbage
+    gc.set_threshold(*GC_THRESHOLD)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+        gc.unfreeze()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dsr`` console script; returns the exit code."""
+    with _command_process():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         result = cli.main(args=argv, prog_name="dsr", standalone_mode=False)
     except DSRError as exc:
