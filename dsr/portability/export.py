@@ -26,7 +26,6 @@ import queue
 import secrets
 import tempfile
 import threading
-import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -67,6 +66,7 @@ from dsr.clock import Clock
 from dsr.crypto.keys import KeyProvider
 from dsr.errors import ConfigError
 from dsr.portability.storage import SealingWriter, unseal_stream
+from dsr.portability.zipwriter import DEFLATE_WBITS, EntryStream, ZipWriter
 from dsr.subject.graph import SubjectGraph, bind_values_flat, identity_map
 from dsr.subject.identity import Identity, parse_identities
 from dsr.subject.rowkey import key_text_sql
@@ -602,8 +602,8 @@ class _Spool:
         self.file: IO[bytes] = tempfile.TemporaryFile(prefix="dsr-spool-")
         self.key = os.urandom(32)
         self.writer = SealingWriter(self.file, self.key)
-        # the same raw DEFLATE stream zipfile writes for ZIP_DEFLATED at this level
-        self.compressor = zlib.compressobj(COMPRESSLEVEL, zlib.DEFLATED, -15)
+        # the raw DEFLATE stream a ZIP entry of method 8 holds
+        self.compressor = zlib.compressobj(COMPRESSLEVEL, zlib.DEFLATED, DEFLATE_WBITS)
         self.sha = hashlib.sha256()
         self.crc = 0
         self.size = 0
@@ -625,32 +625,6 @@ class _Spool:
 
     def close(self) -> None:
         self.file.close()
-
-
-class _Precompressed:
-    """Stands in for a ZIP entry's compressor when the bytes are DEFLATE output already."""
-
-    def compress(self, data: bytes) -> bytes:
-        return data
-
-    def flush(self) -> bytes:
-        return b""
-
-
-def _copy_compressed(handle: IO[bytes], spool: _Spool) -> None:
-    """Write ``spool``'s compressed CSV into an open ZIP entry with its plaintext CRC/size.
-
-    Relies on CPython's ``zipfile._ZipWriteFile`` (``_compressor``, ``_crc``, ``_file_size``);
-    the tests check the result with ``ZipFile.testzip`` and read the CSV back.
-    """
-    for a in ("_compressor", "_crc", "_file_size", "_compress_size"):
-        if not hasattr(handle, a):
-            raise RuntimeError("unsupported zipfile implementation")
-    handle._compressor = _Precompressed()  # type: ignore[attr-defined]
-    for chunk in spool.chunks():
-        handle.write(chunk)
-    handle._crc = spool.crc  # type: ignore[attr-defined]
-    handle._file_size = spool.size  # type: ignore[attr-defined]
 
 
 class _Worker:
@@ -699,7 +673,7 @@ class _Worker:
 class _HashingEntry:
     """Writes into a ZIP entry while computing its SHA-256 and size."""
 
-    def __init__(self, handle: IO[bytes]) -> None:
+    def __init__(self, handle: EntryStream) -> None:
         self.handle = handle
         self.sha = hashlib.sha256()
         self.size = 0
@@ -911,12 +885,11 @@ def _write_zip(
     files = result.files
     worker = _Worker()
     try:
-        with zipfile.ZipFile(
-            fh, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=COMPRESSLEVEL
-        ) as zf:
+        local = result.generated_at.astimezone(tz).replace(tzinfo=None)
+        with ZipWriter(fh, local, level=COMPRESSLEVEL) as zw:
 
             def entry(name: str, chunks: Iterator[bytes] | Sequence[bytes]) -> None:
-                with zf.open(name, "w", force_zip64=True) as handle:
+                with zw.entry(name) as handle:
                     w = _HashingEntry(handle)
                     try:
                         for chunk in chunks:
@@ -934,16 +907,14 @@ def _write_zip(
             for plan in plans:
                 spool = plan.spool
                 assert spool is not None
-                with zf.open(plan.export.file, "w", force_zip64=True) as handle:
-                    _copy_compressed(handle, spool)
+                zw.precompressed(plan.export.file, spool.chunks(), spool.crc, spool.size)
                 files[plan.export.file] = {"sha256": spool.sha.hexdigest(), "size": spool.size}
                 spool.close()
             entry("README.txt", [_readme(catalog, result).encode("utf-8")])
             manifest = _manifest(catalog, result)
-            with zf.open("manifest.json", "w") as handle:
+            with zw.entry("manifest.json") as handle:
                 handle.write(orjson.dumps(manifest, option=_PRETTY))
-        seekable = getattr(fh, "seekable", None)
-        result.size = fh.tell() if seekable is not None and seekable() else 0
+        result.size = zw.offset
     finally:
         worker.close()
         for plan in plans:
