@@ -457,7 +457,7 @@ def _build(data: dict[str, Any], lines: _Lines, files: tuple[str, ...]) -> Catal
                 none_expired=bool(related) and related.get("if_none") == "expired",
             ),  # fmt: skip
             action=r["action"],
-            legal_reference=r["legal_reference"],
+            legal_reference=_text(r["legal_reference"]),
             anonymise=anonymise,
             statutory=r.get("statutory", False),
             description=_opt_text(r.get("description")),
@@ -476,7 +476,9 @@ def _build(data: dict[str, Any], lines: _Lines, files: tuple[str, ...]) -> Catal
     _check_party_cycles(tables, lines)
 
     return Catalog(
-        controller=Controller(**data["controller"]),
+        controller=Controller(
+            **{**data["controller"], "address": _text(data["controller"]["address"])}
+        ),  # fmt: skip
         dpo=_contact(data["dpo"]),
         supervisory_authority=_contact(data["supervisory_authority"]),
         purposes=purposes,
@@ -498,7 +500,7 @@ def _contact(d: Mapping[str, Any]) -> Contact:
     return Contact(
         name=_text(d["name"]),
         email=d.get("email"),
-        address=d.get("address"),
+        address=_opt_text(d.get("address")),
         website=d.get("website"),
     )
 

@@ -84,7 +84,7 @@ class Location:
 @dataclass(frozen=True)
 class Controller:
     name: str
-    address: str
+    address: Text
     email: str | None = None
     phone: str | None = None
     website: str | None = None
@@ -94,7 +94,7 @@ class Controller:
 class Contact:
     name: Text
     email: str | None = None
-    address: str | None = None
+    address: Text | None = None
     website: str | None = None
 
 
@@ -217,7 +217,7 @@ class RetentionRule:
     period: Period
     anchor: Anchor
     action: Literal["delete", "anonymise"]
-    legal_reference: str
+    legal_reference: Text
     anonymise: dict[str, Anonymiser] = field(default_factory=dict)
     statutory: bool = False
     description: Text | None = None

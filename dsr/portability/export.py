@@ -932,7 +932,7 @@ def _manifest(catalog: Catalog, result: ExportResult) -> dict[str, Any]:
         "format_version": FORMAT_VERSION,
         "controller": {
             "name": c.name,
-            "address": c.address,
+            "address": str(c.address),
             "email": c.email,
             "website": c.website,
         },  # fmt: skip

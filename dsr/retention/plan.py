@@ -91,7 +91,7 @@ class PurgeStep:
             "rows": self.rows if dry_run else self.done,
             "withheld": self.withheld,
             "withheld_reasons": [w.to_json() for w in self.reasons],
-            "legal_reference": self.rule.legal_reference,
+            "legal_reference": str(self.rule.legal_reference),
             "statutory": self.rule.statutory,
             "batches": self.batches,
         }

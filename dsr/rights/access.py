@@ -18,21 +18,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
 from sqlalchemy import Connection, inspect, select
 
-from dsr._resources import resource_path
 from dsr.catalog.bind import link_target
-from dsr.catalog.loader import SAFE_LOADER
-from dsr.catalog.model import LANGUAGES, Catalog, Field, Purpose, Recipient, RetentionRule, Table
+from dsr.catalog.model import Catalog, Field, Purpose, Recipient, RetentionRule, Table
 from dsr.clock import Clock
 from dsr.crypto.keys import KeyProvider
-from dsr.errors import ConfigError
 from dsr.errors import KeyError_ as DSRKeyError
+from dsr.i18n import (
+    amount_text,
+    count_text,
+    country_name,
+    date_text,
+    datetime_text,
+    plural,
+    texts,
+    value_text,
+)
 from dsr.subject.graph import Ambiguity, SubjectGraph, TableRecords
 from dsr.subject.identity import Identity
 from dsr.subject.rowkey import chunks, key_in, key_text, sort_keys
@@ -43,67 +48,6 @@ RECORD_LAYOUT_MAX_ROWS = 3
 WIDE_MIN_FIELDS = 6
 #: Non-personal tables whose rows are shown by a name instead of their key when a field links
 #: to them (a partner company's name is not a third person's personal data).
-
-
-@lru_cache(maxsize=4)
-def texts(lang: str) -> dict[str, Any]:
-    """The fixed texts of the report in ``lang`` (``reports/i18n/<lang>.yaml``)."""
-    if lang not in LANGUAGES:
-        raise ConfigError(f"unsupported language {lang!r}; use one of {', '.join(LANGUAGES)}",
-                          where="--lang")  # fmt: skip
-    with resource_path("reports", "i18n", f"{lang}.yaml").open(encoding="utf-8") as fh:
-        data = yaml.load(fh, Loader=SAFE_LOADER)  # noqa: S506 - a safe loader
-    if not isinstance(data, dict):
-        raise ConfigError("report texts are not a mapping", where=f"reports/i18n/{lang}.yaml")
-    return data
-
-
-# -- formatting -------------------------------------------------------------------------------
-
-
-def format_value(value: Any, lang: str) -> str:
-    """A stored value as the report shows it in ``lang`` (dates and numbers per language)."""
-    t = texts(lang)
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(t["word_yes"] if value else t["word_no"])
-    if isinstance(value, datetime):
-        return format_datetime(value, lang)
-    if isinstance(value, date):
-        return format_date(value, lang)
-    if isinstance(value, Decimal | float):
-        text = f"{value:,.2f}"
-        return text.translate(str.maketrans(",.", ".,")) if lang == "de" else text
-    if isinstance(value, bytes):
-        return value.hex()
-    return str(value)
-
-
-def format_count(value: int, lang: str) -> str:
-    """A count with thousands separators: 3,141 (en), 3.141 (de)."""
-    text = f"{value:,d}"
-    return text.replace(",", ".") if lang == "de" else text
-
-
-def format_amount(value: Decimal | float | int, lang: str, currency: str = "EUR") -> str:
-    """An amount in ``currency`` as the language writes it: €23,222.44 (en), 23.222,44 € (de).
-
-    Babel knows each currency's symbol and where each language puts it.
-    """
-    from babel.numbers import format_currency
-
-    return str(format_currency(Decimal(value), currency, locale=lang))
-
-
-def format_date(value: date, lang: str) -> str:
-    if lang == "de":
-        return f"{value.day:02d}.{value.month:02d}.{value.year}"
-    return f"{value.day} {texts(lang)['months'][value.month - 1]} {value.year}"
-
-
-def format_datetime(value: datetime, lang: str) -> str:
-    return f"{format_date(value, lang)}, {value.hour:02d}:{value.minute:02d}"
 
 
 def to_json_value(value: Any) -> Any:
@@ -423,7 +367,11 @@ class AccessReport:
 
     def number(self, value: int) -> str:
         """A count as the report's language writes it (thousands separators)."""
-        return format_count(value, self.lang)
+        return count_text(value, self.lang)
+
+    def plural(self, key: str, n: int) -> str:
+        """The fixed text ``key`` in the form for ``n`` ("1 record", "2 Datenbeständen")."""
+        return plural(self.t[key], n, self.lang)
 
     @property
     def summarised(self) -> list[TableSection]:
@@ -483,7 +431,7 @@ class _Builder:
             return "—"
         f = table.fields.get(name)
         if f is not None and f.currency and isinstance(value, Decimal | float | int):
-            return format_amount(value, self.lang, f.currency)
+            return amount_text(value, self.lang, f.currency)
         for link in table.links.values():
             if link.column != name:
                 continue
@@ -494,11 +442,11 @@ class _Builder:
                 for v in table.parties[p].via
             ):
                 title = self.catalog.tables[link.table].title.get(self.lang)
-                key = format_value(value, self.lang)
+                key = value_text(value, self.lang)
                 return str(self.t["your_account"]).format(table=title, key=key)
             if (link.table, value) in self.link_names:
                 return self.link_names[(link.table, value)]
-        return format_value(value, self.lang)
+        return value_text(value, self.lang)
 
     def purpose(self, p: Purpose) -> PurposeView:
         return PurposeView(
@@ -514,7 +462,6 @@ class _Builder:
 
     def recipient(self, r: Recipient) -> RecipientView:
         safeguard = r.safeguard.get(self.lang) if r.safeguard else None
-        countries = self.t["countries"]
         return RecipientView(
             id=r.id,
             name=r.name.get(self.lang),
@@ -524,7 +471,7 @@ class _Builder:
             third_country=r.third_country,
             safeguard=safeguard,
             description=r.description.get(self.lang) if r.description else None,
-            country_name=str(countries.get(r.country, r.country)) if r.country else None,
+            country_name=country_name(r.country, self.lang) if r.country else None,
             # Art. 45/46 only apply outside the EU/EEA; inside, no basis is needed.
             basis_text=safeguard
             or ("—" if r.third_country else str(self.t["safeguard_not_needed"])),
@@ -532,7 +479,7 @@ class _Builder:
 
     def rule(self, table: Table, r: RetentionRule) -> RetentionView:
         amount, unit = r.period.amount, r.period.unit
-        unit_text = self.t["units"][unit][0 if amount == 1 else 1]
+        unit_text = plural(self.t["units"][unit], amount, self.lang)
         eoy = "_end_of_year" if r.anchor.end_of_year else ""
         # Never a raw column name: the field's label, or the linked table's title.
         if r.anchor.related_table:
@@ -561,7 +508,7 @@ class _Builder:
             period=f"{amount} {unit_text}",
             anchor=anchor,
             description=r.description.get(self.lang) if r.description else None,
-            legal_reference=r.legal_reference,
+            legal_reference=r.legal_reference.get(self.lang),
             action=str(self.t["retention_actions"][r.action]),
             statutory=r.statutory,
         )
@@ -593,14 +540,14 @@ class _Builder:
         future = [d for d in dates if d >= today]
         parts = []
         if len(future) == 1:
-            parts.append(str(self.t["kept_until"]).format(date=format_date(future[0], self.lang)))
+            parts.append(str(self.t["kept_until"]).format(date=date_text(future[0], self.lang)))
         elif future:
             parts.append(str(self.t["kept_until_range"]).format(
-                first=format_date(future[0], self.lang), last=format_date(future[-1], self.lang)
+                first=date_text(future[0], self.lang), last=date_text(future[-1], self.lang)
             ))  # fmt: skip
         if past:
             parts.append(str(self.t["kept_until_overdue"]).format(
-                date=format_date(past[-1], self.lang)
+                date=date_text(past[-1], self.lang)
             ))  # fmt: skip
         rv.until = " ".join(parts)
 
@@ -655,8 +602,8 @@ class _Builder:
         row.supplement_texts.append(
             str(self.t["supplement"]).format(
                 field=f.label_text(self.lang),
-                value=format_value(statement.get("corrected_value"), self.lang) or "—",
-                date=format_date(at, self.lang) if isinstance(at, date) else "—",
+                value=value_text(statement.get("corrected_value"), self.lang) or "—",
+                date=date_text(at, self.lang) if isinstance(at, date) else "—",
             )
         )
 
@@ -709,8 +656,8 @@ class _Builder:
             summary = RowSummary(
                 count=len(rows),
                 displayed=len(displayed),
-                first=format_value(first_raw, self.lang) if first_raw is not None else None,
-                last=format_value(last_raw, self.lang) if last_raw is not None else None,
+                first=value_text(first_raw, self.lang) if first_raw is not None else None,
+                last=value_text(last_raw, self.lang) if last_raw is not None else None,
                 first_raw=first_raw,
                 last_raw=last_raw,
             )
@@ -793,7 +740,7 @@ class _Builder:
             rights=rights,
             complaint={
                 "name": sa.name.get(self.lang),
-                "address": sa.address,
+                "address": sa.address.get(self.lang) if sa.address else None,
                 "email": sa.email,
                 "website": sa.website,
             },  # fmt: skip
@@ -973,13 +920,13 @@ def access_report(
         lang=lang,
         t=b.t,
         generated_at=now,
-        generated_at_text=format_datetime(local.replace(tzinfo=None), lang)
+        generated_at_text=datetime_text(local.replace(tzinfo=None), lang)
         + str(b.t["time_zone_suffix"]),
         request_id=request_id,
         identities=record.identities,
         controller={
             "name": c.name,
-            "address": c.address,
+            "address": c.address.get(lang),
             "email": c.email,
             "phone": c.phone,
             "website": c.website,
@@ -987,7 +934,7 @@ def access_report(
         dpo={
             "name": catalog.dpo.name.get(lang),
             "email": catalog.dpo.email,
-            "address": catalog.dpo.address,
+            "address": catalog.dpo.address.get(lang) if catalog.dpo.address else None,
             "website": catalog.dpo.website,
         },
         sections=sections,

@@ -18,69 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dsr.catalog.model import Catalog
-from dsr.errors import ConfigError
-
-#: Fixed texts of the printable letter (``reports/art19_notice.html``).
-TEXTS: dict[str, dict[str, str]] = {
-    "en": {
-        "title": "Notification under Art. 19 GDPR",
-        "to": "To",
-        "from": "From",
-        "date": "Date",
-        "request": "Request",
-        "about": "Concerning the data subject identified by",
-        "intro_rectify": "We have rectified personal data that we previously disclosed to you. "
-        "Under Art. 19 GDPR we inform you of the rectification and ask you to apply it to "
-        "the data you hold.",
-        "intro_erase": "We have erased personal data that we previously disclosed to you. "
-        "Under Art. 19 GDPR we inform you of the erasure and ask you to erase the data "
-        "concerned as far as you hold it.",
-        "table": "Record type",
-        "field": "Field",
-        "record": "Record",
-        "rows": "Records",
-        "old": "Previous value",
-        "new": "Corrected value",
-        "kind": "How",
-        "kind_rectified": "rectified",
-        "kind_supplemented": "supplementary statement (the record is kept as evidence)",
-        "kind_deleted": "erased (record deleted)",
-        "kind_anonymised": "erased (personal fields anonymised)",
-        "empty": "(empty)",
-        "closing": "Please confirm that you have carried out the change.",
-        "dpo": "Data protection officer",
-        "confidential": "Confidential: contains personal data.",
-    },
-    "de": {
-        "title": "Mitteilung nach Art. 19 DSGVO",
-        "to": "An",
-        "from": "Von",
-        "date": "Datum",
-        "request": "Antrag",
-        "about": "Betrifft die betroffene Person mit",
-        "intro_rectify": "Wir haben personenbezogene Daten berichtigt, die wir Ihnen zuvor "
-        "offengelegt haben. Nach Art. 19 DSGVO teilen wir Ihnen die Berichtigung mit und bitten "
-        "Sie, sie in Ihren Daten nachzuvollziehen.",
-        "intro_erase": "Wir haben personenbezogene Daten gelöscht, die wir Ihnen zuvor "
-        "offengelegt haben. Nach Art. 19 DSGVO teilen wir Ihnen die Löschung mit und bitten Sie, "
-        "die betroffenen Daten zu löschen, soweit Sie sie gespeichert haben.",
-        "table": "Datenart",
-        "field": "Feld",
-        "record": "Datensatz",
-        "rows": "Datensätze",
-        "old": "Bisheriger Wert",
-        "new": "Berichtigter Wert",
-        "kind": "Art",
-        "kind_rectified": "berichtigt",
-        "kind_supplemented": "ergänzende Erklärung (der Datensatz bleibt als Nachweis erhalten)",
-        "kind_deleted": "gelöscht (Datensatz entfernt)",
-        "kind_anonymised": "gelöscht (personenbezogene Felder anonymisiert)",
-        "empty": "(leer)",
-        "closing": "Bitte bestätigen Sie uns die Umsetzung.",
-        "dpo": "Datenschutzbeauftragter",
-        "confidential": "Vertraulich: enthält personenbezogene Daten.",
-    },
-}
+from dsr.i18n import country_name, date_text, texts, value_text
 
 
 @dataclass
@@ -150,35 +88,34 @@ def render_notice_html(
     """The printable letter for one recipient (``reports/art19_notice.html``, autoescaped)."""
     from dsr.render.html import template_environment
 
-    if lang not in TEXTS:
-        raise ConfigError(f"unsupported language {lang!r}; use en or de", where="--lang")
+    t = texts(lang)["notice"]  # ConfigError naming --lang for a language we do not write
     recipient = catalog.recipients[notice.recipient]
     local = at.astimezone(ZoneInfo(catalog.timezone)) if at.tzinfo else at
-    date_text = local.strftime("%d.%m.%Y") if lang == "de" else local.strftime("%d %B %Y")
     items = []
     for item in notice.items:
-        t = catalog.tables[item["table"]]
-        f = t.fields.get(item.get("field") or "")
+        table = catalog.tables[item["table"]]
+        f = table.fields.get(item.get("field") or "")
         items.append(
             {
                 **item,
-                "table_title": t.title.get(lang),
+                "table_title": table.title.get(lang),
                 "field_label": f.label_text(lang) if f else "",
-                "old_text": _text(item.get("old")),
-                "new_text": _text(item.get("new")),
+                "old_text": value_text(item.get("old"), lang),
+                "new_text": value_text(item.get("new"), lang),
             }
         )
     return (
         template_environment()
         .get_template("art19_notice.html")
         .render(
-            t=TEXTS[lang],
+            t=t,
             lang=lang,
             notice=notice,
             recipient_name=recipient.name.get(lang),
+            country=country_name(notice.country, lang) if notice.country else None,
             controller=catalog.controller,
             dpo_email=catalog.dpo.email,
-            date_text=date_text,
+            date_text=date_text(local, lang),
             request_id=request_id,
             items=items,
         )
@@ -208,14 +145,4 @@ def write_notices(
     return paths
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ")
-    if hasattr(value, "isoformat"):
-        return str(value.isoformat())
-    return str(value)
-
-
-__all__ = ["TEXTS", "Notice", "build_notices", "render_notice_html", "write_notices"]
+__all__ = ["Notice", "build_notices", "render_notice_html", "write_notices"]
