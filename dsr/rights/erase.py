@@ -303,7 +303,7 @@ def _find_rows(
                     )
                 continue
             width = len(t.key)
-            for row in conn.execute(stmt, bind_values(stmt, idmap)):
+            for row in conn.execute(stmt, bind_values(stmt, idmap)).all():
                 key = row_key(row, width)
                 by_key.setdefault(key, _Row(t.name, key, set())).parties.add(pname)
         if by_key:
