@@ -55,42 +55,90 @@ ROWS_PER_SCALE = 24_600  # about; populate() reports the exact counts
 LOG_COLS = "id, ts, ip, user_agent, referrer, file_name, bytes_sent, status"
 ACCOUNT_BY_EMAIL = "SELECT id FROM user_accounts WHERE {lower}(email) = ?"
 RAW_QUERIES: list[tuple[str, str, dict[str, str]]] = [
-    ("partner_contacts", "contact", {
-        "email": "SELECT id, salutation, first_name, last_name, position, department, email, "
-                 "phone, partner_id, created_at FROM partner_contacts "
-                 "WHERE {lower}(email) = ?"}),
-    ("user_accounts", "employee", {
-        "email": "SELECT id, first_name, last_name, email, phone, password_hash, partner_id, "
-                 "created_at, last_login_at FROM user_accounts WHERE {lower}(email) = ?"}),
-    ("customers", "contact", {
-        "email": "SELECT id, customer_number, company_name, contact_first_name, "
-                 "contact_last_name, contact_email, contact_phone, created_at FROM customers "
-                 "WHERE {lower}(contact_email) = ?"}),
-    ("customers", "creator", {
-        "email": "SELECT id, company_name, created_by, created_at FROM customers "
-                 f"WHERE created_by IN ({ACCOUNT_BY_EMAIL})"}),
-    ("mca_acceptances", "signatory", {
-        "email": "SELECT id, first_name, last_name, position, email, ip_address, accepted_at, "
-                 "agreement_version FROM mca_acceptances WHERE {lower}(email) = ?",
-        "email+ip": "SELECT id, first_name, last_name, position, email, ip_address, "
-                    "accepted_at, agreement_version FROM mca_acceptances "
-                    "WHERE {lower}(email) = ? OR ip_address = ?"}),
-    ("usage_log", "visitor", {
-        "ip": f"SELECT {LOG_COLS} FROM usage_log WHERE ip = ? AND user_account_id IS NULL"}),
-    ("usage_log", "account_holder", {
-        "email": f"SELECT {LOG_COLS} FROM usage_log "
-                 f"WHERE user_account_id IN ({ACCOUNT_BY_EMAIL})"}),
-    ("contact_requests", "sender", {
-        "email": "SELECT id, received_at, name, email, phone, company, topic, message, "
-                 "answered_at FROM contact_requests WHERE {lower}(email) = ?"}),
-    ("newsletter_subscriptions", "subscriber", {
-        "email": "SELECT id, email, first_name, topics, consented_at, consent_text_version, "
-                 "unsubscribed_at FROM newsletter_subscriptions WHERE {lower}(email) = ?"}),
-    ("invoices", "billing_contact", {
-        "email": "SELECT id, invoice_number, issued_at, amount_eur, billing_name, "
-                 "billing_email, billing_address FROM invoices "
-                 "WHERE {lower}(billing_email) = ?"}),
-]  # fmt: skip
+    (
+        "partner_contacts",
+        "contact",
+        {
+            "email": "SELECT id, salutation, first_name, last_name, position, department, email, "
+            "phone, partner_id, created_at FROM partner_contacts "
+            "WHERE {lower}(email) = ?"
+        },
+    ),
+    (
+        "user_accounts",
+        "employee",
+        {
+            "email": "SELECT id, first_name, last_name, email, phone, password_hash, partner_id, "
+            "created_at, last_login_at FROM user_accounts WHERE {lower}(email) = ?"
+        },
+    ),
+    (
+        "customers",
+        "contact",
+        {
+            "email": "SELECT id, customer_number, company_name, contact_first_name, "
+            "contact_last_name, contact_email, contact_phone, created_at FROM customers "
+            "WHERE {lower}(contact_email) = ?"
+        },
+    ),
+    (
+        "customers",
+        "creator",
+        {
+            "email": "SELECT id, company_name, created_by, created_at FROM customers "
+            f"WHERE created_by IN ({ACCOUNT_BY_EMAIL})"
+        },
+    ),
+    (
+        "mca_acceptances",
+        "signatory",
+        {
+            "email": "SELECT id, first_name, last_name, position, email, ip_address, accepted_at, "
+            "agreement_version FROM mca_acceptances WHERE {lower}(email) = ?",
+            "email+ip": "SELECT id, first_name, last_name, position, email, ip_address, "
+            "accepted_at, agreement_version FROM mca_acceptances "
+            "WHERE {lower}(email) = ? OR ip_address = ?",
+        },
+    ),
+    (
+        "usage_log",
+        "visitor",
+        {"ip": f"SELECT {LOG_COLS} FROM usage_log WHERE ip = ? AND user_account_id IS NULL"},
+    ),
+    (
+        "usage_log",
+        "account_holder",
+        {
+            "email": f"SELECT {LOG_COLS} FROM usage_log "
+            f"WHERE user_account_id IN ({ACCOUNT_BY_EMAIL})"
+        },
+    ),
+    (
+        "contact_requests",
+        "sender",
+        {
+            "email": "SELECT id, received_at, name, email, phone, company, topic, message, "
+            "answered_at FROM contact_requests WHERE {lower}(email) = ?"
+        },
+    ),
+    (
+        "newsletter_subscriptions",
+        "subscriber",
+        {
+            "email": "SELECT id, email, first_name, topics, consented_at, consent_text_version, "
+            "unsubscribed_at FROM newsletter_subscriptions WHERE {lower}(email) = ?"
+        },
+    ),
+    (
+        "invoices",
+        "billing_contact",
+        {
+            "email": "SELECT id, invoice_number, issued_at, amount_eur, billing_name, "
+            "billing_email, billing_address FROM invoices "
+            "WHERE {lower}(billing_email) = ?"
+        },
+    ),
+]
 
 
 def prepare_raw(dialect: str) -> list[tuple[str, dict[str, str]]]:
@@ -102,8 +150,16 @@ def prepare_raw(dialect: str) -> list[tuple[str, dict[str, str]]]:
     ]
 
 
-DATETIMES = {"created_at", "last_login_at", "accepted_at", "ts", "received_at", "answered_at",
-             "consented_at", "unsubscribed_at"}  # fmt: skip
+DATETIMES = {
+    "created_at",
+    "last_login_at",
+    "accepted_at",
+    "ts",
+    "received_at",
+    "answered_at",
+    "consented_at",
+    "unsubscribed_at",
+}
 DATES = {"issued_at"}
 
 
@@ -134,8 +190,11 @@ def raw_collect(
         if rows:
             names = [d[0] for d in cur.description]
             if convert:
-                conv = [(i, datetime.fromisoformat if n in DATETIMES else date.fromisoformat)
-                        for i, n in enumerate(names) if n in DATETIMES or n in DATES]  # fmt: skip
+                conv = [
+                    (i, datetime.fromisoformat if n in DATETIMES else date.fromisoformat)
+                    for i, n in enumerate(names)
+                    if n in DATETIMES or n in DATES
+                ]
                 fixed = []
                 for row in rows:
                     row = list(row)
@@ -333,8 +392,10 @@ def peak_rss_mb() -> float:
 def render_in_child(url: str, email: str) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, __file__, "--render-one", url, email],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return dict(json.loads(out.stdout))
 
 
@@ -417,8 +478,9 @@ def main() -> None:
     if not args.skip_sqlite:
         if not args.reuse and os.path.exists(args.sqlite):
             os.remove(args.sqlite)
-        results.append(run(f"sqlite:///{args.sqlite}", args.scale, args.subjects, args.rounds,
-                           args.reuse))  # fmt: skip
+        results.append(
+            run(f"sqlite:///{args.sqlite}", args.scale, args.subjects, args.rounds, args.reuse)
+        )
         print(json.dumps(results[-1], indent=2), file=sys.stderr)
     if args.postgresql:
         name = "dsr_bench_access"

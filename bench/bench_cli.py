@@ -55,14 +55,14 @@ def _env(pythonpath: str | None) -> dict[str, str]:
 
 def _wall(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
     started = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run(
+        cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     return time.perf_counter() - started
 
 
 def _stats(values: list[float]) -> str:
-    return (f"min {min(values):.3f}  median {statistics.median(values):.3f}  "
-            f"max {max(values):.3f}")  # fmt: skip
+    return f"min {min(values):.3f}  median {statistics.median(values):.3f}  max {max(values):.3f}"
 
 
 def main() -> None:
@@ -74,8 +74,12 @@ def main() -> None:
     python = sys.executable
     demo = Path(args.dir or tempfile.mkdtemp(prefix="dsr-bench-cli-"))
     if not (demo / "demo.db").exists():
-        subprocess.run([python, "-m", "dsr", "-q", "demo", "--dir", str(demo)], check=True,
-                       env=_env(str(ROOT)), stdout=subprocess.DEVNULL)  # fmt: skip
+        subprocess.run(
+            [python, "-m", "dsr", "-q", "demo", "--dir", str(demo)],
+            check=True,
+            env=_env(str(ROOT)),
+            stdout=subprocess.DEVNULL,
+        )
     with sqlite3.connect(demo / "demo.db") as db:
         (email,) = db.execute(
             "SELECT email FROM user_accounts ORDER BY id LIMIT 1 OFFSET 5"
@@ -112,8 +116,14 @@ def main() -> None:
             print(f"  {'':<26} ratio    {_stats(ratios)}")
     phases: dict[str, list[float]] = {"import": [], "first": [], "warm": []}
     for _ in range(args.pairs):
-        out = subprocess.run([python, "-c", LIBRARY, email], cwd=demo, env=new_env, check=True,
-                             capture_output=True, text=True).stdout  # fmt: skip
+        out = subprocess.run(
+            [python, "-c", LIBRARY, email],
+            cwd=demo,
+            env=new_env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         for k, v in json.loads(out.strip().splitlines()[-1]).items():
             phases[k].append(v)
     print("library, fresh process (import dsr + Toolkit, then Toolkit.access twice):")
@@ -121,8 +131,10 @@ def main() -> None:
         print(f"  {k:<26} {_stats(v)}")
     cli = [_wall(commands["dsr access --format json"], demo, new_env) for _ in range(args.pairs)]
     overhead = statistics.median(cli) - statistics.median(phases["first"])
-    print(f"CLI overhead of dsr access (median wall minus median first library call): "
-          f"{overhead:.3f} s")  # fmt: skip
+    print(
+        f"CLI overhead of dsr access (median wall minus median first library call): "
+        f"{overhead:.3f} s"
+    )
 
 
 if __name__ == "__main__":

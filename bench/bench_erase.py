@@ -136,8 +136,11 @@ def _dsr_cold(url: str, identities: list[str]) -> float:
 
 
 def _stats(values: list[float]) -> dict[str, float]:
-    return {"min": round(min(values), 4), "median": round(statistics.median(values), 4),
-            "max": round(max(values), 4)}  # fmt: skip
+    return {
+        "min": round(min(values), 4),
+        "median": round(statistics.median(values), 4),
+        "max": round(max(values), 4),
+    }
 
 
 def main() -> None:
@@ -178,12 +181,22 @@ def main() -> None:
             ratios.append(got["dsr"] / got["raw"])
         cold = [_dsr_cold(copies.new(), heavy) for _ in range(max(2, args.pairs // 2))]
         erased_rows = _dsr_warm(copies.new(), heavy, other)[1]
-        print(json.dumps({
-            "engine": make_url(copies.template).get_backend_name(), "scale": args.scale,
-            "usage_log_rows_of_person": rows, "rows_erased_by_dsr": erased_rows,
-            "pairs": args.pairs, "raw_s": _stats(raw_s), "dsr_warm_s": _stats(warm_s),
-            "ratio_warm_to_raw": _stats(ratios), "dsr_cold_s": _stats(cold),
-        }, indent=2))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "engine": make_url(copies.template).get_backend_name(),
+                    "scale": args.scale,
+                    "usage_log_rows_of_person": rows,
+                    "rows_erased_by_dsr": erased_rows,
+                    "pairs": args.pairs,
+                    "raw_s": _stats(raw_s),
+                    "dsr_warm_s": _stats(warm_s),
+                    "ratio_warm_to_raw": _stats(ratios),
+                    "dsr_cold_s": _stats(cold),
+                },
+                indent=2,
+            )
+        )
     finally:
         copies.drop_all()
 

@@ -84,15 +84,37 @@ def build(url: str, rows: int) -> None:
     s.metadata.create_all(engine)
     now = datetime(2026, 11, 25, 9, 0)
     with engine.begin() as conn:
-        conn.execute(insert(s.partners).values(
-            id=1, company_name="Bench GmbH", street="Weg 1", postal_code="04109", city="Leipzig",
-            country="DE", region="Sachsen", employee_count=10, pc_count=10, currency="EUR",
-            inquiry_email="info@bench.example",
-            registered_at=now - timedelta(days=900)))  # fmt: skip
-        conn.execute(insert(s.user_accounts), [
-            {"id": i, "partner_id": 1, "first_name": f"U{i}", "last_name": "Bench",
-             "email": EMAIL if i == 1 else f"user{i}@bench.example", "password_hash": "x",
-             "created_at": now - timedelta(days=400)} for i in range(1, 6)])  # fmt: skip
+        conn.execute(
+            insert(s.partners).values(
+                id=1,
+                company_name="Bench GmbH",
+                street="Weg 1",
+                postal_code="04109",
+                city="Leipzig",
+                country="DE",
+                region="Sachsen",
+                employee_count=10,
+                pc_count=10,
+                currency="EUR",
+                inquiry_email="info@bench.example",
+                registered_at=now - timedelta(days=900),
+            )
+        )
+        conn.execute(
+            insert(s.user_accounts),
+            [
+                {
+                    "id": i,
+                    "partner_id": 1,
+                    "first_name": f"U{i}",
+                    "last_name": "Bench",
+                    "email": EMAIL if i == 1 else f"user{i}@bench.example",
+                    "password_hash": "x",
+                    "created_at": now - timedelta(days=400),
+                }
+                for i in range(1, 6)
+            ],
+        )
     chunk = 50_000
     start = now - timedelta(days=170)
     step = timedelta(days=160) / rows
@@ -102,12 +124,18 @@ def build(url: str, rows: int) -> None:
         n = min(chunk, rows - done)
         batch = []
         for k in range(done, done + n):
-            batch.append({
-                "ts": (start + step * k).replace(microsecond=0),
-                "ip": f"198.51.100.{k % 250 + 1}", "user_agent": UA,
-                "referrer": "https://www.comparex.de/" if k % 3 else None,
-                "file_name": FILES[k % len(FILES)], "bytes_sent": 1000 + k % 90_000,
-                "status": 200 if k % 17 else 404, "user_account_id": 1})  # fmt: skip
+            batch.append(
+                {
+                    "ts": (start + step * k).replace(microsecond=0),
+                    "ip": f"198.51.100.{k % 250 + 1}",
+                    "user_agent": UA,
+                    "referrer": "https://www.comparex.de/" if k % 3 else None,
+                    "file_name": FILES[k % len(FILES)],
+                    "bytes_sent": 1000 + k % 90_000,
+                    "status": 200 if k % 17 else 404,
+                    "user_account_id": 1,
+                }
+            )
             if k % 10 == 0:  # other people's rows between them
                 batch.append({**batch[-1], "user_account_id": 2 + k % 4, "ip": "192.0.2.9"})
         with engine.begin() as conn:
@@ -148,12 +176,16 @@ def run_raw(url: str, out: str) -> dict[str, Any]:
     dialect = engine.dialect.name
     cols = ", ".join(FIELDS)
     if dialect == "sqlite":
-        sql = (f"SELECT {cols} FROM usage_log WHERE user_account_id IN "
-               "(SELECT id FROM user_accounts WHERE lower(email) = ?)")  # fmt: skip
+        sql = (
+            f"SELECT {cols} FROM usage_log WHERE user_account_id IN "
+            "(SELECT id FROM user_accounts WHERE lower(email) = ?)"
+        )
         cur = raw.cursor()
     else:
-        sql = (f"SELECT {cols} FROM usage_log WHERE user_account_id IN "
-               "(SELECT id FROM user_accounts WHERE lower(email) = %s)")  # fmt: skip
+        sql = (
+            f"SELECT {cols} FROM usage_log WHERE user_account_id IN "
+            "(SELECT id FROM user_accounts WHERE lower(email) = %s)"
+        )
         cur = raw.cursor(name="bench_raw")
     names = list(FIELDS)
     t0 = time.perf_counter()
@@ -203,10 +235,22 @@ def child(kind: str, url: str, catalog: str, out: str) -> None:
 
 def spawn(kind: str, url: str, catalog: str, out: str) -> dict[str, Any]:
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", kind, "--url", url, "--catalog", catalog,
-         "--out", out],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            kind,
+            "--url",
+            url,
+            "--catalog",
+            catalog,
+            "--out",
+            out,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 

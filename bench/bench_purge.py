@@ -39,6 +39,27 @@ SPAN_SECONDS = 365 * 86400
 PG_ADMIN = os.environ.get("DSR_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
+#: Fills usage_log with ``rows`` rows spread over SPAN_SECONDS (one statement per engine)
+SQLITE_FILL = (
+    "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < :rows) "
+    "INSERT INTO usage_log (id, ts, ip, user_agent, referrer, file_name, bytes_sent, "
+    "status, user_account_id) SELECT x, "
+    "datetime(:start, '+' || CAST(x * :step AS INTEGER) || ' seconds') || '.000000', "
+    "'198.51.' || (x % 256) || '.' || (x % 251), 'Mozilla/5.0 (X11; Linux x86_64)', "
+    "'https://example.org/', '/downloads/file' || (x % 500) || '.pdf', 1000 + x % 9000,"
+    " 200, CASE WHEN x % 3 = 0 THEN NULL ELSE (x * 7919) % 1000 + 1 END FROM n"
+)
+PG_FILL = (
+    "INSERT INTO usage_log (id, ts, ip, user_agent, referrer, file_name, bytes_sent, "
+    "status, user_account_id) SELECT x, "
+    "CAST(:start AS timestamp) + make_interval(secs => floor(x * :step)), "
+    "'198.51.' || (x % 256) || '.' || (x % 251), 'Mozilla/5.0 (X11; Linux x86_64)', "
+    "'https://example.org/', '/downloads/file' || (x % 500) || '.pdf', 1000 + x % 9000,"
+    " 200, CASE WHEN x % 3 = 0 THEN NULL ELSE (x * 7919) % 1000 + 1 END "
+    "FROM generate_series(CAST(1 AS bigint), :rows) AS x"
+)
+
+
 def build(url: str, rows: int) -> None:
     """Create the demo schema and fill usage_log with ``rows`` rows, set-based."""
     engine = connect(url)
@@ -52,37 +73,50 @@ def build(url: str, rows: int) -> None:
             s.usage_log.indexes.add(i)
     create_ledger(engine)
     with engine.begin() as c:
-        c.execute(insert(s.partners).values(
-            id=1, company_name="P", street="W", postal_code="1", city="L", country="DE",
-            region="SN", employee_count=1, pc_count=1, currency="EUR", inquiry_email="i@p.example",
-            registered_at=datetime(2015, 1, 1)))  # fmt: skip
-        c.execute(insert(s.user_accounts), [
-            {"id": i, "partner_id": 1, "first_name": "F", "last_name": "L",
-             "email": f"u{i}@p.example", "password_hash": "x", "created_at": datetime(2016, 1, 1)}
-            for i in range(1, 1001)])  # fmt: skip
+        c.execute(
+            insert(s.partners).values(
+                id=1,
+                company_name="P",
+                street="W",
+                postal_code="1",
+                city="L",
+                country="DE",
+                region="SN",
+                employee_count=1,
+                pc_count=1,
+                currency="EUR",
+                inquiry_email="i@p.example",
+                registered_at=datetime(2015, 1, 1),
+            )
+        )
+        c.execute(
+            insert(s.user_accounts),
+            [
+                {
+                    "id": i,
+                    "partner_id": 1,
+                    "first_name": "F",
+                    "last_name": "L",
+                    "email": f"u{i}@p.example",
+                    "password_hash": "x",
+                    "created_at": datetime(2016, 1, 1),
+                }
+                for i in range(1, 1001)
+            ],
+        )
     start = "2025-11-25 04:00:00"  # wall-clock Berlin, 12 months before AS_OF
     step = SPAN_SECONDS / rows
     with engine.begin() as c:
         if engine.dialect.name == "sqlite":
-            c.execute(text(
-                "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < :rows) "
-                "INSERT INTO usage_log (id, ts, ip, user_agent, referrer, file_name, bytes_sent, "
-                "status, user_account_id) SELECT x, "
-                "datetime(:start, '+' || CAST(x * :step AS INTEGER) || ' seconds') || '.000000', "
-                "'198.51.' || (x % 256) || '.' || (x % 251), 'Mozilla/5.0 (X11; Linux x86_64)', "
-                "'https://example.org/', '/downloads/file' || (x % 500) || '.pdf', 1000 + x % 9000,"
-                " 200, CASE WHEN x % 3 = 0 THEN NULL ELSE (x * 7919) % 1000 + 1 END FROM n"
-            ), {"rows": rows, "start": start, "step": step})  # fmt: skip
+            c.execute(
+                text(SQLITE_FILL),
+                {"rows": rows, "start": start, "step": step},
+            )
         else:
-            c.execute(text(
-                "INSERT INTO usage_log (id, ts, ip, user_agent, referrer, file_name, bytes_sent, "
-                "status, user_account_id) SELECT x, "
-                "CAST(:start AS timestamp) + make_interval(secs => floor(x * :step)), "
-                "'198.51.' || (x % 256) || '.' || (x % 251), 'Mozilla/5.0 (X11; Linux x86_64)', "
-                "'https://example.org/', '/downloads/file' || (x % 500) || '.pdf', 1000 + x % 9000,"
-                " 200, CASE WHEN x % 3 = 0 THEN NULL ELSE (x * 7919) % 1000 + 1 END "
-                "FROM generate_series(CAST(1 AS bigint), :rows) AS x"
-            ), {"rows": rows, "start": start, "step": step})  # fmt: skip
+            c.execute(
+                text(PG_FILL),
+                {"rows": rows, "start": start, "step": step},
+            )
     for i in s.usage_log.indexes:
         i.create(engine)
     with engine.connect() as raw:
@@ -109,14 +143,22 @@ def child(url: str, target: float | None) -> None:
     catalog = purge_catalog()  # loading YAML is per process, not per purge
     before = _hwm_mb()
     t0 = time.perf_counter()
-    report = purge(engine, catalog, StaticKeys(b"k" * 32), as_of=AS_OF,
-                   target_seconds=target)  # fmt: skip
+    report = purge(engine, catalog, StaticKeys(b"k" * 32), as_of=AS_OF, target_seconds=target)
     seconds = time.perf_counter() - t0
     step = next(st for st in report.plan.steps if st.rule.id == "usage_log_delete")
-    print(json.dumps({"seconds": seconds, "rows": step.done, "batches": step.batches,
-                      "plan_seconds": report.timings["plan"],
-                      "execute_seconds": report.timings["execute"],
-                      "rss_before_mb": before, "peak_rss_mb": _hwm_mb()}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "rows": step.done,
+                "batches": step.batches,
+                "plan_seconds": report.timings["plan"],
+                "execute_seconds": report.timings["execute"],
+                "rss_before_mb": before,
+                "peak_rss_mb": _hwm_mb(),
+            }
+        )
+    )
 
 
 def _hwm_mb() -> float:
@@ -150,8 +192,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--target-seconds", type=float, default=None,
-                    help="Seconds per batch (default: dsr's own).")  # fmt: skip
+    ap.add_argument(
+        "--target-seconds", type=float, default=None, help="Seconds per batch (default: dsr's own)."
+    )
     ap.add_argument("--dir", default=None, help="Folder for the SQLite files (default: temp).")
     ap.add_argument("--child", metavar="URL", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -184,10 +227,18 @@ def main() -> None:
     generated = time.perf_counter() - t0
     raw = raw_delete(url_b)
     out = subprocess.run(
-        [sys.executable, __file__, "--child", url_a, "--target-seconds",
-         str(args.target_seconds or 0)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            url_a,
+            "--target-seconds",
+            str(args.target_seconds or 0),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     dsr = json.loads(out.stdout.strip().splitlines()[-1])
     assert dsr["rows"] == raw["rows"], (dsr, raw)
     result = {
@@ -208,9 +259,11 @@ def main() -> None:
         "peak_rss_mb": round(dsr["peak_rss_mb"], 1),
     }
     print(json.dumps(result, indent=2))
-    print(f"| {args.backend} | {args.rows:,} | {raw['rows']:,} | {result['raw_rows_per_s']:,} | "
-          f"{result['dsr_rows_per_s']:,} ({dsr['batches']} batches) | {result['ratio']}x | "
-          f"{result['peak_rss_mb']} MB |")  # fmt: skip
+    print(
+        f"| {args.backend} | {args.rows:,} | {raw['rows']:,} | {result['raw_rows_per_s']:,} | "
+        f"{result['dsr_rows_per_s']:,} ({dsr['batches']} batches) | {result['ratio']}x | "
+        f"{result['peak_rss_mb']} MB |"
+    )
     if admin is not None:
         with admin.connect() as c:
             for name in ("dsr_bench_a", "dsr_bench_b"):

@@ -72,27 +72,38 @@ def populate(engine: Engine, n: int) -> dict[str, int]:
         else "datetime('2025-06-01 10:00:00', '+' || i || ' seconds')"
     )
     plan = [
-        ("address", n + extra,
-         "SELECT i, 'Street ' || i, 'City ' || (i % 997), '0' || (i % 99999), 'DE' FROM {s}"),
-        ("employee", 100,
-         "SELECT i, 'staff' || i || '@shop.example', 'Staff ' || i, "
-         "CASE WHEN i > 10 THEN (i % 10) + 1 END FROM {s}"),
-        ("customer", n,
-         "SELECT i, 'c' || i || '@example.com', "
-         "CASE WHEN i % 5 = 0 THEN 'alt' || i || '@mail.example' END, "
-         f"'+49 (0)351 ' || {pad}, 'First' || i, 'Last' || i, NULL, "
-         f"CASE WHEN i % 10 = 0 THEN i - 1 ELSE i END, {ts} FROM {{s}}"),
-        ("orders", 3 * n,
-         f"SELECT i, (i - 1) / 3 + 1, CASE WHEN i % 3 = 0 THEN {n} + 1 + (i % {extra}) "
-         f"ELSE (i - 1) / 3 + 1 END, {ts}, 9.99 FROM {{s}}"),
+        (
+            "address",
+            n + extra,
+            "SELECT i, 'Street ' || i, 'City ' || (i % 997), '0' || (i % 99999), 'DE' FROM {s}",
+        ),
+        (
+            "employee",
+            100,
+            "SELECT i, 'staff' || i || '@shop.example', 'Staff ' || i, "
+            "CASE WHEN i > 10 THEN (i % 10) + 1 END FROM {s}",
+        ),
+        (
+            "customer",
+            n,
+            "SELECT i, 'c' || i || '@example.com', "
+            "CASE WHEN i % 5 = 0 THEN 'alt' || i || '@mail.example' END, "
+            f"'+49 (0)351 ' || {pad}, 'First' || i, 'Last' || i, NULL, "
+            f"CASE WHEN i % 10 = 0 THEN i - 1 ELSE i END, {ts} FROM {{s}}",
+        ),
+        (
+            "orders",
+            3 * n,
+            f"SELECT i, (i - 1) / 3 + 1, CASE WHEN i % 3 = 0 THEN {n} + 1 + (i % {extra}) "
+            f"ELSE (i - 1) / 3 + 1 END, {ts}, 9.99 FROM {{s}}",
+        ),
         ("order_item", 6 * n, "SELECT (i - 1) / 2 + 1, (i - 1) % 2 + 1, 'Tea', 1 FROM {s}"),
         ("payment_card", n, "SELECT i, i, i, 'Holder ' || i, '4242' FROM {s}"),
         ("login", 2 * n, f"SELECT i, (i - 1) / 2 + 1, {ts}, '198.51.100.7' FROM {{s}}"),
         ("visit", n, f"SELECT 'c' || i || '@example.com', {visit_ts}, '/' FROM {{s}}"),
-        ("service_request", n // 2,
-         f"SELECT i, 2 * i, (i % 100) + 1, {ts}, 'Question' FROM {{s}}"),
+        ("service_request", n // 2, f"SELECT i, 2 * i, (i % 100) + 1, {ts}, 'Question' FROM {{s}}"),
         ("newsletter_log", n, f"SELECT 'c' || i || '@example.com', {ts} FROM {{s}}"),
-    ]  # fmt: skip
+    ]
     counts = {}
     with engine.begin() as conn:
         for table, rows, select_sql in plan:
@@ -172,8 +183,13 @@ def raw_collect(cursor: Any, ph: str, email: str, sqlite: bool = False) -> dict[
         addresses |= {o["shipping_address_id"] for o in orders} - {None}
         if orders:
             oids = [o["id"] for o in orders]
-            q("order_item", "SELECT order_id, item_no, product, qty FROM order_item "
-              f"WHERE order_id IN ({marks(oids)})", oids, key=2)  # fmt: skip
+            q(
+                "order_item",
+                "SELECT order_id, item_no, product, qty FROM order_item "
+                f"WHERE order_id IN ({marks(oids)})",
+                oids,
+                key=2,
+            )
         cards = q(
             "payment_card",
             "SELECT id, billing_address_id, holder_name, last4 FROM payment_card "
@@ -182,15 +198,25 @@ def raw_collect(cursor: Any, ph: str, email: str, sqlite: bool = False) -> dict[
         )
         addresses |= {c["billing_address_id"] for c in cards} - {None}
         q("login", f"SELECT id, ts, ip FROM login WHERE customer_id IN ({marks(cids)})", cids)
-        q("service_request", "SELECT id, opened_at, subject, handled_by FROM service_request "
-          f"WHERE customer_id IN ({marks(cids)})", cids)  # fmt: skip
+        q(
+            "service_request",
+            "SELECT id, opened_at, subject, handled_by FROM service_request "
+            f"WHERE customer_id IN ({marks(cids)})",
+            cids,
+        )
     if addresses:
         ids = sorted(addresses)
-        q("address", "SELECT id, street, city, postcode, country FROM address "
-          f"WHERE id IN ({marks(ids)})", ids)  # fmt: skip
+        q(
+            "address",
+            f"SELECT id, street, city, postcode, country FROM address WHERE id IN ({marks(ids)})",
+            ids,
+        )
     q("visit", "SELECT email, last_visit, page FROM visit WHERE lower(email) = ?", (email,), 2)
-    q("employee", "SELECT id, email, name, manager_id FROM employee WHERE lower(email) = ?",
-      (email,))  # fmt: skip
+    q(
+        "employee",
+        "SELECT id, email, name, manager_id FROM employee WHERE lower(email) = ?",
+        (email,),
+    )
     log = "SELECT email, sent_at FROM newsletter_log WHERE lower(email) = ?"
     cursor.execute(log.replace("?", ph), (email,))
     sent = [dict(zip(("email", "sent_at"), r, strict=True)) for r in cursor.fetchall()]
@@ -291,10 +317,13 @@ def _summary(dsr_t: list[float], raw_t: list[float]) -> dict[str, float]:
     dm, rm = statistics.median(dsr_t), statistics.median(raw_t)
     dp, rp = _p95(dsr_t), _p95(raw_t)
     return {
-        "dsr_median_ms": round(dm * 1000, 3), "raw_median_ms": round(rm * 1000, 3),
-        "dsr_p95_ms": round(dp * 1000, 3), "raw_p95_ms": round(rp * 1000, 3),
-        "ratio_median": round(dm / rm, 3), "ratio_p95": round(dp / rp, 3),
-    }  # fmt: skip
+        "dsr_median_ms": round(dm * 1000, 3),
+        "raw_median_ms": round(rm * 1000, 3),
+        "dsr_p95_ms": round(dp * 1000, 3),
+        "raw_p95_ms": round(rp * 1000, 3),
+        "ratio_median": round(dm / rm, 3),
+        "ratio_p95": round(dp / rp, 3),
+    }
 
 
 def _spread(values: list[float]) -> dict[str, float]:

@@ -37,8 +37,9 @@ DATE_PATTERNS = {"en": "d MMMM y", "de": "dd.MM.y"}
 def texts(lang: str) -> dict[str, Any]:
     """The fixed texts of reports and letters in ``lang`` (``reports/i18n/<lang>.yaml``)."""
     if lang not in LANGUAGES:
-        raise ConfigError(f"unsupported language {lang!r}; use one of {', '.join(LANGUAGES)}",
-                          where="--lang")  # fmt: skip
+        raise ConfigError(
+            f"unsupported language {lang!r}; use one of {', '.join(LANGUAGES)}", where="--lang"
+        )
     with resource_path("reports", "i18n", f"{lang}.yaml").open(encoding="utf-8") as fh:
         data = yaml.load(fh, Loader=SAFE_LOADER)  # noqa: S506 - a safe loader
     if not isinstance(data, dict):

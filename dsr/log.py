@@ -21,8 +21,12 @@ from typing import Any
 
 LOGGER = "dsr"
 FORMATS = ("text", "json")
-LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
-          "error": logging.ERROR}  # fmt: skip
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
 
 logger = logging.getLogger(LOGGER)
 

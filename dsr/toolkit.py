@@ -202,12 +202,19 @@ class Toolkit:
         with self.engine.begin() as conn:
             ledger = self.ledger.present(conn)
             report = access_report(
-                conn, self.catalog, graph, identities, lang=lang, clock=self.clock,
-                request_id=request_id, keys=self.usable_keys() if ledger else None,
-            )  # fmt: skip
+                conn,
+                self.catalog,
+                graph,
+                identities,
+                lang=lang,
+                clock=self.clock,
+                request_id=request_id,
+                keys=self.usable_keys() if ledger else None,
+            )
             if _recorded(record, request_id, ledger):
-                record_access(conn, self.keys, report, clock=self.clock,
-                              output_format=output_format)  # fmt: skip
+                record_access(
+                    conn, self.keys, report, clock=self.clock, output_format=output_format
+                )
         return report
 
     def export(
@@ -223,8 +230,9 @@ class Toolkit:
 
         graph = self.graph
         with self.engine.begin() as conn:
-            result = export_package(conn, self.catalog, graph, identities, out,
-                                    clock=self.clock, request_id=request_id)  # fmt: skip
+            result = export_package(
+                conn, self.catalog, graph, identities, out, clock=self.clock, request_id=request_id
+            )
             if _recorded(record, request_id, self.ledger.present(conn)):
                 record_export(conn, self.keys, result, clock=self.clock)
         return result
@@ -242,9 +250,17 @@ class Toolkit:
 
         self.ledger.require()
         with self.engine.begin() as conn:
-            return deliver(conn, self.catalog, self.graph, identities, self.storage, self.keys,
-                           clock=self.clock, expires=expires or DEFAULT_EXPIRY,
-                           request_id=request_id)  # fmt: skip
+            return deliver(
+                conn,
+                self.catalog,
+                self.graph,
+                identities,
+                self.storage,
+                self.keys,
+                clock=self.clock,
+                expires=expires or DEFAULT_EXPIRY,
+                request_id=request_id,
+            )
 
     def download(self, token: str, out: str | Path) -> Download:
         """Redeem a download token: decrypt the package to ``out`` (recorded; single use)."""
@@ -266,9 +282,18 @@ class Toolkit:
         delivered packages go too. Exit code 3 in the CLI when :attr:`ErasurePlan.withheld`."""
         from dsr.rights.erase import erase
 
-        return erase(self.engine, self.catalog, self.keys, identities, dry_run=dry_run,
-                     request_id=request_id, clock=self.clock, graph=self.graph,
-                     after_step=after_step, storage=self.storage)  # fmt: skip
+        return erase(
+            self.engine,
+            self.catalog,
+            self.keys,
+            identities,
+            dry_run=dry_run,
+            request_id=request_id,
+            clock=self.clock,
+            graph=self.graph,
+            after_step=after_step,
+            storage=self.storage,
+        )
 
     def rectify(
         self,
@@ -282,9 +307,17 @@ class Toolkit:
         supplementary statement instead. The plan's notices are the Art. 19 letters to send."""
         from dsr.rights.rectify import rectify
 
-        return rectify(self.engine, self.catalog, self.keys, identities, assignments,
-                       dry_run=dry_run, request_id=request_id, clock=self.clock,
-                       graph=self.graph)  # fmt: skip
+        return rectify(
+            self.engine,
+            self.catalog,
+            self.keys,
+            identities,
+            assignments,
+            dry_run=dry_run,
+            request_id=request_id,
+            clock=self.clock,
+            graph=self.graph,
+        )
 
     def restrict(
         self, identities: Identities, reason: str, *, request_id: int | None = None
@@ -292,8 +325,16 @@ class Toolkit:
         """Art. 18: restrict processing of every row about the person."""
         from dsr.rights.restrict import restrict
 
-        return restrict(self.engine, self.catalog, self.keys, identities, reason,
-                        request_id=request_id, clock=self.clock, graph=self.graph)  # fmt: skip
+        return restrict(
+            self.engine,
+            self.catalog,
+            self.keys,
+            identities,
+            reason,
+            request_id=request_id,
+            clock=self.clock,
+            graph=self.graph,
+        )
 
     def lift(
         self,
@@ -305,8 +346,16 @@ class Toolkit:
         """Lift the person's restriction; they must have been informed first (Art. 18(3))."""
         from dsr.rights.restrict import lift
 
-        return lift(self.engine, self.catalog, self.keys, identities, informed_at,
-                    request_id=request_id, clock=self.clock, graph=self.graph)  # fmt: skip
+        return lift(
+            self.engine,
+            self.catalog,
+            self.keys,
+            identities,
+            informed_at,
+            request_id=request_id,
+            clock=self.clock,
+            graph=self.graph,
+        )
 
     def write_notices(
         self,
@@ -319,8 +368,9 @@ class Toolkit:
         """Art. 19 letters (HTML, one per recipient) for a rectification's or erasure's notices."""
         from dsr.rights.notices import write_notices
 
-        return write_notices(self.catalog, notices, directory, lang=lang, at=self.clock.now(),
-                             request_id=request_id)  # fmt: skip
+        return write_notices(
+            self.catalog, notices, directory, lang=lang, at=self.clock.now(), request_id=request_id
+        )
 
     # -- Art. 5(1)(e) --------------------------------------------------------------------
 
@@ -340,10 +390,21 @@ class Toolkit:
         after the current batch (``report.stopped``)."""
         from dsr.retention.purge import purge
 
-        return purge(self.engine, self.catalog, self.keys, as_of=as_of, dry_run=dry_run,
-                     vacuum=vacuum, batch_size=batch_size, target_seconds=target_seconds,
-                     clock=self.clock, progress=progress, stop=stop, storage=self.storage,
-                     graph=self.graph)  # fmt: skip
+        return purge(
+            self.engine,
+            self.catalog,
+            self.keys,
+            as_of=as_of,
+            dry_run=dry_run,
+            vacuum=vacuum,
+            batch_size=batch_size,
+            target_seconds=target_seconds,
+            clock=self.clock,
+            progress=progress,
+            stop=stop,
+            storage=self.storage,
+            graph=self.graph,
+        )
 
 
 def _recorded(record: bool | None, request_id: int | None, ledger_present: bool) -> bool:
@@ -444,17 +505,28 @@ class Ledger:
         from dsr.ledger.requests import open_request
 
         with self._writing() as conn:
-            return open_request(conn, self._tk.keys, self._tk.catalog, type=type,
-                                identities=identities, received=received,
-                                verified_by=verified_by, clock=self._tk.clock)  # fmt: skip
+            return open_request(
+                conn,
+                self._tk.keys,
+                self._tk.catalog,
+                type=type,
+                identities=identities,
+                received=received,
+                verified_by=verified_by,
+                clock=self._tk.clock,
+            )
 
     def request(self, request_id: int, *, with_identities: bool = False) -> Request:
         """One request; ``with_identities`` decrypts the identities it was opened with."""
         from dsr.ledger.requests import get_request
 
         with self._reading() as conn:
-            return get_request(conn, self._tk.keys if with_identities else None, request_id,
-                               with_identities=with_identities)  # fmt: skip
+            return get_request(
+                conn,
+                self._tk.keys if with_identities else None,
+                request_id,
+                with_identities=with_identities,
+            )
 
     def requests(
         self,
@@ -467,24 +539,33 @@ class Ledger:
         from dsr.ledger.requests import list_requests
 
         with self._reading() as conn:
-            return list_requests(conn, overdue=overdue, due_within=due_within, status=status,
-                                 today=self.today())  # fmt: skip
+            return list_requests(
+                conn, overdue=overdue, due_within=due_within, status=status, today=self.today()
+            )
 
     def extend(self, request_id: int, months: int, reason: str) -> Request:
         """Extend the deadline by up to two months (Art. 12(3) sentence 2), with reasons."""
         from dsr.ledger.requests import extend_request
 
         with self._writing() as conn:
-            return extend_request(conn, self._tk.keys, request_id, months, reason,
-                                  self._tk.clock, catalog=self._tk.catalog)  # fmt: skip
+            return extend_request(
+                conn,
+                self._tk.keys,
+                request_id,
+                months,
+                reason,
+                self._tk.clock,
+                catalog=self._tk.catalog,
+            )
 
     def close(self, request_id: int, outcome: str | None = None) -> Request:
         """Close a request with its outcome (``done``, ``refused``, ...)."""
         from dsr.ledger.requests import close_request
 
         with self._writing() as conn:
-            return close_request(conn, self._tk.keys, request_id, outcome, self._tk.clock,
-                                 catalog=self._tk.catalog)  # fmt: skip
+            return close_request(
+                conn, self._tk.keys, request_id, outcome, self._tk.clock, catalog=self._tk.catalog
+            )
 
     # -- legal holds ---------------------------------------------------------------------
 
@@ -501,9 +582,17 @@ class Ledger:
         from dsr.ledger.holds import add_hold
 
         with self._writing() as conn:
-            return add_hold(conn, self._tk.keys, self._tk.catalog, table=table,
-                            row_keys=row_keys, identities=identities, reason=reason,
-                            until=until, clock=self._tk.clock)  # fmt: skip
+            return add_hold(
+                conn,
+                self._tk.keys,
+                self._tk.catalog,
+                table=table,
+                row_keys=row_keys,
+                identities=identities,
+                reason=reason,
+                until=until,
+                clock=self._tk.clock,
+            )
 
     def release(self, hold_id: int) -> None:
         """Release a hold; its rows fall under their retention rules again."""
@@ -517,8 +606,9 @@ class Ledger:
         from dsr.ledger.holds import list_holds
 
         with self._reading() as conn:
-            return list_holds(conn, active_only=active_only, at=self._tk.clock.now(),
-                              tz=self._tk.catalog.timezone)  # fmt: skip
+            return list_holds(
+                conn, active_only=active_only, at=self._tk.clock.now(), tz=self._tk.catalog.timezone
+            )
 
     # -- the audit trail -----------------------------------------------------------------
 
@@ -547,8 +637,15 @@ class Ledger:
         if identities:
             subject = pseudonym(self._tk.keys, parse_identities(identities, self._tk.catalog))
         with self._writing() as conn:
-            append(conn, self._tk.keys, action, details=details, subject=subject,
-                   request_id=request_id, at=self._tk.clock.now())  # fmt: skip
+            append(
+                conn,
+                self._tk.keys,
+                action,
+                details=details,
+                subject=subject,
+                request_id=request_id,
+                at=self._tk.clock.now(),
+            )
 
 
 __all__ = ["Ledger", "Toolkit"]

@@ -110,11 +110,15 @@ def load_chinook(engine: Engine, tmp_dir: str) -> str:
     try:
         cur = raw.cursor()
         if dialect == "postgresql":
-            cur.execute(_script(corpus / "Chinook_PostgreSql.sql",
-                                ("DROP DATABASE", "CREATE DATABASE", "\\c")))  # fmt: skip
+            cur.execute(
+                _script(
+                    corpus / "Chinook_PostgreSql.sql", ("DROP DATABASE", "CREATE DATABASE", "\\c")
+                )
+            )
         else:
-            script = _script(corpus / "Chinook_MySql.sql",
-                             ("DROP DATABASE", "CREATE DATABASE", "USE "))  # fmt: skip
+            script = _script(
+                corpus / "Chinook_MySql.sql", ("DROP DATABASE", "CREATE DATABASE", "USE ")
+            )
             for stmt in _split_mysql(script):
                 cur.execute(stmt)
         raw.commit()

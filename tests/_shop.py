@@ -30,22 +30,25 @@ from sqlalchemy import (
 
 md = MetaData()
 address = Table(
-    "address", md,
+    "address",
+    md,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("street", String(100), nullable=False),
     Column("city", String(60), nullable=False),
     Column("postcode", String(12)),
     Column("country", String(2), nullable=False),
-)  # fmt: skip
+)
 employee = Table(
-    "employee", md,
+    "employee",
+    md,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("email", String(120), nullable=False),
     Column("name", String(80), nullable=False),
     Column("manager_id", Integer, ForeignKey("employee.id")),
-)  # fmt: skip
+)
 customer = Table(
-    "customer", md,
+    "customer",
+    md,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("email", String(120), nullable=False),
     Column("alt_email", String(120)),
@@ -55,58 +58,65 @@ customer = Table(
     Column("loyalty_id", String(20), unique=True),
     Column("address_id", Integer, ForeignKey("address.id")),
     Column("created_at", DateTime, nullable=False),
-)  # fmt: skip
+)
 orders = Table(
-    "orders", md,
+    "orders",
+    md,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("customer_id", Integer, ForeignKey("customer.id"), nullable=False),
     Column("shipping_address_id", Integer, ForeignKey("address.id")),
     Column("placed_at", DateTime, nullable=False),
     Column("total", Numeric(10, 2), nullable=False),
-)  # fmt: skip
+)
 order_item = Table(
-    "order_item", md,
+    "order_item",
+    md,
     Column("order_id", Integer, ForeignKey("orders.id"), nullable=False),
     Column("item_no", Integer, nullable=False),
     Column("product", String(80), nullable=False),
     Column("qty", Integer, nullable=False),
     PrimaryKeyConstraint("order_id", "item_no"),
-)  # fmt: skip
+)
 payment_card = Table(
-    "payment_card", md,
+    "payment_card",
+    md,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("customer_id", Integer, ForeignKey("customer.id"), nullable=False),
     Column("billing_address_id", Integer, ForeignKey("address.id")),
     Column("holder_name", String(80), nullable=False),
     Column("last4", String(4), nullable=False),
-)  # fmt: skip
+)
 login = Table(
-    "login", md,
+    "login",
+    md,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("customer_id", Integer, ForeignKey("customer.id"), nullable=False),
     Column("ts", DateTime, nullable=False),
     Column("ip", String(45), nullable=False),
-)  # fmt: skip
+)
 visit = Table(
-    "visit", md,
+    "visit",
+    md,
     Column("email", String(120), nullable=False),
     Column("last_visit", DateTime, nullable=False),
     Column("page", String(80), nullable=False),
     UniqueConstraint("email", "last_visit"),
-)  # fmt: skip
+)
 service_request = Table(
-    "service_request", md,
+    "service_request",
+    md,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("customer_id", Integer, ForeignKey("customer.id"), nullable=False),
     Column("handled_by", Integer, ForeignKey("employee.id")),
     Column("opened_at", DateTime, nullable=False),
     Column("subject", String(200), nullable=False),
-)  # fmt: skip
+)
 newsletter_log = Table(
-    "newsletter_log", md,
+    "newsletter_log",
+    md,
     Column("email", String(120), nullable=False),
     Column("sent_at", DateTime, nullable=False),
-)  # fmt: skip
+)
 
 ANNA = "anna.berger@example.com"
 ANNA_ALT = "a.berger@mail.example"
@@ -123,69 +133,168 @@ def seed(engine: Engine) -> None:
     """Create the schema and a handful of people with every shape in use."""
     md.create_all(engine)
     rows: list[tuple[Table, list[dict[str, Any]]]] = [
-        (address, [
-            {"id": SHARED_ADDRESS, "street": "Lindenweg 4", "city": "Dresden", "postcode": "01069",
-             "country": "DE"},
-            {"id": 11, "street": "Packstation 101", "city": "Leipzig", "postcode": "04109",
-             "country": "DE"},
-            {"id": 12, "street": "Am Markt 1", "city": "Bautzen", "postcode": "02625",
-             "country": "DE"},
-            {"id": 13, "street": "Hauptstr. 9", "city": "Görlitz", "postcode": "02826",
-             "country": "DE"},
-        ]),
-        (employee, [
-            {"id": 1, "email": MIA, "name": "Mia Boss", "manager_id": None},
-            {"id": 2, "email": TOM, "name": "Tom Agent", "manager_id": 1},
-        ]),
-        (customer, [
-            {"id": 1, "email": ANNA, "alt_email": ANNA_ALT, "phone": ANNA_PHONE_STORED,
-             "first_name": "Anna", "last_name": "Berger", "loyalty_id": "LOY-7781",
-             "address_id": SHARED_ADDRESS, "created_at": T0},
-            {"id": 2, "email": BEN, "alt_email": None, "phone": "0351 9876543",
-             "first_name": "Ben", "last_name": "Krause", "loyalty_id": None,
-             "address_id": 13, "created_at": T0},
-            {"id": 3, "email": CARL, "alt_email": None, "phone": "+1 (650) 644-3358",
-             "first_name": "Carl", "last_name": "Vogt", "loyalty_id": "LOY-1002",
-             "address_id": SHARED_ADDRESS, "created_at": T0},
-        ]),
-        (orders, [
-            {"id": 100, "customer_id": 1, "shipping_address_id": 11, "placed_at": T0,
-             "total": Decimal("59.80")},
-            {"id": 101, "customer_id": 1, "shipping_address_id": SHARED_ADDRESS,
-             "placed_at": T0, "total": Decimal("12.00")},
-            {"id": 102, "customer_id": 2, "shipping_address_id": 13, "placed_at": T0,
-             "total": Decimal("5.00")},
-        ]),
-        (order_item, [
-            {"order_id": 100, "item_no": 1, "product": "Tea", "qty": 2},
-            {"order_id": 100, "item_no": 2, "product": "Cups", "qty": 4},
-            {"order_id": 101, "item_no": 1, "product": "Tea", "qty": 1},
-            {"order_id": 101, "item_no": 2, "product": "Honey", "qty": 1},
-            {"order_id": 102, "item_no": 1, "product": "Tea", "qty": 1},
-        ]),
-        (payment_card, [
-            {"id": 1, "customer_id": 1, "billing_address_id": 12, "holder_name": "A. Berger",
-             "last4": "4242"},
-        ]),
-        (login, [
-            {"id": 1, "customer_id": 1, "ts": T0, "ip": "198.51.100.7"},
-            {"id": 2, "customer_id": 3, "ts": T0, "ip": "198.51.100.9"},
-        ]),
-        (visit, [
-            {"email": ANNA, "last_visit": T0, "page": "/tea"},
-            {"email": ANNA, "last_visit": datetime(2026, 3, 2, 9, 0), "page": "/honey"},
-            {"email": BEN, "last_visit": T0, "page": "/"},
-        ]),
-        (service_request, [
-            {"id": 1, "customer_id": 1, "handled_by": 2, "opened_at": T0,
-             "subject": "Parcel not delivered"},
-        ]),
-        (newsletter_log, [
-            {"email": ANNA, "sent_at": T0},
-            {"email": ANNA, "sent_at": T0},
-            {"email": BEN, "sent_at": T0},
-        ]),
-    ]  # fmt: skip
+        (
+            address,
+            [
+                {
+                    "id": SHARED_ADDRESS,
+                    "street": "Lindenweg 4",
+                    "city": "Dresden",
+                    "postcode": "01069",
+                    "country": "DE",
+                },
+                {
+                    "id": 11,
+                    "street": "Packstation 101",
+                    "city": "Leipzig",
+                    "postcode": "04109",
+                    "country": "DE",
+                },
+                {
+                    "id": 12,
+                    "street": "Am Markt 1",
+                    "city": "Bautzen",
+                    "postcode": "02625",
+                    "country": "DE",
+                },
+                {
+                    "id": 13,
+                    "street": "Hauptstr. 9",
+                    "city": "Görlitz",
+                    "postcode": "02826",
+                    "country": "DE",
+                },
+            ],
+        ),
+        (
+            employee,
+            [
+                {"id": 1, "email": MIA, "name": "Mia Boss", "manager_id": None},
+                {"id": 2, "email": TOM, "name": "Tom Agent", "manager_id": 1},
+            ],
+        ),
+        (
+            customer,
+            [
+                {
+                    "id": 1,
+                    "email": ANNA,
+                    "alt_email": ANNA_ALT,
+                    "phone": ANNA_PHONE_STORED,
+                    "first_name": "Anna",
+                    "last_name": "Berger",
+                    "loyalty_id": "LOY-7781",
+                    "address_id": SHARED_ADDRESS,
+                    "created_at": T0,
+                },
+                {
+                    "id": 2,
+                    "email": BEN,
+                    "alt_email": None,
+                    "phone": "0351 9876543",
+                    "first_name": "Ben",
+                    "last_name": "Krause",
+                    "loyalty_id": None,
+                    "address_id": 13,
+                    "created_at": T0,
+                },
+                {
+                    "id": 3,
+                    "email": CARL,
+                    "alt_email": None,
+                    "phone": "+1 (650) 644-3358",
+                    "first_name": "Carl",
+                    "last_name": "Vogt",
+                    "loyalty_id": "LOY-1002",
+                    "address_id": SHARED_ADDRESS,
+                    "created_at": T0,
+                },
+            ],
+        ),
+        (
+            orders,
+            [
+                {
+                    "id": 100,
+                    "customer_id": 1,
+                    "shipping_address_id": 11,
+                    "placed_at": T0,
+                    "total": Decimal("59.80"),
+                },
+                {
+                    "id": 101,
+                    "customer_id": 1,
+                    "shipping_address_id": SHARED_ADDRESS,
+                    "placed_at": T0,
+                    "total": Decimal("12.00"),
+                },
+                {
+                    "id": 102,
+                    "customer_id": 2,
+                    "shipping_address_id": 13,
+                    "placed_at": T0,
+                    "total": Decimal("5.00"),
+                },
+            ],
+        ),
+        (
+            order_item,
+            [
+                {"order_id": 100, "item_no": 1, "product": "Tea", "qty": 2},
+                {"order_id": 100, "item_no": 2, "product": "Cups", "qty": 4},
+                {"order_id": 101, "item_no": 1, "product": "Tea", "qty": 1},
+                {"order_id": 101, "item_no": 2, "product": "Honey", "qty": 1},
+                {"order_id": 102, "item_no": 1, "product": "Tea", "qty": 1},
+            ],
+        ),
+        (
+            payment_card,
+            [
+                {
+                    "id": 1,
+                    "customer_id": 1,
+                    "billing_address_id": 12,
+                    "holder_name": "A. Berger",
+                    "last4": "4242",
+                },
+            ],
+        ),
+        (
+            login,
+            [
+                {"id": 1, "customer_id": 1, "ts": T0, "ip": "198.51.100.7"},
+                {"id": 2, "customer_id": 3, "ts": T0, "ip": "198.51.100.9"},
+            ],
+        ),
+        (
+            visit,
+            [
+                {"email": ANNA, "last_visit": T0, "page": "/tea"},
+                {"email": ANNA, "last_visit": datetime(2026, 3, 2, 9, 0), "page": "/honey"},
+                {"email": BEN, "last_visit": T0, "page": "/"},
+            ],
+        ),
+        (
+            service_request,
+            [
+                {
+                    "id": 1,
+                    "customer_id": 1,
+                    "handled_by": 2,
+                    "opened_at": T0,
+                    "subject": "Parcel not delivered",
+                },
+            ],
+        ),
+        (
+            newsletter_log,
+            [
+                {"email": ANNA, "sent_at": T0},
+                {"email": ANNA, "sent_at": T0},
+                {"email": BEN, "sent_at": T0},
+            ],
+        ),
+    ]
     with engine.begin() as conn:
         for table, data in rows:
             conn.execute(insert(table), data)

@@ -63,9 +63,25 @@ def writable(db_url: str, tmp_path: Path) -> Iterator[tuple[Engine, Catalog, str
 def _names(engine: Engine) -> dict[str, str]:
     """Table and column names as this engine's edition of Chinook spells them."""
     pg = engine.dialect.name == "postgresql"
-    words = ["Customer", "Employee", "Invoice", "InvoiceLine", "Track", "CustomerId", "City",
-             "Email", "FirstName", "LastName", "SupportRepId", "TrackId", "Name", "Title",
-             "InvoiceId", "ReportsTo", "EmployeeId"]  # fmt: skip
+    words = [
+        "Customer",
+        "Employee",
+        "Invoice",
+        "InvoiceLine",
+        "Track",
+        "CustomerId",
+        "City",
+        "Email",
+        "FirstName",
+        "LastName",
+        "SupportRepId",
+        "TrackId",
+        "Name",
+        "Title",
+        "InvoiceId",
+        "ReportsTo",
+        "EmployeeId",
+    ]
     from _chinook import snake
 
     return {w: snake(w) if pg else w for w in words}
@@ -223,15 +239,28 @@ def test_export_package_holds_the_customers_portable_data(
 
 
 def test_rectify_changes_exactly_one_customer(
-    writable: tuple[Engine, Catalog, str], db_url: str, monkeypatch: pytest.MonkeyPatch,
+    writable: tuple[Engine, Catalog, str],
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     engine, catalog, path = writable
     n = _names(engine)
     monkeypatch.setenv("DSR_SECRET", "3c" * 32)
     assert main(["--database-url", db_url, "init"]) == 0
-    code = main(["--catalog", path, "--database-url", db_url, "rectify", f"email={LEONIE}",
-                 "--set", f"{n['Customer']}.{n['City']}=Esslingen", "--json"])  # fmt: skip
+    code = main(
+        [
+            "--catalog",
+            path,
+            "--database-url",
+            db_url,
+            "rectify",
+            f"email={LEONIE}",
+            "--set",
+            f"{n['Customer']}.{n['City']}=Esslingen",
+            "--json",
+        ]
+    )
     out = capsys.readouterr()
     assert code == 0, out.err
     cust = _table(engine, n["Customer"])
@@ -258,8 +287,7 @@ def test_erase_keeps_statutory_invoices_and_touches_nobody_else(
     kept_invoices = [k for k in plan.kept if k.table == n["Invoice"]]
     assert sum(len(k.keys) for k in kept_invoices) == invoices
     # each invoice until the end of the tenth year after the year it was issued in
-    assert all(k.action == "restricted" and k.until and k.until.month == 12
-               for k in kept_invoices)  # fmt: skip
+    assert all(k.action == "restricted" and k.until and k.until.month == 12 for k in kept_invoices)
     (customer,) = [k for k in plan.kept if k.table == n["Customer"]]
     assert customer.action == "anonymised"  # still referenced by kept invoices
     with engine.connect() as conn:
@@ -298,10 +326,10 @@ def test_after_erasure_the_kept_invoices_are_still_reported_to_the_person(
     with engine.connect() as conn:
         # the customer row that linked the invoices to her e-mail address is anonymised
         assert graph.resolve(conn, [f"email={LEONIE}"]).empty
-        report = access_report(conn, catalog, graph, [f"email={LEONIE}"], clock=CLOCK,
-                               keys=KEYS)  # fmt: skip
-        other_key = access_report(conn, catalog, graph, [f"email={LEONIE}"], clock=CLOCK,
-                                  keys=StaticKeys(b"x" * 32))  # fmt: skip
+        report = access_report(conn, catalog, graph, [f"email={LEONIE}"], clock=CLOCK, keys=KEYS)
+        other_key = access_report(
+            conn, catalog, graph, [f"email={LEONIE}"], clock=CLOCK, keys=StaticKeys(b"x" * 32)
+        )
     sections = {s.name: s for s in report.sections}
     invoices = sections[n["Invoice"]]
     assert invoices.row_count == kept_invoices > 0
@@ -342,8 +370,9 @@ def test_customers_are_kept_while_invoices_are_and_go_after_the_last_one(
     n = _names(engine)
     # 2030: three years after every customer's last purchase (2021-2025), but the invoices
     # are kept ten years and still point at them
-    early = purge(engine, catalog, KEYS, dry_run=True,
-                  as_of=datetime(2030, 6, 1, tzinfo=timezone.utc))  # fmt: skip
+    early = purge(
+        engine, catalog, KEYS, dry_run=True, as_of=datetime(2030, 6, 1, tzinfo=timezone.utc)
+    )
     step = next(s for s in early.plan.steps if s.table == n["Customer"])
     assert (step.rows, step.withheld) == (0, 59)
     assert [w.reason for w in step.reasons] == [f"referenced by {n['Invoice']}"]

@@ -34,8 +34,9 @@ EN = "We hold personal data about you in "
 )
 def test_counts_take_the_plural_form_the_language_needs(lang: str, n: int, expected: str) -> None:
     t = texts(lang)
-    found = t["found_text"].format(tables=plural(t["n_collections"], n, lang),
-                                   rows=plural(t["n_records"], n, lang))  # fmt: skip
+    found = t["found_text"].format(
+        tables=plural(t["n_collections"], n, lang), rows=plural(t["n_records"], n, lang)
+    )
     assert found == expected
 
 

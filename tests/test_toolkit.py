@@ -83,8 +83,17 @@ def test_every_right_is_a_method_and_every_service_is_recorded(
     assert after.found  # the kept invoices are still reported to her
 
     actions = [e["action"] for e in _audit(tk)]
-    for expected in ("access", "export", "export.deliver", "export.download", "restrict",
-                     "restrict.lift", "hold.add", "hold.release", "erase"):  # fmt: skip
+    for expected in (
+        "access",
+        "export",
+        "export.deliver",
+        "export.download",
+        "restrict",
+        "restrict.lift",
+        "hold.add",
+        "hold.release",
+        "erase",
+    ):
         assert expected in actions, expected
     assert actions.count("access") == 2
     text = json.dumps([e["details"] for e in _audit(tk)], default=str)
@@ -124,8 +133,9 @@ def test_the_library_installs_no_signal_handler_and_stops_on_its_flag(
         stop()  # as a scheduler would, from wherever it learns to stop
 
     # as of 2060 every Chinook invoice (2021-2025) is past its ten years
-    report = tk.purge(as_of=datetime(2060, 1, 1, tzinfo=timezone.utc), batch_size=1,
-                      progress=progress, stop=stop)  # fmt: skip
+    report = tk.purge(
+        as_of=datetime(2060, 1, 1, tzinfo=timezone.utc), batch_size=1, progress=progress, stop=stop
+    )
     assert seen and all(handler is before for handler in seen)
     assert report.stopped
     assert signal.getsignal(signal.SIGTERM) is before

@@ -109,17 +109,25 @@ def missing_indexes(
                     if any(wanted in e for e in expressions):
                         continue
                 yield MissingIndex(
-                    t.name, c, kind, f"the {itype} lookup", _create(conn, t.name, c, kind),
+                    t.name,
+                    c,
+                    kind,
+                    f"the {itype} lookup",
+                    _create(conn, t.name, c, kind),
                     (*ppath, "identities", itype),
-                )  # fmt: skip
+                )
         for v in p.via:
             c = t.links[v.link].column
             if c in sa.c and (c, "plain") not in seen and not _plain_index(sa, c):
                 seen.add((c, "plain"))
                 yield MissingIndex(
-                    t.name, c, "plain", f"link {v.link!r}", _create(conn, t.name, c, "plain"),
+                    t.name,
+                    c,
+                    "plain",
+                    f"link {v.link!r}",
+                    _create(conn, t.name, c, "plain"),
                     (*ppath, "via"),
-                )  # fmt: skip
+                )
 
 
 def _plain_index(sa: SATable, column: str) -> bool:

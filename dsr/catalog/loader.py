@@ -455,7 +455,7 @@ def _build(data: dict[str, Any], lines: _Lines, files: tuple[str, ...]) -> Catal
                 related_link=related["link"] if related else None,
                 newest="oldest_of" not in a,
                 none_expired=bool(related) and related.get("if_none") == "expired",
-            ),  # fmt: skip
+            ),
             action=r["action"],
             legal_reference=_text(r["legal_reference"]),
             anonymise=anonymise,
@@ -478,7 +478,7 @@ def _build(data: dict[str, Any], lines: _Lines, files: tuple[str, ...]) -> Catal
     return Catalog(
         controller=Controller(
             **{**data["controller"], "address": _text(data["controller"]["address"])}
-        ),  # fmt: skip
+        ),
         dpo=_contact(data["dpo"]),
         supervisory_authority=_contact(data["supervisory_authority"]),
         purposes=purposes,

@@ -83,6 +83,8 @@ class Location:
 
 @dataclass(frozen=True)
 class Controller:
+    """The controller (Art. 4(7)) every report, letter and package names (Art. 13(1)(a))."""
+
     name: str
     address: Text
     email: str | None = None
@@ -92,6 +94,8 @@ class Controller:
 
 @dataclass(frozen=True)
 class Contact:
+    """The data protection officer or the supervisory authority: how a person reaches them."""
+
     name: Text
     email: str | None = None
     address: Text | None = None
@@ -130,6 +134,12 @@ BUILTIN_IDENTITY_TYPES: dict[str, IdentityType] = {
 
 @dataclass(frozen=True)
 class Purpose:
+    """A purpose of processing with its legal basis (Art. 6(1)/9(2), e.g. ``6(1)(f)``).
+
+    ``legitimate_interest`` states the interest a 6(1)(f) purpose rests on (Art. 13(1)(d)),
+    ``legal_obligation`` the norm a 6(1)(c) one fulfils; ``note`` is for the DPO, never shown.
+    """
+
     id: str
     title: Text
     legal_basis: str
@@ -148,6 +158,12 @@ class Purpose:
 
 @dataclass(frozen=True)
 class Recipient:
+    """Who receives data (Art. 15(1)(c)): a processor, another controller or an authority.
+
+    ``country`` (ISO 3166-1) outside the EU/EEA makes it a third-country transfer, which needs
+    a ``safeguard`` (Art. 45/46, shown under Art. 15(2)).
+    """
+
     id: str
     name: Text
     role: Literal["processor", "controller", "joint_controller", "authority"]
@@ -213,6 +229,10 @@ class Anchor:
 
 @dataclass(frozen=True)
 class RetentionRule:
+    """How long rows are kept (Art. 5(1)(e), 15(1)(d)): ``period`` after ``anchor``, then
+    ``action`` (delete, or anonymise the ``anonymise`` fields). A ``statutory`` rule also keeps
+    rows an erasure would remove (Art. 17(3)(b)), restricted until its period ends."""
+
     id: str
     period: Period
     anchor: Anchor
@@ -300,6 +320,10 @@ class Party:
 
 @dataclass(frozen=True)
 class Field:
+    """A catalogued column: whose data it is (``parties``), its category, purpose and source
+    (Art. 15(1)(b), (a), (g)), whether the person sees it (``access``) and takes it along
+    (``portable``, Art. 20), and what an erasure does to it (``erase``)."""
+
     name: str
     parties: tuple[str, ...]
     category: str
@@ -367,6 +391,12 @@ class Table:
 
 @dataclass(frozen=True)
 class Catalog:
+    """What personal data is held, about whom, why, for whom and how long: the whole catalog.
+
+    Built by :func:`dsr.catalog.loader.load_catalog`; ``bound`` once its tables' keys were
+    settled against a live schema (:func:`dsr.catalog.bind.bind_catalog`).
+    """
+
     controller: Controller
     dpo: Contact
     supervisory_authority: Contact

@@ -104,9 +104,13 @@ class AppContext:
         if self._toolkit is None:
             from dsr.toolkit import Toolkit
 
-            self._toolkit = Toolkit(self.engine, self.catalog_source[0], self.keys,
-                                    clock=self.clock,
-                                    storage=self.export_dir(export_dir))  # fmt: skip
+            self._toolkit = Toolkit(
+                self.engine,
+                self.catalog_source[0],
+                self.keys,
+                clock=self.clock,
+                storage=self.export_dir(export_dir),
+            )
         return self._toolkit
 
 

@@ -13,13 +13,28 @@ from dsr.render import FORMATS
 
 @click.command("access", short_help="Art. 15: everything held about a person (JSON, HTML, PDF).")
 @identities_argument
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True,
-              help="json (stdout by default), html (stdout or -o) or pdf (needs -o).")  # fmt: skip
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="json",
+    show_default=True,
+    help="json (stdout by default), html (stdout or -o) or pdf (needs -o).",
+)
 @click.option("--json", "as_json", is_flag=True, help="The same as --format json.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
-              help="File to write (keep personal data out of its name).")  # fmt: skip
-@click.option("--lang", type=click.Choice(["en", "de"]), default="en", show_default=True,
-              help="Language of the report.")  # fmt: skip
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    help="File to write (keep personal data out of its name).",
+)
+@click.option(
+    "--lang",
+    type=click.Choice(["en", "de"]),
+    default="en",
+    show_default=True,
+    help="Language of the report.",
+)
 @request_option
 @pass_app
 def access(
@@ -43,8 +58,7 @@ def access(
     if fmt == "pdf":
         from dsr.render.pdf import render_pdf  # a missing extra is told before any work
 
-    report = app.toolkit().access(identities, lang=lang, request_id=request_id,
-                                  output_format=fmt)  # fmt: skip
+    report = app.toolkit().access(identities, lang=lang, request_id=request_id, output_format=fmt)
     if fmt == "pdf":
         data = render_pdf(report)
     elif fmt == "html":

@@ -16,7 +16,20 @@ from dsr.cli.purge import purge_command
 from dsr.cli.rights import erase_command, rectify_command, restrict_group
 
 ALL: list[click.Command] = [
-    access, export_command, download_command, rectify_command, erase_command, restrict_group,
-    purge_command, hold_group, request_group, audit_group, catalog, init_command, migrate_command,
-    config_group, doctor_command, demo,
-]  # fmt: skip
+    access,
+    export_command,
+    download_command,
+    rectify_command,
+    erase_command,
+    restrict_group,
+    purge_command,
+    hold_group,
+    request_group,
+    audit_group,
+    catalog,
+    init_command,
+    migrate_command,
+    config_group,
+    doctor_command,
+    demo,
+]

@@ -29,8 +29,9 @@ export_dir_option = click.option(
 def _human(data: dict[str, Any]) -> str:
     lines = [data["message"]]
     for item in data.get("not_portable", []):
-        lines.append(f"  not portable: {item['table']} ({', '.join(item['fields'])}): "
-                     f"{item['message']}")  # fmt: skip
+        lines.append(
+            f"  not portable: {item['table']} ({', '.join(item['fields'])}): {item['message']}"
+        )
     if data.get("file"):
         lines.append(f"wrote {data['file']}")
     if data.get("token"):
@@ -43,14 +44,24 @@ def _human(data: dict[str, Any]) -> str:
     short_help="Art. 20: the person's package (JSON + CSV in a ZIP).",
 )
 @identities_argument
-@click.option("-o", "--output", type=click.Path(dir_okay=False),
-              help="ZIP file to write (keep personal data out of its name).")  # fmt: skip
-@click.option("--deliver", is_flag=True,
-              help="Store the package encrypted and print a single-use download token "
-                   "instead of writing a file.")  # fmt: skip
-@click.option("--expires", default="7d", show_default=True,
-              help="How long a delivered package can be downloaded (e.g. 12h, 7d; at most "
-                   "30d).")  # fmt: skip
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="ZIP file to write (keep personal data out of its name).",
+)
+@click.option(
+    "--deliver",
+    is_flag=True,
+    help="Store the package encrypted and print a single-use download token "
+    "instead of writing a file.",
+)
+@click.option(
+    "--expires",
+    default="7d",
+    show_default=True,
+    help="How long a delivered package can be downloaded (e.g. 12h, 7d; at most 30d).",
+)
 @export_dir_option
 @request_option
 @json_option
@@ -86,8 +97,11 @@ def export_command(
     else:
         assert output is not None
         result = toolkit.export(identities, output, request_id=request_id)
-        data = {"file": None if result.nothing_portable else output, "expires_at": None,
-                **result.to_json()}  # fmt: skip
+        data = {
+            "file": None if result.nothing_portable else output,
+            "expires_at": None,
+            **result.to_json(),
+        }
     if as_json:
         emit(data, True)
     elif deliver and data.get("token"):
@@ -100,8 +114,13 @@ def export_command(
 
 @click.command("download", short_help="Redeem a single-use download token (Art. 20).")
 @click.argument("token")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
-              help="File to write the package to.")  # fmt: skip
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="File to write the package to.",
+)
 @export_dir_option
 @json_option
 @pass_app

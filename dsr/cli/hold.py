@@ -18,8 +18,13 @@ def hold_group() -> None:
 @hold_group.command("add")
 @click.option("--table", help="Catalogued table; alone it holds every row of it.")
 @click.option("--key", "row_keys", multiple=True, metavar="K", help="Row key (repeatable).")
-@click.option("--identity", "identities", multiple=True, metavar="TYPE=VALUE",
-              help="Hold every row about this person (with --table: only there).")  # fmt: skip
+@click.option(
+    "--identity",
+    "identities",
+    multiple=True,
+    metavar="TYPE=VALUE",
+    help="Hold every row about this person (with --table: only there).",
+)
 @click.option("--reason", required=True, help="Why (case reference; no personal data).")
 @click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Review date (YYYY-MM-DD).")
 @json_option
@@ -34,9 +39,13 @@ def hold_add(
     as_json: bool,
 ) -> None:
     """Place a hold on a table, some of its rows, or a person."""
-    hold_id = app.toolkit().ledger.hold(table=table, row_keys=row_keys or None,
-                                        identities=identities or None, reason=reason,
-                                        until=until.date() if until else None)  # fmt: skip
+    hold_id = app.toolkit().ledger.hold(
+        table=table,
+        row_keys=row_keys or None,
+        identities=identities or None,
+        reason=reason,
+        until=until.date() if until else None,
+    )
     emit({"id": hold_id}, as_json, lambda d: f"hold {d['id']} placed")
 
 

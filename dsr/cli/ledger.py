@@ -192,9 +192,11 @@ def request_open(
 ) -> None:
     """Register a request; prints its id and due date (one month, next working day)."""
     req = app.toolkit().ledger.open_request(
-        type=request_type, identities=identities, received=received.date(),
+        type=request_type,
+        identities=identities,
+        received=received.date(),
         verified_by=verified_by,
-    )  # fmt: skip
+    )
     data = {"id": req.id, "due": req.due.isoformat(), "status": req.status, "type": req.type}
     emit(data, as_json, lambda d: f"request {d['id']} ({d['type']}) registered, due {d['due']}")
 

@@ -22,11 +22,19 @@ EXIT_STOPPED = 143
 
 @click.command("purge", short_help="Art. 5(1)(e): delete or anonymise what has expired.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (counts, withheld rows) only.")
-@click.option("--as-of", "as_of", metavar="TIMESTAMP",
-              help="Evaluate as of this ISO time (naive: catalog time zone).")  # fmt: skip
+@click.option(
+    "--as-of",
+    "as_of",
+    metavar="TIMESTAMP",
+    help="Evaluate as of this ISO time (naive: catalog time zone).",
+)
 @click.option("--vacuum", is_flag=True, help="Reclaim the space of purged rows afterwards.")
-@click.option("--batch-size", type=click.IntRange(min=1), metavar="N",
-              help="Primary-key span of a batch (default: adaptive, ~1 s each).")  # fmt: skip
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Primary-key span of a batch (default: adaptive, ~1 s each).",
+)
 @json_option
 @pass_app
 def purge_command(
@@ -87,16 +95,21 @@ def _parse_as_of(value: str, tz: str) -> datetime:
 
 
 def _progress(step: Any, n: int) -> None:
-    click.echo(f"\r{step.rule.id} on {step.table}: {step.done:,} of {step.rows:,} rows",
-               err=True, nl=step.done >= step.rows)  # fmt: skip
+    click.echo(
+        f"\r{step.rule.id} on {step.table}: {step.done:,} of {step.rows:,} rows",
+        err=True,
+        nl=step.done >= step.rows,
+    )
 
 
 def _human(data: dict[str, Any]) -> str:
     verb = "would " if data["dry_run"] else ""
     lines = [f"Retention purge as of {data['as_of']}" + (" (dry run)" if data["dry_run"] else "")]
     for r in data["rules"]:
-        lines.append(f"  {r['rule']:<26} {r['table']:<26} {verb}{r['action']} {r['rows']:>9,}"
-                     f"  withheld {r['withheld']:,}")  # fmt: skip
+        lines.append(
+            f"  {r['rule']:<26} {r['table']:<26} {verb}{r['action']} {r['rows']:>9,}"
+            f"  withheld {r['withheld']:,}"
+        )
         for w in r["withheld_reasons"]:
             lines.append(f"      {w['rows']:,} {w['reason']}")
     if data["stopped"]:

@@ -19,13 +19,23 @@ _INFORMED_HELP = "When the person was told the restriction ends (Art. 18(3)); no
 
 @click.command("rectify", short_help="Art. 16: correct the person's data (Art. 19 notices).")
 @identities_argument
-@click.option("--set", "assignments", multiple=True, required=True, metavar="TABLE.FIELD=VALUE",
-              help=_SET_HELP)  # fmt: skip
+@click.option(
+    "--set",
+    "assignments",
+    multiple=True,
+    required=True,
+    metavar="TABLE.FIELD=VALUE",
+    help=_SET_HELP,
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
-@click.option("--notices-dir", type=click.Path(file_okay=False),
-              help=_NOTICES_HELP)  # fmt: skip
-@click.option("--lang", type=click.Choice(["en", "de"]), default="en", show_default=True,
-              help="Language of the Art. 19 letters.")  # fmt: skip
+@click.option("--notices-dir", type=click.Path(file_okay=False), help=_NOTICES_HELP)
+@click.option(
+    "--lang",
+    type=click.Choice(["en", "de"]),
+    default="en",
+    show_default=True,
+    help="Language of the Art. 19 letters.",
+)
 @_request_option
 @json_option
 @pass_app
@@ -55,10 +65,14 @@ def rectify_command(
 @click.command("erase", short_help="Art. 17: erase; restrict what must be kept.")
 @identities_argument
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
-@click.option("--notices-dir", type=click.Path(file_okay=False),
-              help=_NOTICES_HELP)  # fmt: skip
-@click.option("--lang", type=click.Choice(["en", "de"]), default="en", show_default=True,
-              help="Language of the Art. 19 letters.")  # fmt: skip
+@click.option("--notices-dir", type=click.Path(file_okay=False), help=_NOTICES_HELP)
+@click.option(
+    "--lang",
+    type=click.Choice(["en", "de"]),
+    default="en",
+    show_default=True,
+    help="Language of the Art. 19 letters.",
+)
 @_request_option
 @json_option
 @pass_app
@@ -120,8 +134,7 @@ def restrict_add(
 
 @restrict_group.command("lift", short_help="Lift the restriction once the person was informed.")
 @identities_argument
-@click.option("--informed-at", "informed_at", required=True, metavar="DATE",
-              help=_INFORMED_HELP)  # fmt: skip
+@click.option("--informed-at", "informed_at", required=True, metavar="DATE", help=_INFORMED_HELP)
 @_request_option
 @json_option
 @pass_app

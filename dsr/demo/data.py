@@ -40,10 +40,22 @@ USER_AGENTS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:132.0) Gecko/20100101 Firefox/132.0",
 )
 FILES = (
-    "/", "/login", "/dashboard", "/customers", "/customers/new", "/orders", "/orders/new",
-    "/products/microsoft-365", "/products/azure", "/invoices", "/downloads/price-list.pdf",
-    "/downloads/mca.pdf", "/support", "/contact", "/privacy",
-)  # fmt: skip
+    "/",
+    "/login",
+    "/dashboard",
+    "/customers",
+    "/customers/new",
+    "/orders",
+    "/orders/new",
+    "/products/microsoft-365",
+    "/products/azure",
+    "/invoices",
+    "/downloads/price-list.pdf",
+    "/downloads/mca.pdf",
+    "/support",
+    "/contact",
+    "/privacy",
+)
 TOPICS = ("Preisanfrage", "Partnerprogramm", "Support", "Lizenzierung", "Rechnung")
 
 
@@ -427,7 +439,7 @@ def populate(
             email="niemand@nirgendwo.example",
             name="",
             identities=["email=niemand@nirgendwo.example"],
-        ),  # fmt: skip
+        ),
         row_counts={
             "partners": len(partners),
             "partner_contacts": len(contacts),

@@ -82,16 +82,19 @@ class _Demo:
     def open_request(self, kind: str, person: DemoPerson) -> int:
         ledger = self.toolkit.ledger
         req = ledger.open_request(
-            type=kind, identities=person.identities, received=ledger.today(),
+            type=kind,
+            identities=person.identities,
+            received=ledger.today(),
             verified_by="demo: identity confirmed by reply from the registered e-mail address",
-        )  # fmt: skip
+        )
         return int(req.id)
 
     def access(self, key: str, person: DemoPerson, suffix: str = "", pdf: bool = True) -> None:
         request_id = self.open_request("access", person)
         produced = "json+html+pdf" if pdf else "json+html"
-        report = self.toolkit.access(person.identities, lang=self.lang, request_id=request_id,
-                                     output_format=produced)  # fmt: skip
+        report = self.toolkit.access(
+            person.identities, lang=self.lang, request_id=request_id, output_format=produced
+        )
         base = f"access/{SLUGS[key]}{suffix}"
         self.write(f"{base}.json", render_json(report))
         self.write(f"{base}.html", render_html(report))
@@ -114,8 +117,9 @@ class _Demo:
         export_dir.mkdir(exist_ok=True)
         person = self.people.dual_role
         request_id = self.open_request("portability", person)
-        exported = self.toolkit.export(person.identities, export_dir / "dual-role.zip",
-                                       request_id=request_id)  # fmt: skip
+        exported = self.toolkit.export(
+            person.identities, export_dir / "dual-role.zip", request_id=request_id
+        )
         self.result.files.append(str(export_dir / "dual-role.zip"))
         delivery = self.toolkit.deliver(person.identities, request_id=request_id)
         self.write_json("export/dual-role-delivery.json", delivery.to_json())
@@ -132,13 +136,14 @@ class _Demo:
         """Art. 16 + 19: the customer contact's telephone number was wrong."""
         person = self.people.customer_contact
         request_id = self.open_request("rectification", person)
-        plan = self.toolkit.rectify(person.identities,
-                                    ["customers.contact_phone=+49 351 4400 1234"],
-                                    request_id=request_id)  # fmt: skip
+        plan = self.toolkit.rectify(
+            person.identities, ["customers.contact_phone=+49 351 4400 1234"], request_id=request_id
+        )
         self.write_json("rectification/customer-contact.json", plan.to_json())
         letters = self.directory / "rectification" / "letters"
-        for path in self.toolkit.write_notices(plan.notices, letters, lang=self.lang,
-                                               request_id=request_id):  # fmt: skip
+        for path in self.toolkit.write_notices(
+            plan.notices, letters, lang=self.lang, request_id=request_id
+        ):
             self.result.files.append(str(path))
         self.say(f"rectification with {len(plan.notices)} Art. 19 notice(s)")
 
@@ -194,8 +199,9 @@ def run_demo(
     say(f"building the demo database (scale {scale})")
     people = populate(engine, scale=scale, now=now_local)
     key_file = directory / "secret.key"
-    toolkit = Toolkit(engine, catalog, key_file=key_file, clock=clock,
-                      storage=directory / "packages")  # fmt: skip
+    toolkit = Toolkit(
+        engine, catalog, key_file=key_file, clock=clock, storage=directory / "packages"
+    )
     toolkit.ledger.init()
     result = DemoResult(
         database_url=url,

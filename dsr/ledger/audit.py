@@ -213,9 +213,13 @@ def verify(conn: Connection, keys: KeyProvider, expect_head: str | None = None) 
         expected_seq += 1
     if expect_head is not None:
         return AuditVerdict(
-            False, count, expected_seq, "the expected head is not in the chain: entries were "
-            "removed from the end (or it belongs to another database)", None,
-        )  # fmt: skip
+            False,
+            count,
+            expected_seq,
+            "the expected head is not in the chain: entries were "
+            "removed from the end (or it belongs to another database)",
+            None,
+        )
     return AuditVerdict(True, count, None, None, prev_mac if count else None)
 
 

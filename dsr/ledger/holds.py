@@ -98,9 +98,13 @@ def add_hold(
         conn.execute(
             update(holds_table).where(holds_table.c.id == hold_id).values(identities_enc=sealed)
         )
-    details: dict[str, Any] = {"hold": int(hold_id), "table": table,
-                               "row_keys": len(row_keys or ()), "person": bool(ids),
-                               "until": until.isoformat() if until else None}  # fmt: skip
+    details: dict[str, Any] = {
+        "hold": int(hold_id),
+        "table": table,
+        "row_keys": len(row_keys or ()),
+        "person": bool(ids),
+        "until": until.isoformat() if until else None,
+    }
     audit.append(conn, keys, "hold.add", details=details, subject=subject, at=now)
     return int(hold_id)
 
@@ -116,8 +120,9 @@ def release_hold(conn: Connection, keys: KeyProvider, hold_id: int, clock: Clock
     conn.execute(
         update(holds_table).where(holds_table.c.id == hold_id).values(released_at=utc_naive(now))
     )
-    audit.append(conn, keys, "hold.release", details={"hold": hold_id}, subject=row["subject"],
-                 at=now)  # fmt: skip
+    audit.append(
+        conn, keys, "hold.release", details={"hold": hold_id}, subject=row["subject"], at=now
+    )
 
 
 def list_holds(
@@ -211,8 +216,9 @@ class HoldIndex:
         return [h.id for h in self.holds if self._applies(h, table_name)]
 
     def whole_table(self, table_name: str) -> list[int]:
-        return [h.id for h in self.holds if h.table == table_name and h.keys is None
-                and h.idmap is None]  # fmt: skip
+        return [
+            h.id for h in self.holds if h.table == table_name and h.keys is None and h.idmap is None
+        ]
 
     def until(self, hold_id: int) -> date | None:
         return next((h.until for h in self.holds if h.id == hold_id), None)
@@ -286,8 +292,9 @@ def load_holds(
     for r in conn.execute(select(h).where(h.c.released_at.is_(None)).order_by(h.c.id)).mappings():
         if r["until"] is not None and r["until"] < today:
             continue
-        hold = _Hold(id=int(r["id"]), table=r["table_name"], keys=None, idmap=None,
-                     until=r["until"])  # fmt: skip
+        hold = _Hold(
+            id=int(r["id"]), table=r["table_name"], keys=None, idmap=None, until=r["until"]
+        )
         if r["row_keys"]:
             hold.keys = [str(k) for k in json.loads(r["row_keys"])]
         if r["identities_enc"] is not None:

@@ -63,8 +63,12 @@ def exclusive(engine: Engine, name: str = DEFAULT_NAME) -> Iterator[None]:
             with _process_local(str(engine.url), name):
                 yield
         else:
-            with _file_lock(f"{database}.dsr-lock" if name == DEFAULT_NAME else
-                            f"{database}.{_safe(name)}.dsr-lock", name):  # fmt: skip
+            with _file_lock(
+                f"{database}.dsr-lock"
+                if name == DEFAULT_NAME
+                else f"{database}.{_safe(name)}.dsr-lock",
+                name,
+            ):
                 yield
     else:
         with _process_local(str(engine.url), name):

@@ -194,8 +194,9 @@ def upgrade_ledger(engine: Engine) -> Migration:
             ledger_metadata.create_all(conn)
             schema_version.create(conn)
             conn.execute(schema_version.insert().values(version_num=LEDGER_VERSION))
-        log_step(_log, "done", f"ledger created at version {LEDGER_VERSION}",
-                 version=LEDGER_VERSION)  # fmt: skip
+        log_step(
+            _log, "done", f"ledger created at version {LEDGER_VERSION}", version=LEDGER_VERSION
+        )
         return Migration(before, (), created=True)
     from alembic import command
     from alembic.config import Config
@@ -205,7 +206,12 @@ def upgrade_ledger(engine: Engine) -> Migration:
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, LEDGER_VERSION)
-    log_step(_log, "done", f"ledger upgraded from {before.version or 'unversioned'} to "
-             f"{LEDGER_VERSION}: {', '.join(before.pending)}", applied=list(before.pending),
-             version=LEDGER_VERSION)  # fmt: skip
+    log_step(
+        _log,
+        "done",
+        f"ledger upgraded from {before.version or 'unversioned'} to "
+        f"{LEDGER_VERSION}: {', '.join(before.pending)}",
+        applied=list(before.pending),
+        version=LEDGER_VERSION,
+    )
     return Migration(before, before.pending, created=False)

@@ -87,8 +87,12 @@ def parse_duration(text: str) -> timedelta:
     if not m:
         raise ConfigError("expected a duration such as 12h, 7d or 2w", where="--expires")
     n, unit = int(m.group(1)), m.group(2)
-    delta = {"m": timedelta(minutes=n), "h": timedelta(hours=n), "d": timedelta(days=n),
-             "w": timedelta(weeks=n)}[unit]  # fmt: skip
+    delta = {
+        "m": timedelta(minutes=n),
+        "h": timedelta(hours=n),
+        "d": timedelta(days=n),
+        "w": timedelta(weeks=n),
+    }[unit]
     if delta <= timedelta(0) or delta > MAX_EXPIRY:
         raise ConfigError("must be more than 0 and at most 30 days", where="--expires")
     return delta

@@ -935,7 +935,7 @@ def _manifest(catalog: Catalog, result: ExportResult) -> dict[str, Any]:
             "address": str(c.address),
             "email": c.email,
             "website": c.website,
-        },  # fmt: skip
+        },
         "generated_at": _iso(result.generated_at),
         "timezone": catalog.timezone,
         "identities": [i.spec for i in result.identities],
@@ -1049,7 +1049,13 @@ def record_export(
     )
     from dsr.log import get, log_step
 
-    log_step(get("export"), "recorded", f"{action}: {result.rows:,} row(s) from "
-             f"{len(result.tables)} table(s), {summary['restricted']:,} restricted left out",
-             tables=len(result.tables), rows=result.rows, restricted=summary["restricted"],
-             request=result.request_id)  # fmt: skip
+    log_step(
+        get("export"),
+        "recorded",
+        f"{action}: {result.rows:,} row(s) from "
+        f"{len(result.tables)} table(s), {summary['restricted']:,} restricted left out",
+        tables=len(result.tables),
+        rows=result.rows,
+        restricted=summary["restricted"],
+        request=result.request_id,
+    )

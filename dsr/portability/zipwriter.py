@@ -106,8 +106,19 @@ class ZipWriter:
         self._names.add(raw)
         offset = self._offset
         extra = _ZIP64_LOCAL_EXTRA.pack(0x0001, 16, 0, 0)
-        header = _LOCAL.pack(0x04034B50, VERSION, FLAGS, METHOD_DEFLATE, self._time, self._date,
-                             0, LIMIT_32, LIMIT_32, len(raw), len(extra))  # fmt: skip
+        header = _LOCAL.pack(
+            0x04034B50,
+            VERSION,
+            FLAGS,
+            METHOD_DEFLATE,
+            self._time,
+            self._date,
+            0,
+            LIMIT_32,
+            LIMIT_32,
+            len(raw),
+            len(extra),
+        )
         self._write(header)
         self._write(raw + extra)
         self._open = True
@@ -145,20 +156,48 @@ class ZipWriter:
         start = self._offset
         for e in self._entries:
             extra = _ZIP64_CENTRAL_EXTRA.pack(0x0001, 24, e.size, e.compressed, e.offset)
-            self._write(_CENTRAL.pack(0x02014B50, MADE_BY, VERSION, FLAGS, METHOD_DEFLATE,
-                                      self._time, self._date, e.crc, LIMIT_32, LIMIT_32,
-                                      len(e.name), len(extra), 0, 0, 0, EXTERNAL_ATTR,
-                                      LIMIT_32))  # fmt: skip
+            self._write(
+                _CENTRAL.pack(
+                    0x02014B50,
+                    MADE_BY,
+                    VERSION,
+                    FLAGS,
+                    METHOD_DEFLATE,
+                    self._time,
+                    self._date,
+                    e.crc,
+                    LIMIT_32,
+                    LIMIT_32,
+                    len(e.name),
+                    len(extra),
+                    0,
+                    0,
+                    0,
+                    EXTERNAL_ATTR,
+                    LIMIT_32,
+                )
+            )
             self._write(e.name + extra)
         size = self._offset - start
         count = len(self._entries)
         if count >= LIMIT_16 or size >= LIMIT_32 or start >= LIMIT_32:
             eocd64 = self._offset
-            self._write(_EOCD64.pack(0x06064B50, 44, MADE_BY, VERSION, 0, 0, count, count,
-                                     size, start))  # fmt: skip
+            self._write(
+                _EOCD64.pack(0x06064B50, 44, MADE_BY, VERSION, 0, 0, count, count, size, start)
+            )
             self._write(_LOCATOR64.pack(0x07064B50, 0, eocd64, 1))
-        self._write(_EOCD.pack(0x06054B50, 0, 0, min(count, LIMIT_16), min(count, LIMIT_16),
-                               min(size, LIMIT_32), min(start, LIMIT_32), 0))  # fmt: skip
+        self._write(
+            _EOCD.pack(
+                0x06054B50,
+                0,
+                0,
+                min(count, LIMIT_16),
+                min(count, LIMIT_16),
+                min(size, LIMIT_32),
+                min(start, LIMIT_32),
+                0,
+            )
+        )
         self._closed = True
 
 

@@ -69,7 +69,7 @@ def html_to_pdf(
     files = [
         Attachment(
             file_obj=io.BytesIO(data), name=ATTACHMENT_NAME, description=title, url_fetcher=fetcher
-        )  # fmt: skip
+        )
         for data in attachments or []
     ]
     # WeasyPrint logs refused resources with their URL; keep that out of the operator's log.

@@ -134,13 +134,19 @@ class PurgePlan:
         if step.action != "anonymise":
             return None
         sa = self.sa_tables[step.table]
-        return or_(*(pending_condition(sa.c[f], how, self.dialect)
-                     for f, how in step.rule.anonymise.items()))  # fmt: skip
+        return or_(
+            *(
+                pending_condition(sa.c[f], how, self.dialect)
+                for f, how in step.rule.anonymise.items()
+            )
+        )
 
     def assignments(self, step: PurgeStep) -> dict[str, Any]:
         sa = self.sa_tables[step.table]
-        return {f: anonymised_value(sa.c[f], how, self.dialect)
-                for f, how in step.rule.anonymise.items()}  # fmt: skip
+        return {
+            f: anonymised_value(sa.c[f], how, self.dialect)
+            for f, how in step.rule.anonymise.items()
+        }
 
     def restricted(self, table: str) -> ColumnElement[bool]:
         """TRUE for rows of ``table`` under an active Art. 18 restriction marker."""
@@ -150,11 +156,18 @@ class PurgePlan:
         if not key:
             return false()
         today = self.as_of.astimezone(ZoneInfo(self.catalog.timezone)).date()
-        ended = and_(r.c.reason.startswith(ERASURE_REASON_PREFIX, autoescape=True),
-                     r.c.until.is_not(None), r.c.until < today)  # fmt: skip
+        ended = and_(
+            r.c.reason.startswith(ERASURE_REASON_PREFIX, autoescape=True),
+            r.c.until.is_not(None),
+            r.c.until < today,
+        )
         # a restriction an erasure made ends with the retention duty it stood for
-        return exists().where(r.c.table_name == table, r.c.lifted_at.is_(None), not_(ended),
-                              r.c.row_key == key_text_sql([sa.c[c] for c in key]))  # fmt: skip
+        return exists().where(
+            r.c.table_name == table,
+            r.c.lifted_at.is_(None),
+            not_(ended),
+            r.c.row_key == key_text_sql([sa.c[c] for c in key]),
+        )
 
     def protected(self, table: str, *, restricted: bool) -> list[ColumnElement[bool]]:
         """Conditions TRUE for rows no hold or restriction covers."""
@@ -270,7 +283,7 @@ def reflect_references(
                     child_table=child,
                     columns=list(fk["constrained_columns"]),
                     parent_columns=list(fk["referred_columns"]),
-                )  # fmt: skip
+                )
             )
     # links the catalog declares protect their targets as foreign keys do, whether or not the
     # database enforces them (a store must not point at a deleted manager)
@@ -288,7 +301,7 @@ def reflect_references(
                     child_table=sa_tables[t.name],
                     columns=[link.column],
                     parent_columns=[to],
-                )  # fmt: skip
+                )
             )
     return out
 
@@ -319,8 +332,12 @@ def count_step(conn: Connection, plan: PurgePlan, index: int) -> None:
     is_restricted = step.table in plan.restricted_tables
     reasons: list[tuple[Withheld, ColumnElement[bool]]] = []
     for hold_id, cond in plan.holds.coverage(step.table, sa):
-        reasons.append((Withheld(f"hold {hold_id}", 0, hold_id, plan.holds.until(hold_id)),
-                        _uncorrelated(cond)))  # fmt: skip
+        reasons.append(
+            (
+                Withheld(f"hold {hold_id}", 0, hold_id, plan.holds.until(hold_id)),
+                _uncorrelated(cond),
+            )
+        )
     if is_restricted:
         reasons.append((Withheld(RESTRICTED, 0), plan.restricted(step.table)))
     blockers = plan.referenced_after(step.table, index) if step.action == "delete" else []
@@ -331,8 +348,9 @@ def count_step(conn: Connection, plan: PurgePlan, index: int) -> None:
         step.rows, step.first_key, step.last_key = int(row[0]), row[1], row[2]
         step.withheld, step.reasons = 0, []
         return
-    ok = and_(*plan.protected(step.table, restricted=is_restricted),
-              *(not_(c) for _, c in blockers))  # fmt: skip
+    ok = and_(
+        *plan.protected(step.table, restricted=is_restricted), *(not_(c) for _, c in blockers)
+    )
     cols: list[Any] = [
         func.count(),
         func.coalesce(func.sum(case((ok, 1), else_=0)), 0),
@@ -370,7 +388,7 @@ def plan_purge(
         steps=[
             PurgeStep(rule=r, table=t, rows=0, withheld=0)
             for r, t in order_steps(catalog, references)
-        ],  # fmt: skip
+        ],
         catalog=catalog,
         sa_tables=sa_tables,
         holds=(

@@ -159,8 +159,18 @@ def purge(
         report = PurgeReport(plan=plan, dry_run=False, run_id=uuid.uuid4().hex[:16])
         report.timings["plan"] = time.perf_counter() - started
         _log_plan(plan, report.timings["plan"], dry_run=False)
-        execute(engine, plan, graph, keys, report, flag, batch_size=batch_size,
-                target_seconds=target_seconds, clock=clock, progress=progress)  # fmt: skip
+        execute(
+            engine,
+            plan,
+            graph,
+            keys,
+            report,
+            flag,
+            batch_size=batch_size,
+            target_seconds=target_seconds,
+            clock=clock,
+            progress=progress,
+        )
         report.timings["execute"] = time.perf_counter() - started - report.timings["plan"]
         if not report.stopped:
             with engine.begin() as conn:
@@ -170,11 +180,17 @@ def purge(
                 report.packages_deleted = purge_expired_packages(conn, storage, clock, keys)
         if vacuum and not report.stopped:
             report.vacuumed = vacuum_tables(engine, plan)
-            report.timings["vacuum"] = (time.perf_counter() - started - report.timings["plan"]
-                                        - report.timings["execute"])  # fmt: skip
-            log_step(_log, "vacuum", f"reclaimed the space of {len(report.vacuumed)} table(s) "
-                     f"in {report.timings['vacuum']:.1f} s", tables=report.vacuumed,
-                     seconds=round(report.timings["vacuum"], 3))  # fmt: skip
+            report.timings["vacuum"] = (
+                time.perf_counter() - started - report.timings["plan"] - report.timings["execute"]
+            )
+            log_step(
+                _log,
+                "vacuum",
+                f"reclaimed the space of {len(report.vacuumed)} table(s) "
+                f"in {report.timings['vacuum']:.1f} s",
+                tables=report.vacuumed,
+                seconds=round(report.timings["vacuum"], 3),
+            )
         if engine.dialect.name == "sqlite":
             # deleted rows must not linger in the WAL file for other connections to read
             with engine.connect() as conn:
@@ -182,10 +198,17 @@ def purge(
     done = sum(s.done for s in plan.steps)
     seconds = time.perf_counter() - started
     what = "stopped on request after a whole batch" if report.stopped else "finished"
-    log_step(_log, "done", f"{what}: {done:,} rows purged, {report.withheld:,} withheld, "
-             f"{report.packages_deleted} package(s) deleted, in {seconds:.1f} s", rows=done,
-             withheld=report.withheld, stopped=report.stopped, run=report.run_id,
-             seconds=round(seconds, 3))  # fmt: skip
+    log_step(
+        _log,
+        "done",
+        f"{what}: {done:,} rows purged, {report.withheld:,} withheld, "
+        f"{report.packages_deleted} package(s) deleted, in {seconds:.1f} s",
+        rows=done,
+        withheld=report.withheld,
+        stopped=report.stopped,
+        run=report.run_id,
+        seconds=round(seconds, 3),
+    )
     return report
 
 
@@ -193,10 +216,17 @@ def _log_plan(plan: PurgePlan, seconds: float, *, dry_run: bool) -> None:
     rows = sum(s.rows for s in plan.steps)
     busy = sum(1 for s in plan.steps if s.rows)
     verb = "would purge" if dry_run else "to purge"
-    log_step(_log, "plan", f"{len(plan.steps)} rule step(s), {busy} with expired rows: {verb} "
-             f"{rows:,} rows, {plan.withheld:,} withheld (planned in {seconds:.2f} s)",
-             steps=len(plan.steps), rows=rows, withheld=plan.withheld, dry_run=dry_run,
-             seconds=round(seconds, 3))  # fmt: skip
+    log_step(
+        _log,
+        "plan",
+        f"{len(plan.steps)} rule step(s), {busy} with expired rows: {verb} "
+        f"{rows:,} rows, {plan.withheld:,} withheld (planned in {seconds:.2f} s)",
+        steps=len(plan.steps),
+        rows=rows,
+        withheld=plan.withheld,
+        dry_run=dry_run,
+        seconds=round(seconds, 3),
+    )
 
 
 def end_erasure_restrictions(
@@ -231,8 +261,7 @@ def end_erasure_restrictions(
             )
         )
     if removed:
-        audit.append(conn, keys, "purge.restrictions", details={"ended": removed},
-                     at=clock.now())  # fmt: skip
+        audit.append(conn, keys, "purge.restrictions", details={"ended": removed}, at=clock.now())
     return removed
 
 
@@ -279,12 +308,21 @@ def execute(
                 step.batches += 1
                 last = hi - 1 if hi is not None else step.last_key
                 checkpoint = _checkpoint(conn, report.run_id, step, plan.as_of, last, checkpoint)
-                audit.append(conn, keys, "purge.batch", details={
-                    "run": report.run_id, "rule": step.rule.id, "table": step.table,
-                    "action": step.action, "rows": n,
-                    "from_key": str(lo) if ranged else None,
-                    "to_key": str(hi) if ranged else None,
-                }, at=clock.now())  # fmt: skip
+                audit.append(
+                    conn,
+                    keys,
+                    "purge.batch",
+                    details={
+                        "run": report.run_id,
+                        "rule": step.rule.id,
+                        "table": step.table,
+                        "action": step.action,
+                        "rows": n,
+                        "from_key": str(lo) if ranged else None,
+                        "to_key": str(hi) if ranged else None,
+                    },
+                    at=clock.now(),
+                )
             if progress is not None:
                 progress(step, n)
             elapsed = time.monotonic() - started
@@ -294,11 +332,21 @@ def execute(
                 if hi is not None and hi <= step.last_key
                 else 0
             )
-            log_step(_log, "batch", f"{step.rule.id} on {step.table}: batch {step.batches}/"
-                     f"{step.batches + left}, {n:,} rows ({step.done:,} of {step.rows:,}), "
-                     f"{rate:,.0f} rows/s", rule=step.rule.id, table=step.table,
-                     batch=step.batches, batches=step.batches + left, rows=n, done=step.done,
-                     total=step.rows, rate=round(rate))  # fmt: skip
+            log_step(
+                _log,
+                "batch",
+                f"{step.rule.id} on {step.table}: batch {step.batches}/"
+                f"{step.batches + left}, {n:,} rows ({step.done:,} of {step.rows:,}), "
+                f"{rate:,.0f} rows/s",
+                rule=step.rule.id,
+                table=step.table,
+                batch=step.batches,
+                batches=step.batches + left,
+                rows=n,
+                done=step.done,
+                total=step.rows,
+                rate=round(rate),
+            )
             if hi is None or hi > step.last_key:
                 break
             lo = hi
@@ -309,14 +357,33 @@ def execute(
             break
         with engine.begin() as conn:
             if checkpoint is not None:
-                conn.execute(update(purge_checkpoints).where(purge_checkpoints.c.id == checkpoint)
-                             .values(finished_at=utc_naive(clock.now())))  # fmt: skip
+                conn.execute(
+                    update(purge_checkpoints)
+                    .where(purge_checkpoints.c.id == checkpoint)
+                    .values(finished_at=utc_naive(clock.now()))
+                )
     with engine.begin() as conn:
-        audit.append(conn, keys, "purge.run", details={
-            "run": report.run_id, "as_of": plan.as_of.isoformat(), "stopped": report.stopped,
-            "rules": [{"rule": s.rule.id, "table": s.table, "action": s.action, "rows": s.done,
-                       "withheld": s.withheld} for s in plan.steps],
-        }, at=clock.now())  # fmt: skip
+        audit.append(
+            conn,
+            keys,
+            "purge.run",
+            details={
+                "run": report.run_id,
+                "as_of": plan.as_of.isoformat(),
+                "stopped": report.stopped,
+                "rules": [
+                    {
+                        "rule": s.rule.id,
+                        "table": s.table,
+                        "action": s.action,
+                        "rows": s.done,
+                        "withheld": s.withheld,
+                    }
+                    for s in plan.steps
+                ],
+            },
+            at=clock.now(),
+        )
 
 
 def _integer(type_: Any) -> bool:
@@ -362,9 +429,15 @@ def _checkpoint(
     if existing is not None:
         conn.execute(update(c).where(c.c.id == existing).values(**values))
         return existing
-    result = conn.execute(insert(c).values(run_id=run_id, rule=step.rule.id,
-                                           table_name=step.table, as_of=utc_naive(as_of),
-                                           **values))  # fmt: skip
+    result = conn.execute(
+        insert(c).values(
+            run_id=run_id,
+            rule=step.rule.id,
+            table_name=step.table,
+            as_of=utc_naive(as_of),
+            **values,
+        )
+    )
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 

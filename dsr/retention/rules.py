@@ -84,8 +84,9 @@ def expires_at(rule: RetentionRule, anchor_value: date | datetime, tz: str) -> d
     if subtract(end, rule.period) < start:
         # clamped to a shorter month: the first moment of the next month is the first that
         # reaches back to the anchor
-        end = (end + relativedelta(months=1)).replace(day=1, hour=0, minute=0, second=0,
-                                                        microsecond=0)  # fmt: skip
+        end = (end + relativedelta(months=1)).replace(
+            day=1, hour=0, minute=0, second=0, microsecond=0
+        )
     return end.replace(tzinfo=zone)
 
 
@@ -113,9 +114,11 @@ class Cutoff:
             if self.inclusive:
                 return self.value.date()
             # anchor < Jan 1 00:00 ⇔ date < Jan 1
-            return self.value.date() if self.value.time() == datetime.min.time() else (
-                self.value.date() + timedelta(days=1)
-            )  # fmt: skip
+            return (
+                self.value.date()
+                if self.value.time() == datetime.min.time()
+                else (self.value.date() + timedelta(days=1))
+            )
         return self.value
 
 

@@ -542,13 +542,15 @@ class _Builder:
         if len(future) == 1:
             parts.append(str(self.t["kept_until"]).format(date=date_text(future[0], self.lang)))
         elif future:
-            parts.append(str(self.t["kept_until_range"]).format(
-                first=date_text(future[0], self.lang), last=date_text(future[-1], self.lang)
-            ))  # fmt: skip
+            parts.append(
+                str(self.t["kept_until_range"]).format(
+                    first=date_text(future[0], self.lang), last=date_text(future[-1], self.lang)
+                )
+            )
         if past:
-            parts.append(str(self.t["kept_until_overdue"]).format(
-                date=date_text(past[-1], self.lang)
-            ))  # fmt: skip
+            parts.append(
+                str(self.t["kept_until_overdue"]).format(date=date_text(past[-1], self.lang))
+            )
         rv.until = " ".join(parts)
 
     def field(self, f: Field) -> FieldView:
@@ -596,9 +598,12 @@ class _Builder:
             return  # only statements about fields this person is shown
         at = statement.get("created_at")
         row.supplements.append(
-            {"field": f.name, "corrected_value": statement.get("corrected_value"),
-             "recorded_at": at}
-        )  # fmt: skip
+            {
+                "field": f.name,
+                "corrected_value": statement.get("corrected_value"),
+                "recorded_at": at,
+            }
+        )
         row.supplement_texts.append(
             str(self.t["supplement"]).format(
                 field=f.label_text(self.lang),
@@ -628,9 +633,10 @@ class _Builder:
             for m in rec.rows
         ]
         ip_parties = {
-            p for p, party in table.parties.items()
+            p
+            for p, party in table.parties.items()
             if party.identities and set(party.identities) == {"ip"} and party.via_link is None
-        }  # fmt: skip
+        }
         for r in rows:
             r.ip_only = bool(r.parties) and set(r.parties) <= ip_parties
         by_key = {key_text(r.key): r for r in rows}
@@ -743,7 +749,7 @@ class _Builder:
                 "address": sa.address.get(self.lang) if sa.address else None,
                 "email": sa.email,
                 "website": sa.website,
-            },  # fmt: skip
+            },
             sources=sources,
             automated_decisions=str(t["automated_decisions_text"]),
             transfers=transfers,
@@ -930,7 +936,7 @@ def access_report(
             "email": c.email,
             "phone": c.phone,
             "website": c.website,
-        },  # fmt: skip
+        },
         dpo={
             "name": catalog.dpo.name.get(lang),
             "email": catalog.dpo.email,
@@ -985,6 +991,12 @@ def record_access(
     )
     from dsr.log import get, log_step
 
-    log_step(get("access"), "recorded", f"access report ({output_format}): {report.row_count:,} "
-             f"row(s) in {len(report.sections)} table(s)", **counts, format=output_format,
-             request=report.request_id)  # fmt: skip
+    log_step(
+        get("access"),
+        "recorded",
+        f"access report ({output_format}): {report.row_count:,} "
+        f"row(s) in {len(report.sections)} table(s)",
+        **counts,
+        format=output_format,
+        request=report.request_id,
+    )

@@ -99,8 +99,13 @@ class Step:
         return "deleted" if self.kind == "delete" else "anonymised"
 
     def to_json(self) -> dict[str, Any]:
-        return {"table": self.table, "kind": self.kind, "rows": len(self.keys),
-                "fields": list(self.fields), "kept": self.kept}  # fmt: skip
+        return {
+            "table": self.table,
+            "kind": self.kind,
+            "rows": len(self.keys),
+            "fields": list(self.fields),
+            "kept": self.kept,
+        }
 
 
 @dataclass
@@ -159,11 +164,15 @@ class ErasurePlan:
     def erased(self) -> list[dict[str, Any]]:
         """Per table: rows deleted, or rows whose personal fields were anonymised."""
         return [
-            {"table": s.table, "rows": len(s.keys), "action": s.action,
-             **({"fields": list(s.fields)} if s.fields else {})}
+            {
+                "table": s.table,
+                "rows": len(s.keys),
+                "action": s.action,
+                **({"fields": list(s.fields)} if s.fields else {}),
+            }
             for s in self.steps
             if not s.kept
-        ]  # fmt: skip
+        ]
 
     def summary(self) -> dict[str, Any]:
         """Counts, table names and rule/hold ids only: for the audit trail and the register."""
@@ -180,7 +189,7 @@ class ErasurePlan:
                     "until": k.until.isoformat() if k.until else None,
                 }
                 for k in self.kept
-            ],  # fmt: skip
+            ],
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -237,8 +246,15 @@ def plan_erasure(
     kept: dict[tuple[Any, ...], Kept] = {}
 
     def keep(row: _Row, entry: Kept) -> None:
-        sig = (entry.table, entry.action, entry.reason, entry.until, entry.rule, entry.holds,
-               entry.fields)  # fmt: skip
+        sig = (
+            entry.table,
+            entry.action,
+            entry.reason,
+            entry.until,
+            entry.rule,
+            entry.holds,
+            entry.fields,
+        )
         k = kept.setdefault(sig, entry)
         k.keys.append(row.key)
         k.parties[row.key] = tuple(sorted(row.parties))
@@ -340,9 +356,14 @@ def _protected(
         ids_ = tuple(sorted(ids_set))
         dates = [holds.until(i) for i in ids_] if holds is not None else [None]
         until = None if any(d is None for d in dates) else max(d for d in dates if d is not None)
-        out[key] = Kept(table=t.name, action="restricted", holds=ids_, until=until,
-                        reason=f"legal hold {', '.join(f'#{i}' for i in ids_)}",
-                        legal_reference=HOLD_REFERENCE)  # fmt: skip
+        out[key] = Kept(
+            table=t.name,
+            action="restricted",
+            holds=ids_,
+            until=until,
+            reason=f"legal hold {', '.join(f'#{i}' for i in ids_)}",
+            legal_reference=HOLD_REFERENCE,
+        )
     for rule in catalog.rules_for(t.name):
         if not rule.statutory:
             continue
@@ -359,8 +380,14 @@ def _protected(
                 "" if anchor else "; the period has not started yet"
             )
             legal = f"{rule.legal_reference}; {STATUTORY_REFERENCE}"
-            out[key] = Kept(table=t.name, action="restricted", rule=rule.id, until=until,
-                            reason=reason, legal_reference=legal)  # fmt: skip
+            out[key] = Kept(
+                table=t.name,
+                action="restricted",
+                rule=rule.id,
+                until=until,
+                reason=reason,
+                legal_reference=legal,
+            )
     return out
 
 
@@ -526,24 +553,42 @@ def _resolve_references(
                     # a row the person's rows point at (an address) that another record
                     # points at too is that other person's as well: left exactly as it is
                     row.action = "keep"
-                    keep(row, Kept(table=t.name, action="kept",
-                                   reason=f"also referenced by another record of {fk.child} "
-                                   f"({fk.child}.{fk.column}); left as it is, the person's "
-                                   "own references to it are erased"))  # fmt: skip
+                    keep(
+                        row,
+                        Kept(
+                            table=t.name,
+                            action="kept",
+                            reason=f"also referenced by another record of {fk.child} "
+                            f"({fk.child}.{fk.column}); left as it is, the person's "
+                            "own references to it are erased",
+                        ),
+                    )
                     changed = True
                     continue
                 row.action = "clear"
                 row.fields = _clear_fields(t, graph.sa_tables[t.name], row.parties)
                 if not row.fields:
                     row.action = "keep"
-                    keep(row, Kept(table=t.name, action="kept",
-                                   reason=f"referenced by {fk.child}.{fk.column}; "
-                                   + NOTHING_TO_CLEAR))  # fmt: skip
+                    keep(
+                        row,
+                        Kept(
+                            table=t.name,
+                            action="kept",
+                            reason=f"referenced by {fk.child}.{fk.column}; " + NOTHING_TO_CLEAR,
+                        ),
+                    )
                     changed = True
                     continue
-                keep(row, Kept(table=t.name, action="anonymised", fields=row.fields,
-                               reason=f"referenced by {fk.child}.{fk.column}; the person's "
-                               "fields were anonymised and the record kept"))  # fmt: skip
+                keep(
+                    row,
+                    Kept(
+                        table=t.name,
+                        action="anonymised",
+                        fields=row.fields,
+                        reason=f"referenced by {fk.child}.{fk.column}; the person's "
+                        "fields were anonymised and the record kept",
+                    ),
+                )
                 changed = True
 
 
@@ -666,9 +711,16 @@ def apply_erasure(
     since = now.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0)
     for k in plan.kept:
         if k.action == "restricted":
-            mark_restricted(conn, k.table, k.keys, subject=plan.subject,
-                            reason=ERASURE_REASON_PREFIX + k.reason, since=since, until=k.until,
-                            request_id=request_id)  # fmt: skip
+            mark_restricted(
+                conn,
+                k.table,
+                k.keys,
+                subject=plan.subject,
+                reason=ERASURE_REASON_PREFIX + k.reason,
+                since=since,
+                until=k.until,
+                request_id=request_id,
+            )
     _remember_kept(conn, keys, plan, since, request_id)
     if plan.packages:
         from dsr.ledger.tables import exports
@@ -684,8 +736,9 @@ def apply_erasure(
         from dsr.ledger.requests import record_outcome
 
         record_outcome(conn, keys, request_id, "erase", summary, clock)
-    audit_append(conn, keys, "erase", details=summary, subject=plan.subject,
-                 request_id=request_id, at=now)  # fmt: skip
+    audit_append(
+        conn, keys, "erase", details=summary, subject=plan.subject, request_id=request_id, at=now
+    )
     plan.applied = True
     return plan
 
@@ -703,13 +756,19 @@ def _remember_kept(
 
     digests = [pseudonym(keys, [i]) for i in plan.identities]
     rows = [
-        {"table_name": k.table, "row_key": key_text(key), "party": party, "identity": d,
-         "request_id": request_id, "created_at": since}
+        {
+            "table_name": k.table,
+            "row_key": key_text(key),
+            "party": party,
+            "identity": d,
+            "request_id": request_id,
+            "created_at": since,
+        }
         for k in plan.kept
         for key, parties in k.parties.items()
         for party in parties
         for d in digests
-    ]  # fmt: skip
+    ]
     for i in range(0, len(rows), 1000):
         conn.execute(insert(kept_rows), rows[i : i + 1000])
 
@@ -769,8 +828,16 @@ def erase(
         return plan
     with destructive_transaction(engine, graph.schema_cache) as conn:
         plan = plan_erasure(conn, catalog, graph, keys, identities, clock=clock)
-        apply_erasure(conn, catalog, graph, keys, plan, clock=clock,
-                      request_id=request_id, after_step=after_step)  # fmt: skip
+        apply_erasure(
+            conn,
+            catalog,
+            graph,
+            keys,
+            plan,
+            clock=clock,
+            request_id=request_id,
+            after_step=after_step,
+        )
     # committed: the packages' tokens are refused from now on, so their files can go
     if storage is not None:
         for _, file_name in plan.packages:
@@ -788,10 +855,18 @@ def _log_done(plan: ErasurePlan, started: float) -> None:
     kept = sum(len(k.keys) for k in plan.kept)
     verb = "would erase" if plan.dry_run else "erased"
     seconds = time.perf_counter() - started
-    log_step(_log, "done", f"{verb} {rows:,} row(s) in {len(erased)} table(s), kept "
-             f"{kept:,} row(s) in {len(plan.kept)} table(s), {len(plan.packages)} package(s), "
-             f"in {seconds:.2f} s", rows=rows, tables=[e["table"] for e in erased], kept=kept,
-             dry_run=plan.dry_run, seconds=round(seconds, 3))  # fmt: skip
+    log_step(
+        _log,
+        "done",
+        f"{verb} {rows:,} row(s) in {len(erased)} table(s), kept "
+        f"{kept:,} row(s) in {len(plan.kept)} table(s), {len(plan.packages)} package(s), "
+        f"in {seconds:.2f} s",
+        rows=rows,
+        tables=[e["table"] for e in erased],
+        kept=kept,
+        dry_run=plan.dry_run,
+        seconds=round(seconds, 3),
+    )
 
 
 __all__ = [

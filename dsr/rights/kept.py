@@ -60,8 +60,13 @@ def add_kept_rows(
                 mine = parties_of[key]
                 shown = {f.name for f in t.fields.values() if set(f.parties) & mine}
                 values = {n: v for n, v in zip(names, row[width:], strict=True) if n in shown}
-                values.update({c: v for c, v in zip(t.key, row[:width], strict=True)
-                               if c in t.fields and c in shown})  # fmt: skip
+                values.update(
+                    {
+                        c: v
+                        for c, v in zip(t.key, row[:width], strict=True)
+                        if c in t.fields and c in shown
+                    }
+                )
                 rows.append(MatchedRow(key, set(mine), values, kept=True))
         if not rows:
             continue

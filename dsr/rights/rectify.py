@@ -125,12 +125,14 @@ def plan_rectification(
         seen.add(a.where)
         t = catalog.tables.get(a.table)
         if t is None or not t.personal:
-            raise ValidationError("rule known-table: not a catalogued personal table",
-                                  where=a.where)  # fmt: skip
+            raise ValidationError(
+                "rule known-table: not a catalogued personal table", where=a.where
+            )
         f = t.fields.get(a.field)
         if f is None:
-            raise ValidationError("rule known-field: not a catalogued field of the table",
-                                  where=a.where)  # fmt: skip
+            raise ValidationError(
+                "rule known-field: not a catalogued field of the table", where=a.where
+            )
         if t.keyless:
             raise ValidationError(
                 "rule addressable: the table has no primary key or unique constraint, so its "
@@ -152,8 +154,9 @@ def plan_rectification(
     for a, t, f, new in checked:
         rec = by_table.get(t.name)
         if rec is None:
-            raise ValidationError("rule own-rows: the person has no record in this table",
-                                  where=a.where)  # fmt: skip
+            raise ValidationError(
+                "rule own-rows: the person has no record in this table", where=a.where
+            )
         own = [row for row in rec.rows if row.parties & set(f.parties)]
         if not own:
             raise ValidationError(
@@ -166,10 +169,16 @@ def plan_rectification(
         change = FieldChange(table=t.name, field=f.name, new=new, rows=rows, evidence=t.evidence)
         plan.changes.append(change)
         items += [
-            {"table": t.name, "field": f.name, "row": key_text(k), "old": old, "new": new,
-             "action": change.action}
+            {
+                "table": t.name,
+                "field": f.name,
+                "row": key_text(k),
+                "old": old,
+                "new": new,
+                "action": change.action,
+            }
             for k, old in rows
-        ]  # fmt: skip
+        ]
     plan.notices = build_notices(catalog, "rectification", items, [i.spec for i in ids])
     return plan
 
@@ -232,8 +241,9 @@ def apply_rectification(
         from dsr.ledger.requests import record_outcome
 
         record_outcome(conn, keys, request_id, "rectify", summary, clock)
-    audit_append(conn, keys, "rectify", details=summary, subject=plan.subject,
-                 request_id=request_id, at=now)  # fmt: skip
+    audit_append(
+        conn, keys, "rectify", details=summary, subject=plan.subject, request_id=request_id, at=now
+    )
     plan.applied = True
     return plan
 
@@ -264,8 +274,9 @@ def rectify(
         return plan
     with destructive_transaction(engine, graph.schema_cache) as conn:
         plan = plan_rectification(conn, catalog, graph, keys, identities, assignments)
-        return apply_rectification(conn, catalog, graph, keys, plan, clock=clock,
-                                   request_id=request_id)  # fmt: skip
+        return apply_rectification(
+            conn, catalog, graph, keys, plan, clock=clock, request_id=request_id
+        )
 
 
 def supplements_for(
@@ -283,8 +294,15 @@ def supplements_for(
         for r in rows:
             aad = f"{table}/{r['row_key']}/{r['field']}".encode()
             data = json.loads(unseal(keys, "supplements", r["statement"], aad))
-            out.append({"table": table, "row": r["row_key"], "created_at": r["created_at"],
-                        "request_id": r["request_id"], **data})  # fmt: skip
+            out.append(
+                {
+                    "table": table,
+                    "row": r["row_key"],
+                    "created_at": r["created_at"],
+                    "request_id": r["request_id"],
+                    **data,
+                }
+            )
     return out
 
 

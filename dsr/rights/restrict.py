@@ -110,7 +110,7 @@ def mark_restricted(
                     "until": until,
                 }
                 for k in new
-            ],  # fmt: skip
+            ],
         )
     return len(new), len(row_keys) - len(new)
 
@@ -143,9 +143,14 @@ def restrict(
                 result.unaddressable[rec.table.name] = len(rec.rows)
                 continue
             new, old = mark_restricted(
-                conn, rec.table.name, [r.key for r in rec.rows], subject=subject,
-                reason=reason.strip(), since=now, request_id=request_id,
-            )  # fmt: skip
+                conn,
+                rec.table.name,
+                [r.key for r in rec.rows],
+                subject=subject,
+                reason=reason.strip(),
+                since=now,
+                request_id=request_id,
+            )
             result.counts[rec.table.name] = new
             result.already[rec.table.name] = old
         summary = {"restricted": result.entries()}
@@ -153,8 +158,15 @@ def restrict(
             from dsr.ledger.requests import record_outcome
 
             record_outcome(conn, keys, request_id, "restrict", summary, clock)
-        audit_append(conn, keys, "restrict", details=summary, subject=subject,
-                     request_id=request_id, at=clock.now())  # fmt: skip
+        audit_append(
+            conn,
+            keys,
+            "restrict",
+            details=summary,
+            subject=subject,
+            request_id=request_id,
+            at=clock.now(),
+        )
     return result
 
 
@@ -224,8 +236,15 @@ def lift(
             from dsr.ledger.requests import record_outcome
 
             record_outcome(conn, keys, request_id, "restrict.lift", summary, clock)
-        audit_append(conn, keys, "restrict.lift", details=summary, subject=subject,
-                     request_id=request_id, at=now)  # fmt: skip
+        audit_append(
+            conn,
+            keys,
+            "restrict.lift",
+            details=summary,
+            subject=subject,
+            request_id=request_id,
+            at=now,
+        )
     return result
 
 

@@ -117,15 +117,17 @@ def check_column(column: Column[Any], value: Any, where: str) -> Any:
     """``value`` converted to the column's type, or ValidationError (length, NOT NULL, type)."""
     if value is None:
         if not column.nullable:
-            raise ValidationError("rule not-null: the column does not accept an empty value",
-                                  where=where)  # fmt: skip
+            raise ValidationError(
+                "rule not-null: the column does not accept an empty value", where=where
+            )
         return None
     ctype = column.type
     if isinstance(ctype, sat.String):
         text = value if isinstance(value, str) else value.isoformat()
         if ctype.length is not None and len(text) > ctype.length:
-            raise ValidationError(f"rule max-length={ctype.length}: the value is too long",
-                                  where=where)  # fmt: skip
+            raise ValidationError(
+                f"rule max-length={ctype.length}: the value is too long", where=where
+            )
         return text
     if isinstance(ctype, sat.Integer):
         try:

@@ -388,14 +388,22 @@ class SubjectGraph:
         for t in self.catalog.personal_tables():
             for pname, p in t.parties.items():
                 out = [
-                    _Feed(t.links[v.link].column, (t.links[v.link].table, v.party),
-                          link_target(t, v.link, tables))
+                    _Feed(
+                        t.links[v.link].column,
+                        (t.links[v.link].table, v.party),
+                        link_target(t, v.link, tables),
+                    )
                     for v in p.via
-                ]  # fmt: skip
+                ]
                 for b in p.pointed_by:
                     source = tables[b.table]
-                    out.append(_Feed(link_target(source, b.link, tables), (b.table, b.party),
-                                     source.links[b.link].column))  # fmt: skip
+                    out.append(
+                        _Feed(
+                            link_target(source, b.link, tables),
+                            (b.table, b.party),
+                            source.links[b.link].column,
+                        )
+                    )
                 feeds[(t.name, pname)] = out
         order: list[Node] = []
         seen: set[Node] = set()

@@ -28,7 +28,8 @@ def _tables() -> sa.MetaData:
     md = sa.MetaData()
     c = sa.Column
     sa.Table(
-        "dsr_requests", md,
+        "dsr_requests",
+        md,
         c("id", sa.Integer, primary_key=True, autoincrement=True),
         c("type", sa.String(20), nullable=False),
         c("subject", sa.String(40), nullable=False),
@@ -45,9 +46,10 @@ def _tables() -> sa.MetaData:
         c("outcome_log", sa.Text),
         c("created_at", sa.DateTime, nullable=False),
         c("closed_at", sa.DateTime),
-    )  # fmt: skip
+    )
     sa.Table(
-        "dsr_audit", md,
+        "dsr_audit",
+        md,
         c("seq", _BigId, primary_key=True, autoincrement=False),
         c("at", sa.DateTime, nullable=False),
         c("actor", sa.String(100), nullable=False),
@@ -57,9 +59,10 @@ def _tables() -> sa.MetaData:
         c("details", sa.Text, nullable=False),
         c("prev_mac", sa.String(64), nullable=False),
         c("mac", sa.String(64), nullable=False),
-    )  # fmt: skip
+    )
     sa.Table(
-        "dsr_holds", md,
+        "dsr_holds",
+        md,
         c("id", sa.Integer, primary_key=True, autoincrement=True),
         c("table_name", sa.String(128)),
         c("row_keys", sa.Text),
@@ -69,9 +72,10 @@ def _tables() -> sa.MetaData:
         c("until", sa.Date),
         c("created_at", sa.DateTime, nullable=False),
         c("released_at", sa.DateTime),
-    )  # fmt: skip
+    )
     restrictions = sa.Table(
-        "dsr_restrictions", md,
+        "dsr_restrictions",
+        md,
         c("id", sa.Integer, primary_key=True, autoincrement=True),
         c("table_name", sa.String(128), nullable=False),
         c("row_key", sa.String(64), nullable=False),
@@ -82,10 +86,11 @@ def _tables() -> sa.MetaData:
         c("until", sa.Date),
         c("lifted_at", sa.DateTime),
         c("informed_at", sa.DateTime),
-    )  # fmt: skip
+    )
     sa.Index("ix_dsr_restrictions_table_key", restrictions.c.table_name, restrictions.c.row_key)
     kept = sa.Table(
-        "dsr_kept", md,
+        "dsr_kept",
+        md,
         c("id", sa.Integer, primary_key=True, autoincrement=True),
         c("table_name", sa.String(128), nullable=False),
         c("row_key", sa.String(64), nullable=False),
@@ -93,11 +98,12 @@ def _tables() -> sa.MetaData:
         c("identity", sa.String(40), nullable=False),
         c("request_id", sa.Integer),
         c("created_at", sa.DateTime, nullable=False),
-    )  # fmt: skip
+    )
     sa.Index("ix_dsr_kept_identity", kept.c.identity)
     sa.Index("ix_dsr_kept_table_key", kept.c.table_name, kept.c.row_key)
     supplements = sa.Table(
-        "dsr_supplements", md,
+        "dsr_supplements",
+        md,
         c("id", sa.Integer, primary_key=True, autoincrement=True),
         c("table_name", sa.String(128), nullable=False),
         c("row_key", sa.String(64), nullable=False),
@@ -106,10 +112,11 @@ def _tables() -> sa.MetaData:
         c("subject", sa.String(40), nullable=False),
         c("created_at", sa.DateTime, nullable=False),
         c("request_id", sa.Integer),
-    )  # fmt: skip
+    )
     sa.Index("ix_dsr_supplements_table_key", supplements.c.table_name, supplements.c.row_key)
     sa.Table(
-        "dsr_purge_checkpoints", md,
+        "dsr_purge_checkpoints",
+        md,
         c("id", sa.Integer, primary_key=True, autoincrement=True),
         c("run_id", sa.String(40), nullable=False),
         c("rule", sa.String(128), nullable=False),
@@ -119,20 +126,23 @@ def _tables() -> sa.MetaData:
         c("rows_done", _BigId, nullable=False),
         c("finished_at", sa.DateTime),
         sa.UniqueConstraint("run_id", "rule", "table_name", name="uq_dsr_purge_checkpoint"),
-    )  # fmt: skip
+    )
     sa.Table(
-        "dsr_settings", md,
+        "dsr_settings",
+        md,
         c("name", sa.String(64), primary_key=True),
         c("value", sa.String(200), nullable=False),
-    )  # fmt: skip
+    )
     sa.Table(
-        "dsr_locks", md,
+        "dsr_locks",
+        md,
         c("name", sa.String(64), primary_key=True),
         c("holder", sa.String(100), nullable=False),
         c("acquired_at", sa.DateTime, nullable=False),
-    )  # fmt: skip
+    )
     sa.Table(
-        "dsr_exports", md,
+        "dsr_exports",
+        md,
         c("id", sa.String(40), primary_key=True),
         c("file_name", sa.String(100), nullable=False),
         c("subject", sa.String(40), nullable=False),
@@ -142,7 +152,7 @@ def _tables() -> sa.MetaData:
         c("downloaded_at", sa.DateTime),
         c("deleted_at", sa.DateTime),
         c("size", _BigId),
-    )  # fmt: skip
+    )
     return md
 
 

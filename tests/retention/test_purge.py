@@ -38,58 +38,153 @@ def seed(engine: Engine, logs: int = 20, log_start: datetime | None = None) -> N
     an acceptance, invoices, and ``logs`` usage-log rows one day apart, oldest first."""
     s.metadata.create_all(engine)
     create_ledger(engine)
-    base = {"street": "Weg 1", "postal_code": "04109", "city": "Leipzig", "country": "DE",
-            "region": "SN", "employee_count": 5, "pc_count": 5, "currency": "EUR",
-            "inquiry_email": "info@partner.example",
-            "registered_at": datetime(2015, 1, 1)}  # fmt: skip
+    base = {
+        "street": "Weg 1",
+        "postal_code": "04109",
+        "city": "Leipzig",
+        "country": "DE",
+        "region": "SN",
+        "employee_count": 5,
+        "pc_count": 5,
+        "currency": "EUR",
+        "inquiry_email": "info@partner.example",
+        "registered_at": datetime(2015, 1, 1),
+    }
     start = log_start or datetime(2026, 1, 1, 12, 0)
     with engine.begin() as c:
-        c.execute(insert(s.partners), [
-            {"id": 1, "company_name": "Ended GmbH", "contract_end": date(2020, 6, 30), **base},
-            {"id": 2, "company_name": "Running AG", "contract_end": None, **base},
-        ])  # fmt: skip
-        person = {"first_name": "A", "last_name": "B", "password_hash": "x",
-                  "created_at": datetime(2016, 1, 1)}  # fmt: skip
-        c.execute(insert(s.user_accounts), [
-            {"id": 1, "partner_id": 1, "email": "old.employee@ended.example", **person},
-            {"id": 2, "partner_id": 1, "email": "creator@ended.example", **person},
-            {"id": 3, "partner_id": 2, "email": "visitor@running.example", **person},
-        ])  # fmt: skip
-        c.execute(insert(s.partner_contacts), [
-            {"id": 1, "partner_id": 1, "first_name": "C", "last_name": "D",
-             "email": "contact@ended.example", "phone": "+493411", "created_at": OLD},
-            {"id": 2, "partner_id": 2, "first_name": "E", "last_name": "F",
-             "email": "contact@running.example", "phone": "+493412", "created_at": OLD},
-        ])  # fmt: skip
-        cust = {"street": "Weg 2", "postal_code": "04109", "city": "Leipzig", "country": "DE",
-                "region": "SN", "markup_percent": 5, "credit_limit_eur": 1000,
-                "contact_first_name": "G", "contact_last_name": "H", "contact_phone": "+49341",
-                "company_name": "Kunde", "created_at": datetime(2017, 1, 1)}  # fmt: skip
-        c.execute(insert(s.customers), [
-            {"id": 1, "partner_id": 1, "created_by": 2, "contact_email": "k1@k.example", **cust},
-            {"id": 2, "partner_id": 1, "created_by": 2, "contact_email": "k2@k.example", **cust},
-            {"id": 3, "partner_id": 2, "created_by": 3, "contact_email": "k3@k.example", **cust},
-        ])  # fmt: skip
-        c.execute(insert(s.mca_acceptances), [
-            {"id": 1, "customer_id": 2, "first_name": "G", "last_name": "H", "position": "CEO",
-             "email": "k2@kunde.example", "ip_address": "198.51.100.7",
-             "accepted_at": datetime(2024, 3, 1), "agreement_version": "v1"},
-        ])  # fmt: skip
-        bill = {"partner_id": 1, "amount_eur": 10, "billing_name": "Ended GmbH",
-                "billing_email": "billing@ended.example", "billing_address": "Weg 1"}  # fmt: skip
-        c.execute(insert(s.invoices), [
-            {"id": 1, "invoice_number": "R-1", "issued_at": date(2018, 2, 1), **bill},
-            {"id": 2, "invoice_number": "R-2", "issued_at": date(2017, 12, 31), **bill},
-            {"id": 3, "invoice_number": "R-3", "issued_at": date(2019, 1, 1), **bill},
-        ])  # fmt: skip
+        c.execute(
+            insert(s.partners),
+            [
+                {"id": 1, "company_name": "Ended GmbH", "contract_end": date(2020, 6, 30), **base},
+                {"id": 2, "company_name": "Running AG", "contract_end": None, **base},
+            ],
+        )
+        person = {
+            "first_name": "A",
+            "last_name": "B",
+            "password_hash": "x",
+            "created_at": datetime(2016, 1, 1),
+        }
+        c.execute(
+            insert(s.user_accounts),
+            [
+                {"id": 1, "partner_id": 1, "email": "old.employee@ended.example", **person},
+                {"id": 2, "partner_id": 1, "email": "creator@ended.example", **person},
+                {"id": 3, "partner_id": 2, "email": "visitor@running.example", **person},
+            ],
+        )
+        c.execute(
+            insert(s.partner_contacts),
+            [
+                {
+                    "id": 1,
+                    "partner_id": 1,
+                    "first_name": "C",
+                    "last_name": "D",
+                    "email": "contact@ended.example",
+                    "phone": "+493411",
+                    "created_at": OLD,
+                },
+                {
+                    "id": 2,
+                    "partner_id": 2,
+                    "first_name": "E",
+                    "last_name": "F",
+                    "email": "contact@running.example",
+                    "phone": "+493412",
+                    "created_at": OLD,
+                },
+            ],
+        )
+        cust = {
+            "street": "Weg 2",
+            "postal_code": "04109",
+            "city": "Leipzig",
+            "country": "DE",
+            "region": "SN",
+            "markup_percent": 5,
+            "credit_limit_eur": 1000,
+            "contact_first_name": "G",
+            "contact_last_name": "H",
+            "contact_phone": "+49341",
+            "company_name": "Kunde",
+            "created_at": datetime(2017, 1, 1),
+        }
+        c.execute(
+            insert(s.customers),
+            [
+                {
+                    "id": 1,
+                    "partner_id": 1,
+                    "created_by": 2,
+                    "contact_email": "k1@k.example",
+                    **cust,
+                },
+                {
+                    "id": 2,
+                    "partner_id": 1,
+                    "created_by": 2,
+                    "contact_email": "k2@k.example",
+                    **cust,
+                },
+                {
+                    "id": 3,
+                    "partner_id": 2,
+                    "created_by": 3,
+                    "contact_email": "k3@k.example",
+                    **cust,
+                },
+            ],
+        )
+        c.execute(
+            insert(s.mca_acceptances),
+            [
+                {
+                    "id": 1,
+                    "customer_id": 2,
+                    "first_name": "G",
+                    "last_name": "H",
+                    "position": "CEO",
+                    "email": "k2@kunde.example",
+                    "ip_address": "198.51.100.7",
+                    "accepted_at": datetime(2024, 3, 1),
+                    "agreement_version": "v1",
+                },
+            ],
+        )
+        bill = {
+            "partner_id": 1,
+            "amount_eur": 10,
+            "billing_name": "Ended GmbH",
+            "billing_email": "billing@ended.example",
+            "billing_address": "Weg 1",
+        }
+        c.execute(
+            insert(s.invoices),
+            [
+                {"id": 1, "invoice_number": "R-1", "issued_at": date(2018, 2, 1), **bill},
+                {"id": 2, "invoice_number": "R-2", "issued_at": date(2017, 12, 31), **bill},
+                {"id": 3, "invoice_number": "R-3", "issued_at": date(2019, 1, 1), **bill},
+            ],
+        )
         if logs:
-            c.execute(insert(s.usage_log), [
-                {"id": i + 1, "ts": start + timedelta(days=i), "ip": f"198.51.100.{i % 250 + 1}",
-                 "user_agent": "Mozilla/5.0", "referrer": "https://example.org/",
-                 "file_name": f"/page/{i}", "bytes_sent": 1000 + i, "status": 200,
-                 "user_account_id": 3 if i % 2 else None}
-                for i in range(logs)
-            ])  # fmt: skip
+            c.execute(
+                insert(s.usage_log),
+                [
+                    {
+                        "id": i + 1,
+                        "ts": start + timedelta(days=i),
+                        "ip": f"198.51.100.{i % 250 + 1}",
+                        "user_agent": "Mozilla/5.0",
+                        "referrer": "https://example.org/",
+                        "file_name": f"/page/{i}",
+                        "bytes_sent": 1000 + i,
+                        "status": 200,
+                        "user_account_id": 3 if i % 2 else None,
+                    }
+                    for i in range(logs)
+                ],
+            )
 
 
 def ids(engine: Engine, table: Any) -> list[int]:
@@ -121,8 +216,11 @@ def test_anonymise_keeps_rows_and_truncates_ips_once(db_url: str) -> None:
     engine = connect(db_url)
     seed(engine, logs=20, log_start=datetime(2026, 11, 1, 12, 0))
     with engine.begin() as c:
-        c.execute(s.usage_log.update().where(s.usage_log.c.id == 2)
-                  .values(ip="2001:db8:85a3:8d3:1319:8a2e:370:7348"))  # fmt: skip
+        c.execute(
+            s.usage_log.update()
+            .where(s.usage_log.c.id == 2)
+            .values(ip="2001:db8:85a3:8d3:1319:8a2e:370:7348")
+        )
     catalog = load_catalog()
     report = purge(engine, catalog, KEYS, as_of=AS_OF)
     # 2026-11-01 + 7 days <= 2026-11-25 12:00 for the first 18 rows (up to 2026-11-18 12:00)
@@ -206,7 +304,13 @@ def test_cli_json_exit_codes_and_concurrent_run(
     data = json.loads(capsys.readouterr().out)
     rules = {(r["rule"], r["table"]): r for r in data["rules"]}
     assert set(rules[("partner_relationship", "partner_contacts")]) >= {
-        "rule", "table", "action", "rows", "withheld", "withheld_reasons"}  # fmt: skip
+        "rule",
+        "table",
+        "action",
+        "rows",
+        "withheld",
+        "withheld_reasons",
+    }
     assert ids(engine, s.partner_contacts) == [2]
     with engine.connect() as c:
         entries = c.execute(select(audit.c.action, audit.c.details)).all()
@@ -227,10 +331,13 @@ def test_malformed_rule_and_missing_anchor_change_nothing(db_url: str, tmp_path:
     missing = tmp_path / "missing.yaml"
     missing.write_text(
         text.replace("anchor: {column: received_at}", "anchor: {column: answered_on}").replace(
-            "      answered_at:", "      answered_on: {party: sender, category: usage, "
-            "source: controller}\n      answered_at:", 1),
+            "      answered_at:",
+            "      answered_on: {party: sender, category: usage, "
+            "source: controller}\n      answered_at:",
+            1,
+        ),
         encoding="utf-8",
-    )  # fmt: skip
+    )
     with pytest.raises(SchemaMismatch) as info2:
         purge(engine, load_catalog(missing), KEYS, as_of=datetime(2030, 1, 1, tzinfo=BERLIN))
     assert "answered_on" in str(info2.value) and "contact_requests" in str(info2.value)
@@ -252,21 +359,45 @@ def test_sigkill_mid_purge_then_rerun_ends_in_the_expected_state(db_url: str) ->
     n = 2500
     seed(engine, logs=n, log_start=datetime(2010, 1, 1))
     with engine.begin() as c:  # a hold in the middle of the range must survive both runs
-        c.execute(s.usage_log.update().where(s.usage_log.c.id.in_([1500, 1501]))
-                  .values(user_account_id=1))  # fmt: skip
+        c.execute(
+            s.usage_log.update().where(s.usage_log.c.id.in_([1500, 1501])).values(user_account_id=1)
+        )
     from dsr.clock import FixedClock
     from dsr.ledger.holds import add_hold
 
     with engine.begin() as c:
-        add_hold(c, KEYS, load_catalog(), table="usage_log", row_keys=[1500], reason="case",
-                 clock=FixedClock(AS_OF))  # fmt: skip
+        add_hold(
+            c,
+            KEYS,
+            load_catalog(),
+            table="usage_log",
+            row_keys=[1500],
+            reason="case",
+            clock=FixedClock(AS_OF),
+        )
     cutoff = datetime(2026, 5, 25, 12, 0)  # 6 months before AS_OF
     with engine.connect() as c:
-        expected = sorted(c.execute(select(s.usage_log.c.id).where(
-            (s.usage_log.c.ts > cutoff) | (s.usage_log.c.id == 1500))).scalars())  # fmt: skip
+        expected = sorted(
+            c.execute(
+                select(s.usage_log.c.id).where(
+                    (s.usage_log.c.ts > cutoff) | (s.usage_log.c.id == 1500)
+                )
+            ).scalars()
+        )
     env = {**os.environ, "DSR_SECRET": SECRET}
-    cmd = [sys.executable, "-m", "dsr", "--database-url", db_url, "purge", "--batch-size", "50",
-           "--as-of", AS_OF.isoformat(), "--json"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "dsr",
+        "--database-url",
+        db_url,
+        "purge",
+        "--batch-size",
+        "50",
+        "--as-of",
+        AS_OF.isoformat(),
+        "--json",
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     try:
@@ -291,8 +422,19 @@ def test_sigterm_stops_after_a_whole_batch_and_a_rerun_finishes(db_url: str) -> 
     engine = connect(db_url)
     seed(engine, logs=2500, log_start=datetime(2010, 1, 1))
     env = {**os.environ, "DSR_SECRET": SECRET}
-    cmd = [sys.executable, "-m", "dsr", "--database-url", db_url, "purge", "--batch-size", "50",
-           "--as-of", AS_OF.isoformat(), "--json"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "dsr",
+        "--database-url",
+        db_url,
+        "purge",
+        "--batch-size",
+        "50",
+        "--as-of",
+        AS_OF.isoformat(),
+        "--json",
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -82,15 +82,20 @@ def _expired(rule: RetentionRule, anchor: datetime, now: datetime) -> bool:
     return anchor <= c.value if c.inclusive else anchor < c.value
 
 
-@pytest.mark.parametrize("period", ["1 day", "30 days", "2 weeks", "1 month", "6 months",
-                                    "1 year", "10 years"])  # fmt: skip
+@pytest.mark.parametrize(
+    "period", ["1 day", "30 days", "2 weeks", "1 month", "6 months", "1 year", "10 years"]
+)
 @pytest.mark.parametrize("end_of_year", [False, True])
 def test_kept_until_is_the_purge_day_for_every_day_of_a_leap_year(
     period: str, end_of_year: bool
 ) -> None:
-    rule = RetentionRule(id="r", period=Period.parse(period),
-                         anchor=Anchor(column="ts", end_of_year=end_of_year),
-                         action="delete", legal_reference="x")  # fmt: skip
+    rule = RetentionRule(
+        id="r",
+        period=Period.parse(period),
+        anchor=Anchor(column="ts", end_of_year=end_of_year),
+        action="delete",
+        legal_reference="x",
+    )
     day = datetime(2024, 1, 1, 14, 30)
     while day.year == 2024:
         for anchor in (day, day.replace(hour=0, minute=0)):

@@ -370,8 +370,9 @@ def test_a_validated_catalog_is_not_validated_again_in_the_next_process(tmp_path
     )
 
     def run() -> str:
-        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                              text=True, check=True).stdout.strip()  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        ).stdout.strip()
 
     assert run() == "True"  # first load: validated, and remembered
     assert (tmp_path / "cache" / "dsr" / "validated-catalogs").exists()

@@ -30,8 +30,9 @@ def _archive() -> bytes:
             f.write(b'{"tables":')
             f.write(b"{}}")
         packed = _deflate(CSV)
-        zw.precompressed("Kunden-Übersicht.csv", [packed[:100], packed[100:]], zlib.crc32(CSV),
-                         len(CSV))  # fmt: skip
+        zw.precompressed(
+            "Kunden-Übersicht.csv", [packed[:100], packed[100:]], zlib.crc32(CSV), len(CSV)
+        )
         with zw.entry("empty.txt"):
             pass
     assert zw.offset == len(out.getvalue())

@@ -69,9 +69,12 @@ def _ids(engine: Engine, table: str) -> list[int]:
 
 
 def test_dual_role_invoice_is_kept_with_reason_and_until_the_rest_is_erased(
-    engine: Engine, db_url: str, capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch, catalog: Catalog,
-) -> None:  # fmt: skip
+    engine: Engine,
+    db_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    catalog: Catalog,
+) -> None:
     monkeypatch.setenv("DSR_SECRET", "6b" * 32)
     code = main(["--database-url", db_url, "erase", f"email={DUAL_EMAIL}", "--json"])
     out = capsys.readouterr()
@@ -121,11 +124,24 @@ def test_legal_holds_keep_only_what_they_cover(
 ) -> None:
     create_ledger(engine)
     with engine.begin() as c:
-        table_hold = add_hold(c, keys, catalog, table="newsletter_subscriptions",
-                              reason="litigation", until=date(2027, 6, 30),
-                              clock=CLOCK)  # fmt: skip
-        person_hold = add_hold(c, keys, catalog, table="contact_requests", identities=DUAL,
-                               reason="authority order", clock=CLOCK)  # fmt: skip
+        table_hold = add_hold(
+            c,
+            keys,
+            catalog,
+            table="newsletter_subscriptions",
+            reason="litigation",
+            until=date(2027, 6, 30),
+            clock=CLOCK,
+        )
+        person_hold = add_hold(
+            c,
+            keys,
+            catalog,
+            table="contact_requests",
+            identities=DUAL,
+            reason="authority order",
+            clock=CLOCK,
+        )
     plan = erase(engine, catalog, keys, DUAL, clock=CLOCK)
     kept = {k.table: k for k in plan.kept}
     assert set(kept) == {"invoices", "newsletter_subscriptions", "contact_requests"}
@@ -244,9 +260,12 @@ def test_failure_mid_way_rolls_everything_back(
 
 
 def test_nothing_kept_exits_0_and_request_outcome_recorded(
-    engine: Engine, db_url: str, catalog: Catalog, capsys: pytest.CaptureFixture[str],
+    engine: Engine,
+    db_url: str,
+    catalog: Catalog,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     from dsr.crypto.keys import key_provider
     from dsr.ledger.requests import get_request, open_request
 
@@ -254,16 +273,25 @@ def test_nothing_kept_exits_0_and_request_outcome_recorded(
     keys = key_provider()
     create_ledger(engine)
     with engine.begin() as c:
-        req = open_request(c, keys, catalog, type="erasure", identities=VISITOR,
-                           received=date(2026, 11, 20), clock=CLOCK)  # fmt: skip
+        req = open_request(
+            c,
+            keys,
+            catalog,
+            type="erasure",
+            identities=VISITOR,
+            received=date(2026, 11, 20),
+            clock=CLOCK,
+        )
     args = ["--database-url", db_url, "erase", *VISITOR, "--request", str(req.id), "--json"]
     code = main(args)
     out = capsys.readouterr()
     assert code == 0, out.err
     data = json.loads(out.out)
     assert data["kept"] == []
-    assert {(e["table"], e["rows"]) for e in data["erased"]} == {("usage_log", 4),
-                                                                  ("user_accounts", 1)}  # fmt: skip
+    assert {(e["table"], e["rows"]) for e in data["erased"]} == {
+        ("usage_log", 4),
+        ("user_accounts", 1),
+    }
     assert [st["table"] for st in data["steps"]] == ["usage_log", "user_accounts"]
     assert _resolve(engine, catalog, VISITOR) == {}
     with engine.connect() as c:
@@ -281,8 +309,13 @@ def test_expiry_arithmetic() -> None:
     assert last_day_kept(expires_at(invoices, date(2025, 12, 31), "Europe/Berlin")) == date(
         2033, 12, 31
     )
-    monthly = RetentionRule(id="m", period=Period.parse("1 month"), anchor=Anchor(column="ts"),
-                            action="delete", legal_reference="x")  # fmt: skip
+    monthly = RetentionRule(
+        id="m",
+        period=Period.parse("1 month"),
+        anchor=Anchor(column="ts"),
+        action="delete",
+        legal_reference="x",
+    )
     end = expires_at(monthly, datetime(2025, 1, 31, 8, 0), "Europe/Berlin")
     # no day of February reaches back to 31 January: the purge deletes on 1 March
     assert (end.month, end.day, end.hour) == (3, 1, 0)
@@ -301,9 +334,15 @@ def test_sqlite_residue_scan(tmp_path: Path, catalog: Catalog, keys: StaticKeys)
     create_ledger(engine)
     needles = [
         n.encode()
-        for n in (VISITOR_EMAIL, VISITOR_EMAIL.lower(), VISITOR_LAST,
-                  EMPLOYEE_EMAIL, EMPLOYEE_EMAIL.lower(), EMPLOYEE_LAST)
-    ]  # fmt: skip
+        for n in (
+            VISITOR_EMAIL,
+            VISITOR_EMAIL.lower(),
+            VISITOR_LAST,
+            EMPLOYEE_EMAIL,
+            EMPLOYEE_EMAIL.lower(),
+            EMPLOYEE_LAST,
+        )
+    ]
 
     def scan() -> bytes:
         return b"".join(
@@ -322,9 +361,13 @@ def test_sqlite_residue_scan(tmp_path: Path, catalog: Catalog, keys: StaticKeys)
 
 
 def test_lock_held_by_another_run_changes_nothing(
-    engine: Engine, db_url: str, catalog: Catalog, keys: StaticKeys,
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+    engine: Engine,
+    db_url: str,
+    catalog: Catalog,
+    keys: StaticKeys,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from dsr.errors import LockBusy
     from dsr.ledger.lock import exclusive
 
@@ -352,8 +395,9 @@ def test_erased_rows_take_their_supplements_and_restriction_marks_along(
     plan = erase(engine, catalog, keys, xaver, clock=CLOCK)
     # the 2015 acceptance is past its six years: deleted, with the corrected value sealed for it
     assert {(e["table"], e["action"]) for e in plan.erased()} == {
-        ("mca_acceptances", "deleted"), ("customers", "anonymised")
-    }  # fmt: skip
+        ("mca_acceptances", "deleted"),
+        ("customers", "anonymised"),
+    }
     with engine.connect() as c:
         notes = [(r.table_name, r.row_key) for r in c.execute(select(supplements))]
         marks = [(r.table_name, r.row_key) for r in c.execute(select(restrictions))]

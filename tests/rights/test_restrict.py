@@ -51,9 +51,12 @@ def test_restrict_marks_every_row_about_the_person_once(
     result = restrict(engine, catalog, keys, DUAL, "accuracy contested", clock=CLOCK)
     assert snapshot(engine) == before  # the data itself is untouched
     assert {e["table"]: e["rows"] for e in result.entries()} == {
-        "partner_contacts": 1, "customers": 1, "contact_requests": 1,
-        "newsletter_subscriptions": 1, "invoices": 2,
-    }  # fmt: skip
+        "partner_contacts": 1,
+        "customers": 1,
+        "contact_requests": 1,
+        "newsletter_subscriptions": 1,
+        "invoices": 2,
+    }
     marks = _marks(engine)
     assert len(marks) == 6
     assert {(m["table_name"], m["row_key"]) for m in marks} >= {
@@ -101,9 +104,11 @@ def test_lift_leaves_restrictions_made_instead_of_erasure(
 
 
 def test_cli_restrict_and_lift(
-    engine: Engine, db_url: str, capsys: pytest.CaptureFixture[str],
+    engine: Engine,
+    db_url: str,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     monkeypatch.setenv("DSR_SECRET", "6b" * 32)
     base = ["--database-url", db_url]
     code = main([*base, "restrict", *EMPLOYEE, "--reason", "unlawful, erasure opposed", "--json"])

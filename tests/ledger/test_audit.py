@@ -234,8 +234,9 @@ def test_concurrent_appends_take_turns_and_keep_one_chain(db_url: str, tmp_path:
             start.wait()
             for i in range(6):
                 with engine.begin() as conn:
-                    audit.append(conn, keys, "test.parallel", details={"worker": n, "i": i},
-                                 at=CLOCK.now())  # fmt: skip
+                    audit.append(
+                        conn, keys, "test.parallel", details={"worker": n, "i": i}, at=CLOCK.now()
+                    )
                     time.sleep(0.005)  # hold the transaction open a little, as a service does
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
@@ -249,8 +250,9 @@ def test_concurrent_appends_take_turns_and_keep_one_chain(db_url: str, tmp_path:
         assert errors == []
         with engine.connect() as conn:
             verdict = audit.verify(conn, keys)
-            seqs = list(conn.execute(select(audit_table.c.seq).order_by(audit_table.c.seq))
-                        .scalars())  # fmt: skip
+            seqs = list(
+                conn.execute(select(audit_table.c.seq).order_by(audit_table.c.seq)).scalars()
+            )
         assert verdict.ok and seqs == list(range(1, 25))
     finally:
         engine.dispose()

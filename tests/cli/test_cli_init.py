@@ -110,8 +110,19 @@ def test_init_without_database_is_a_clear_error(
 def _ledger_with_an_entry(capsys: pytest.CaptureFixture[str], db_url: str, key: Path) -> None:
     """A ledger made with ``key`` holding one register entry (and so one audit entry)."""
     assert _init(capsys, "--database-url", db_url, "--key-file", str(key))[0] == 0
-    argv = ["--database-url", db_url, "--key-file", str(key), "request", "open", "--type",
-            "access", "--received", "2026-11-02", "email=x@example.com"]  # fmt: skip
+    argv = [
+        "--database-url",
+        db_url,
+        "--key-file",
+        str(key),
+        "request",
+        "open",
+        "--type",
+        "access",
+        "--received",
+        "2026-11-02",
+        "email=x@example.com",
+    ]
     assert main(argv) == 0
 
 

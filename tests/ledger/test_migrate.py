@@ -156,9 +156,11 @@ def test_an_older_versioned_ledger_upgrades_with_init_upgrade(
     assert _cli(capsys, db_url, key, "init")[0] == 0
     _alembic(engine, "downgrade", "0001")
     assert ledger_state(engine).to_json() == {
-        "version": "0001", "expected": LEDGER_VERSION, "status": "behind",
+        "version": "0001",
+        "expected": LEDGER_VERSION,
+        "status": "behind",
         "pending": list(REVISIONS[1:]),
-    }  # fmt: skip
+    }
     with pytest.raises(LedgerError, match="needs " + LEDGER_VERSION):
         require_ledger(engine)
     code, result, _ = _cli(capsys, db_url, key, "init", "--upgrade", "--json")
@@ -188,8 +190,13 @@ def test_an_unversioned_ledger_missing_later_tables_and_columns_is_completed(
 ) -> None:
     create_ledger(engine)
     with engine.begin() as conn:
-        opened = open_request(conn, KEYS, type="access", identities=["email=a@example.com"],
-                              received=date(2026, 11, 2))  # fmt: skip
+        opened = open_request(
+            conn,
+            KEYS,
+            type="access",
+            identities=["email=a@example.com"],
+            received=date(2026, 11, 2),
+        )
     _make_unversioned(engine)
     with engine.begin() as conn:  # as an early dsr left it: no dsr_kept, no restriction end
         ops = Operations(MigrationContext.configure(conn))

@@ -30,7 +30,7 @@ from dsr.subject.graph import SubjectGraph
 NOW = datetime(2026, 11, 25, 9, 0)
 CLOCK = FixedClock(datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc))
 SCHEMA = json.loads(
-    (Path(__file__).resolve().parent.parent / "docs" / "access-report.schema.json").read_text()
+    (Path(__file__).resolve().parents[2] / "docs" / "access-report.schema.json").read_text()
 )
 
 
@@ -65,8 +65,10 @@ def test_dual_role_person_sees_both_roles_each_with_purpose_and_basis(demo: Demo
     assert [p["party"] for p in by_table["partner_contacts"]["parties"]] == ["contact"]
     assert [p["party"] for p in by_table["customers"]["parties"]] == ["contact"]
     assert [r["id"] for r in by_table["customers"]["recipients"]] == [
-        "hosting", "microsoft", "microsoft_corporation"
-    ]  # fmt: skip
+        "hosting",
+        "microsoft",
+        "microsoft_corporation",
+    ]
     assert by_table["partner_contacts"]["purposes"][0]["id"] == "partner_program"
     assert by_table["customers"]["purposes"][0]["id"] == "reseller_customers"
     for table in ("partner_contacts", "customers"):
@@ -346,19 +348,28 @@ def test_evidence_rows_show_their_supplementary_statements_when_keys_are_given(
     keys = StaticKeys(b"k" * 32)
     person = demo.people.customer_contact
     create_ledger(demo.engine)
-    rectify(demo.engine, demo.catalog, keys, person.identities, ["mca_acceptances.position=CFO"],
-            clock=CLOCK, graph=demo.graph)  # fmt: skip
+    rectify(
+        demo.engine,
+        demo.catalog,
+        keys,
+        person.identities,
+        ["mca_acceptances.position=CFO"],
+        clock=CLOCK,
+        graph=demo.graph,
+    )
 
     def mca(lang: str, keys: StaticKeys | None) -> tuple[AccessReport, list[str]]:
         with demo.engine.connect() as conn:
-            report = access_report(conn, demo.catalog, demo.graph, person.identities, lang=lang,
-                                   clock=CLOCK, keys=keys)  # fmt: skip
+            report = access_report(
+                conn, demo.catalog, demo.graph, person.identities, lang=lang, clock=CLOCK, keys=keys
+            )
         sec = next(sec for sec in report.sections if sec.name == "mca_acceptances")
         return report, [t for r in sec.rows for t in r.supplement_texts]
 
     report, shown = mca("en", keys)
-    assert shown == ["Supplementary statement (Art. 16 GDPR): Position corrected to “CFO” on "
-                     "25 November 2026."]  # fmt: skip
+    assert shown == [
+        "Supplementary statement (Art. 16 GDPR): Position corrected to “CFO” on 25 November 2026."
+    ]
     assert shown[0] in render_html(report)
     doc = _json(report)
     row = next(r for r in doc["records"] if r["table"] == "mca_acceptances")["rows"][0]
@@ -366,8 +377,9 @@ def test_evidence_rows_show_their_supplementary_statements_when_keys_are_given(
     assert row["supplements"][0]["corrected_value"] == "CFO"
     assert not list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(doc))
     _, german = mca("de", keys)
-    assert german == ["Ergänzende Erklärung (Art. 16 DSGVO): Position berichtigt zu „CFO“ am "
-                      "25.11.2026."]  # fmt: skip
+    assert german == [
+        "Ergänzende Erklärung (Art. 16 DSGVO): Position berichtigt zu „CFO“ am 25.11.2026."
+    ]
     # without keys, or with a key that does not open them, the report still comes out
     assert mca("en", None)[1] == []
     assert mca("en", StaticKeys(b"x" * 32))[1] == []

@@ -85,9 +85,12 @@ def _count(engine: Engine, table: Any, *where: Any) -> int:
 
 
 def test_a_catalog_key_the_database_does_not_guarantee_is_refused_with_file_and_line(
-    engine: Engine, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    engine: Engine,
+    db_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     wrong = shop.CATALOG.replace(
         "    title: Customers\n    primary_key: id",
         "    title: Customers\n    primary_key: last_name",
@@ -149,17 +152,22 @@ def test_composite_key_rows_are_all_reported_and_all_erased(
 
 
 def test_a_table_without_any_key_is_read_but_never_changed(
-    engine: Engine, catalog: Catalog, db_url: str, capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch, catalog_path: Path,
-) -> None:  # fmt: skip
+    engine: Engine,
+    catalog: Catalog,
+    db_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    catalog_path: Path,
+) -> None:
     record = _resolve(engine, catalog, [f"email={shop.ANNA}"])
     log = next(t for t in record.tables if t.table.name == "newsletter_log")
     assert len(log.rows) == 2  # two identical dispatch rows, both reported
 
     monkeypatch.setenv("DSR_SECRET", "5a" * 32)
     before = _snapshot(engine)
-    code = main(["--catalog", str(catalog_path), "--database-url", db_url, "erase",
-                 f"email={shop.ANNA}"])  # fmt: skip
+    code = main(
+        ["--catalog", str(catalog_path), "--database-url", db_url, "erase", f"email={shop.ANNA}"]
+    )
     err = capsys.readouterr().err
     assert code == 1
     assert "newsletter_log" in err and "no primary key or unique constraint" in err
@@ -251,9 +259,15 @@ def test_second_email_column_and_custom_identity_find_the_person(
 
 @pytest.mark.parametrize(
     "given",
-    ["+493511234567", "+49 351 1234567", "0351 1234567", "0049 (351) 123 45 67",
-     "+49 (0)351 123-4567", "(0351) 123-4567"],
-)  # fmt: skip
+    [
+        "+493511234567",
+        "+49 351 1234567",
+        "0351 1234567",
+        "0049 (351) 123 45 67",
+        "+49 (0)351 123-4567",
+        "(0351) 123-4567",
+    ],
+)
 def test_a_formatted_phone_number_matches_the_same_number_in_any_common_format(
     engine: Engine, catalog: Catalog, given: str
 ) -> None:
@@ -298,8 +312,9 @@ def _with_ip_identity(catalog: Catalog) -> Catalog:
     visitor = dataclasses.replace(
         t.parties["customer"], name="visitor", identities={"ip": ("ip",)}, via=()
     )
-    fields = {n: dataclasses.replace(f, parties=(*f.parties, "visitor"))
-              for n, f in t.fields.items()}  # fmt: skip
+    fields = {
+        n: dataclasses.replace(f, parties=(*f.parties, "visitor")) for n, f in t.fields.items()
+    }
     tables = dict(catalog.tables)
     tables["login"] = dataclasses.replace(
         t, parties={**t.parties, "visitor": visitor}, fields=fields
@@ -311,8 +326,9 @@ def test_an_identity_matching_several_people_where_one_is_expected_is_reported(
     engine: Engine, catalog: Catalog
 ) -> None:
     with engine.begin() as conn:
-        conn.execute(shop.customer.update().where(shop.customer.c.id == 2)
-                     .values(alt_email=shop.ANNA))  # fmt: skip
+        conn.execute(
+            shop.customer.update().where(shop.customer.c.id == 2).values(alt_email=shop.ANNA)
+        )
     record = _resolve(engine, catalog, [f"email={shop.ANNA}"])
     assert [(a.table, a.party, a.rows) for a in record.ambiguous] == [("customer", "customer", 2)]
     graph = SubjectGraph(catalog, engine)
@@ -322,8 +338,14 @@ def test_an_identity_matching_several_people_where_one_is_expected_is_reported(
 
 
 def test_rectify_changes_exactly_the_persons_row(engine: Engine, catalog: Catalog) -> None:
-    plan = rectify(engine, catalog, KEYS, [f"email={shop.CARL}"],
-                   ["customer.last_name=Vogt-Meyer"], clock=CLOCK)  # fmt: skip
+    plan = rectify(
+        engine,
+        catalog,
+        KEYS,
+        [f"email={shop.CARL}"],
+        ["customer.last_name=Vogt-Meyer"],
+        clock=CLOCK,
+    )
     assert plan.applied
     with engine.connect() as conn:
         names = dict(conn.execute(select(shop.customer.c.id, shop.customer.c.last_name)).all())
@@ -340,15 +362,25 @@ def test_catalog_check_names_every_lookup_without_an_index_and_its_statement_wor
     assert report.errors == []
     missing = [f for f in report.warnings if "has no index" in f.message]
     columns = {f.message.split(" has no index")[0] for f in missing}
-    expected = {"customer.email", "customer.alt_email", "customer.phone", "employee.email",
-                "newsletter_log.email"}  # fmt: skip
+    expected = {
+        "customer.email",
+        "customer.alt_email",
+        "customer.phone",
+        "employee.email",
+        "newsletter_log.email",
+    }
     if engine.dialect.name != "mysql":
         # compared lower-cased: a plain (or unique) index on the column does not serve
         expected |= {"visit.email", "customer.loyalty_id"}
         # InnoDB indexes foreign key columns itself; SQLite and PostgreSQL do not
-        expected |= {"orders.customer_id", "payment_card.customer_id", "login.customer_id",
-                     "employee.manager_id", "service_request.customer_id",
-                     "service_request.handled_by"}  # fmt: skip
+        expected |= {
+            "orders.customer_id",
+            "payment_card.customer_id",
+            "login.customer_id",
+            "employee.manager_id",
+            "service_request.customer_id",
+            "service_request.handled_by",
+        }
     assert columns == expected
     statements = [f.message.split("Create one: ")[1] for f in missing if "Create one" in f.message]
     with engine.begin() as conn:
@@ -382,14 +414,32 @@ def test_a_person_with_more_rows_than_one_in_list_takes_is_found_in_full(
     # Ben places 600 orders to 600 addresses: more values than one IN list carries, so the
     # address lookup nests the orders' condition instead
     with engine.begin() as conn:
-        conn.execute(shop.address.insert(), [
-            {"id": 1000 + i, "street": f"Weg {i}", "city": "Pirna", "postcode": "01796",
-             "country": "DE"} for i in range(600)
-        ])  # fmt: skip
-        conn.execute(shop.orders.insert(), [
-            {"id": 1000 + i, "customer_id": 2, "shipping_address_id": 1000 + i,
-             "placed_at": shop.T0, "total": 1} for i in range(600)
-        ])  # fmt: skip
+        conn.execute(
+            shop.address.insert(),
+            [
+                {
+                    "id": 1000 + i,
+                    "street": f"Weg {i}",
+                    "city": "Pirna",
+                    "postcode": "01796",
+                    "country": "DE",
+                }
+                for i in range(600)
+            ],
+        )
+        conn.execute(
+            shop.orders.insert(),
+            [
+                {
+                    "id": 1000 + i,
+                    "customer_id": 2,
+                    "shipping_address_id": 1000 + i,
+                    "placed_at": shop.T0,
+                    "total": 1,
+                }
+                for i in range(600)
+            ],
+        )
     graph = SubjectGraph(catalog, engine)
     with engine.connect() as conn:
         record = graph.resolve(conn, [f"email={shop.BEN}"])
@@ -405,22 +455,28 @@ def test_a_person_with_more_rows_than_one_in_list_takes_is_found_in_full(
 # -- errors: one line, no traceback, no personal data, nothing changed -------------------------
 
 TRIGGERS = {
-    "sqlite": ["CREATE TRIGGER frozen BEFORE DELETE ON login "
-               "BEGIN SELECT RAISE(ABORT, 'frozen'); END"],
+    "sqlite": [
+        "CREATE TRIGGER frozen BEFORE DELETE ON login BEGIN SELECT RAISE(ABORT, 'frozen'); END"
+    ],
     "postgresql": [
         "CREATE FUNCTION frozen() RETURNS trigger AS $$ BEGIN "
         "RAISE EXCEPTION 'frozen: %% %%', OLD.ip, OLD.customer_id; END $$ LANGUAGE plpgsql",
         "CREATE TRIGGER frozen BEFORE DELETE ON login FOR EACH ROW EXECUTE FUNCTION frozen()",
     ],
-    "mysql": ["CREATE TRIGGER frozen BEFORE DELETE ON login FOR EACH ROW "
-              "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'frozen'"],
-}  # fmt: skip
+    "mysql": [
+        "CREATE TRIGGER frozen BEFORE DELETE ON login FOR EACH ROW "
+        "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'frozen'"
+    ],
+}
 
 
 def test_a_trigger_that_raises_mid_erasure_changes_nothing_and_prints_one_clean_line(
-    engine: Engine, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    engine: Engine,
+    db_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     path = tmp_path / "erasable.yaml"
     path.write_text(shop.CATALOG_ERASABLE, encoding="utf-8")
     monkeypatch.setenv("DSR_SECRET", "5a" * 32)
@@ -447,9 +503,16 @@ def test_a_trigger_that_raises_mid_erasure_changes_nothing_and_prints_one_clean_
 def test_an_unreachable_database_is_one_line_naming_no_one(
     capsys: pytest.CaptureFixture[str], catalog_path: Path
 ) -> None:
-    code = main(["--catalog", str(catalog_path), "--database-url",
-                 "postgresql+psycopg://postgres@127.0.0.1:1/none", "access",
-                 f"email={shop.ANNA}"])  # fmt: skip
+    code = main(
+        [
+            "--catalog",
+            str(catalog_path),
+            "--database-url",
+            "postgresql+psycopg://postgres@127.0.0.1:1/none",
+            "access",
+            f"email={shop.ANNA}",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1
     assert err.startswith("dsr: error: cannot reach the database") and err.count("\n") == 1
@@ -580,8 +643,9 @@ def test_a_purge_dry_run_needs_no_ledger_and_changes_nothing_not_even_the_schema
         _drop_ledger(bare)
         before = sorted(inspect(bare).get_table_names())
         assert not any(t.startswith("dsr_") for t in before)
-        report = purge(bare, with_extra, KEYS, dry_run=True,
-                       as_of=datetime(2040, 1, 1, tzinfo=BERLIN))  # fmt: skip
+        report = purge(
+            bare, with_extra, KEYS, dry_run=True, as_of=datetime(2040, 1, 1, tzinfo=BERLIN)
+        )
         assert next(s for s in report.plan.steps if s.table == "agreement").rows == 1
         with pytest.raises(LedgerError, match="run 'dsr init' first"):
             purge(bare, with_extra, KEYS, as_of=datetime(2040, 1, 1, tzinfo=BERLIN))
@@ -660,8 +724,10 @@ tables:
 def _stores(engine: Engine, tmp_path: Path, staff_rows: str) -> Catalog:
     """Staff and a store whose manager link has no foreign key; store 10 is managed by 1."""
     with engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE staff (id INTEGER PRIMARY KEY, "
-                             "email VARCHAR(80) NOT NULL, left_at TIMESTAMP)")  # fmt: skip
+        conn.exec_driver_sql(
+            "CREATE TABLE staff (id INTEGER PRIMARY KEY, "
+            "email VARCHAR(80) NOT NULL, left_at TIMESTAMP)"
+        )
         conn.exec_driver_sql("CREATE TABLE store (id INTEGER PRIMARY KEY, manager_id INTEGER)")
         conn.exec_driver_sql(f"INSERT INTO staff VALUES {staff_rows}")
         conn.exec_driver_sql("INSERT INTO store VALUES (10, 1)")
@@ -676,8 +742,12 @@ def test_a_purge_protects_rows_a_catalog_link_points_at_without_a_foreign_key(
 ) -> None:
     engine = connect(db_url)
     try:
-        catalog = _stores(engine, tmp_path, "(1, 'a@example.com', '2020-01-01 00:00:00'), "
-                          "(2, 'b@example.com', '2020-01-01 00:00:00')")  # fmt: skip
+        catalog = _stores(
+            engine,
+            tmp_path,
+            "(1, 'a@example.com', '2020-01-01 00:00:00'), "
+            "(2, 'b@example.com', '2020-01-01 00:00:00')",
+        )
         report = purge(engine, catalog, KEYS, as_of=datetime(2026, 1, 1, tzinfo=BERLIN))
         (step,) = report.plan.steps
         assert (step.done, step.withheld) == (1, 1)

@@ -61,22 +61,31 @@ def _changed_cells(before: dict, after: dict) -> set[tuple[str, int, int]]:  # t
     [
         ("partner_contacts.email=not-an-address", "partner_contacts.email", "format=email"),
         ("partner_contacts.phone=call me maybe", "partner_contacts.phone", "format=phone"),
-        ("partner_contacts.first_name=" + "D" * 101, "partner_contacts.first_name",
-         "max-length=100"),
+        (
+            "partner_contacts.first_name=" + "D" * 101,
+            "partner_contacts.first_name",
+            "max-length=100",
+        ),
         ("partner_contacts.last_name=", "partner_contacts.last_name", "not-null"),
         ("partner_contacts.shoe_size=44", "partner_contacts.shoe_size", "known-field"),
         ("payroll.salary=1", "payroll.salary", "known-table"),
         ("customers.created_by=2", "customers.created_by", "no-keys"),
     ],
-)  # fmt: skip
+)
 def test_invalid_value_changes_nothing_and_names_table_field_and_rule(
     engine: Engine, catalog: Catalog, keys: StaticKeys, assignment: str, where: str, rule: str
 ) -> None:
     before = snapshot(engine)
     # a valid assignment first: the invalid one must stop the whole run
     with pytest.raises(ValidationError) as exc:
-        rectify(engine, catalog, keys, DUAL, ["customers.contact_first_name=Dorothea", assignment],
-                clock=CLOCK)  # fmt: skip
+        rectify(
+            engine,
+            catalog,
+            keys,
+            DUAL,
+            ["customers.contact_first_name=Dorothea", assignment],
+            clock=CLOCK,
+        )
     assert exc.value.where == where
     assert rule in exc.value.message
     value = assignment.partition("=")[2]
@@ -102,10 +111,13 @@ def test_valid_rectification_changes_exactly_the_field_and_lists_recipients(
 ) -> None:
     before = snapshot(engine)
     plan = rectify(
-        engine, catalog, keys, DUAL,
+        engine,
+        catalog,
+        keys,
+        DUAL,
         ["partner_contacts.phone=+49 (341) 98-76543", "customers.contact_last_name=Quendel"],
         clock=CLOCK,
-    )  # fmt: skip
+    )
     after = snapshot(engine)
     cols = {t: [c.name for c in tbl.columns] for t, tbl in _tables().items()}
     changed = {(t, k, cols[t][i]) for t, k, i in _changed_cells(before, after)}
@@ -139,9 +151,14 @@ def test_evidence_table_gets_a_supplement_not_a_rewrite(
     plan = rectify(engine, catalog, keys, CARLA, ["mca_acceptances.position=CFO"], clock=CLOCK)
     assert snapshot(engine) == before
     assert [c.to_json() for c in plan.changes] == [
-        {"table": "mca_acceptances", "field": "position", "rows": 1,
-         "action": "supplemented", "evidence": True}
-    ]  # fmt: skip
+        {
+            "table": "mca_acceptances",
+            "field": "position",
+            "rows": 1,
+            "action": "supplemented",
+            "evidence": True,
+        }
+    ]
     with engine.connect() as c:
         stored = c.execute(select(supplements)).mappings().one()
         assert b"CFO" not in stored["statement"]  # sealed
@@ -176,10 +193,24 @@ def test_request_outcome_is_recorded(engine: Engine, catalog: Catalog, keys: Sta
 
     create_ledger(engine)
     with engine.begin() as c:
-        req = open_request(c, keys, catalog, type="rectification", identities=DUAL,
-                           received=date(2026, 11, 20), clock=CLOCK)  # fmt: skip
-    rectify(engine, catalog, keys, DUAL, ["partner_contacts.department=IT"], request_id=req.id,
-            clock=CLOCK)  # fmt: skip
+        req = open_request(
+            c,
+            keys,
+            catalog,
+            type="rectification",
+            identities=DUAL,
+            received=date(2026, 11, 20),
+            clock=CLOCK,
+        )
+    rectify(
+        engine,
+        catalog,
+        keys,
+        DUAL,
+        ["partner_contacts.department=IT"],
+        request_id=req.id,
+        clock=CLOCK,
+    )
     with engine.connect() as c:
         done = get_request(c, keys, req.id)
     assert done.status == "in_progress"
@@ -188,14 +219,29 @@ def test_request_outcome_is_recorded(engine: Engine, catalog: Catalog, keys: Sta
 
 
 def test_cli_json_and_printable_letters(
-    engine: Engine, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    engine: Engine,
+    db_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     monkeypatch.setenv("DSR_SECRET", "6b" * 32)
     letters = tmp_path / "letters"
-    code = main(["--database-url", db_url, "rectify", f"email={DUAL_EMAIL}",
-                 "--set", "partner_contacts.position=<b>Chefin</b>",
-                 "--notices-dir", str(letters), "--lang", "de", "--json"])  # fmt: skip
+    code = main(
+        [
+            "--database-url",
+            db_url,
+            "rectify",
+            f"email={DUAL_EMAIL}",
+            "--set",
+            "partner_contacts.position=<b>Chefin</b>",
+            "--notices-dir",
+            str(letters),
+            "--lang",
+            "de",
+            "--json",
+        ]
+    )
     assert code == 0
     data = json.loads(capsys.readouterr().out)
     assert data["changes"][0]["table"] == "partner_contacts"
@@ -209,8 +255,16 @@ def test_cli_json_and_printable_letters(
     assert "&lt;b&gt;Chefin&lt;/b&gt;" in html and "<b>Chefin" not in html
     assert f"email={DUAL_EMAIL.lower()}" in html  # the recipient learns whom it concerns
     # an invalid value: exit 1, the message names table.field, never the value
-    code = main(["--database-url", db_url, "rectify", f"email={CARLA_EMAIL}",
-                 "--set", "customers.contact_email=carla-at-home"])  # fmt: skip
+    code = main(
+        [
+            "--database-url",
+            db_url,
+            "rectify",
+            f"email={CARLA_EMAIL}",
+            "--set",
+            "customers.contact_email=carla-at-home",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1
     assert "customers.contact_email" in err and "carla-at-home" not in err

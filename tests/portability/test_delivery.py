@@ -57,12 +57,18 @@ def storage(tmp_path: Path) -> DirectoryStorage:
     return DirectoryStorage(tmp_path / "store")
 
 
-def make(engine: Engine, storage: DirectoryStorage, keys: StaticKeys, who: str = ANNA,
-         clock: FixedClock = CLOCK) -> Delivery:  # fmt: skip
+def make(
+    engine: Engine,
+    storage: DirectoryStorage,
+    keys: StaticKeys,
+    who: str = ANNA,
+    clock: FixedClock = CLOCK,
+) -> Delivery:
     cat = load_catalog()
     with engine.begin() as conn:
-        return deliver(conn, cat, SubjectGraph(cat, engine), [f"email={who}"], storage, keys,
-                       clock=clock)  # fmt: skip
+        return deliver(
+            conn, cat, SubjectGraph(cat, engine), [f"email={who}"], storage, keys, clock=clock
+        )
 
 
 def stored(storage: DirectoryStorage) -> list[Path]:
@@ -198,9 +204,12 @@ def test_nothing_portable_stores_nothing(
 
 
 def test_cli_deliver_and_download(
-    engine: Engine, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    engine: Engine,
+    db_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     monkeypatch.setenv("DSR_SECRET", "ab" * 32)
     store = str(tmp_path / "store")
     base = ["--database-url", db_url]
@@ -300,10 +309,25 @@ def test_request_outcome_is_recorded(
 
     cat = load_catalog()
     with engine.begin() as conn:
-        req = open_request(conn, keys, cat, type="portability", identities=[f"email={ANNA}"],
-                           received=date(2026, 11, 20), clock=CLOCK)  # fmt: skip
-        d = deliver(conn, cat, SubjectGraph(cat, engine), [f"email={ANNA}"], storage, keys,
-                    clock=CLOCK, request_id=req.id)  # fmt: skip
+        req = open_request(
+            conn,
+            keys,
+            cat,
+            type="portability",
+            identities=[f"email={ANNA}"],
+            received=date(2026, 11, 20),
+            clock=CLOCK,
+        )
+        d = deliver(
+            conn,
+            cat,
+            SubjectGraph(cat, engine),
+            [f"email={ANNA}"],
+            storage,
+            keys,
+            clock=CLOCK,
+            request_id=req.id,
+        )
     assert d.token
     with engine.connect() as conn:
         got = get_request(conn, keys, req.id)

@@ -52,9 +52,13 @@ class Demo:
         catalog = catalog or self.catalog
         with self.engine.connect() as conn:
             return access_report(
-                conn, catalog, SubjectGraph(catalog, self.engine) if catalog is not self.catalog
-                else self.graph, identities, lang=lang, clock=CLOCK
-            )  # fmt: skip
+                conn,
+                catalog,
+                SubjectGraph(catalog, self.engine) if catalog is not self.catalog else self.graph,
+                identities,
+                lang=lang,
+                clock=CLOCK,
+            )
 
 
 @pytest.fixture(scope="module")
@@ -256,8 +260,9 @@ def test_cli_html_to_stdout_and_file_pdf_needs_output(demo: Demo, tmp_path: Path
     code, out, _ = _run(demo, *demo.people.visitor.identities, "--format", "html")
     assert code == 0 and out.startswith(b"<!DOCTYPE html>")
     target = tmp_path / "report.html"
-    code, out, err = _run(demo, *demo.people.visitor.identities, "--format", "html", "-o",
-                          str(target))  # fmt: skip
+    code, out, err = _run(
+        demo, *demo.people.visitor.identities, "--format", "html", "-o", str(target)
+    )
     assert code == 0 and out == b"" and target.read_text().startswith("<!DOCTYPE html>")
     assert demo.people.visitor.email not in err  # the message names no person
     code, _, _ = _run(demo, *demo.people.visitor.identities, "--format", "pdf")
@@ -301,8 +306,10 @@ def test_cli_audits_access_and_records_the_request_outcome(demo: Demo) -> None:
     assert details["rows"] == doc["summary"]["rows"] and details["format"] == "json"
     assert demo.people.employee.email not in json.dumps([dict(e) for e in entries], default=str)
     assert outcome[-1]["action"] == "access"
-    assert outcome[-1]["summary"] == {"tables": doc["summary"]["tables"],
-                                      "rows": doc["summary"]["rows"]}  # fmt: skip
+    assert outcome[-1]["summary"] == {
+        "tables": doc["summary"]["tables"],
+        "rows": doc["summary"]["rows"],
+    }
     assert verdict.ok
     # with the ledger present, an access without a request is audited too
     code, _, _ = _run(demo, *demo.people.nobody.identities)

@@ -21,21 +21,48 @@ sys.exit(main(sys.argv[1:]))
 
 
 def _dsr(hidden: set[str], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", HIDE.format(hidden=hidden), *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", HIDE.format(hidden=hidden), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_without_weasyprint_pdf_is_refused_with_the_extra_and_json_still_works(
     tmp_path: Path,
 ) -> None:
     db = f"sqlite:///{tmp_path}/x.db"
-    init = _dsr({"weasyprint"}, "--database-url", db, "--key-file", str(tmp_path / "k"), "init",
-                cwd=tmp_path)  # fmt: skip
+    init = _dsr(
+        {"weasyprint"},
+        "--database-url",
+        db,
+        "--key-file",
+        str(tmp_path / "k"),
+        "init",
+        cwd=tmp_path,
+    )
     assert init.returncode == 0, init.stderr
-    common = ["--database-url", db, "--key-file", str(tmp_path / "k"), "--catalog",
-              str(Path(__file__).resolve().parent.parent / "policies")]  # fmt: skip
-    pdf = _dsr({"weasyprint"}, *common, "access", "email=a@example.com", "--format", "pdf", "-o",
-               str(tmp_path / "r.pdf"), cwd=tmp_path)  # fmt: skip
+    common = [
+        "--database-url",
+        db,
+        "--key-file",
+        str(tmp_path / "k"),
+        "--catalog",
+        str(Path(__file__).resolve().parents[2] / "policies"),
+    ]
+    pdf = _dsr(
+        {"weasyprint"},
+        *common,
+        "access",
+        "email=a@example.com",
+        "--format",
+        "pdf",
+        "-o",
+        str(tmp_path / "r.pdf"),
+        cwd=tmp_path,
+    )
     assert pdf.returncode == 1
     assert "pip install 'dsr[pdf]'" in pdf.stderr
     assert "Traceback" not in pdf.stderr

@@ -29,10 +29,18 @@ def test_held_rows_survive_while_their_neighbours_go(db_url: str) -> None:
     seed(engine, logs=20, log_start=OLD_LOGS)
     catalog = load_catalog()
     with engine.begin() as c:
-        by_key = add_hold(c, KEYS, catalog, table="usage_log", row_keys=[5, "7"],
-                          reason="case 1", clock=CLOCK)  # fmt: skip
-        whole = add_hold(c, KEYS, catalog, table="invoices", reason="tax audit", clock=CLOCK,
-                         until=date(2027, 6, 30))  # fmt: skip
+        by_key = add_hold(
+            c, KEYS, catalog, table="usage_log", row_keys=[5, "7"], reason="case 1", clock=CLOCK
+        )
+        whole = add_hold(
+            c,
+            KEYS,
+            catalog,
+            table="invoices",
+            reason="tax audit",
+            clock=CLOCK,
+            until=date(2027, 6, 30),
+        )
     report = purge(engine, catalog, KEYS, as_of=AS_OF)
     assert ids(engine, s.usage_log) == [5, 7]
     assert ids(engine, s.invoices) == [1, 2, 3]  # all expired, all held
@@ -52,11 +60,25 @@ def test_person_hold_covers_rows_added_later_and_release_ends_it(db_url: str) ->
     seed(engine, logs=20, log_start=OLD_LOGS)  # odd ids belong to account 3
     catalog = load_catalog()
     with engine.begin() as c:
-        hold = add_hold(c, KEYS, catalog, identities=["email=Visitor@Running.example"],
-                        reason="litigation", clock=CLOCK)  # fmt: skip
-        c.execute(insert(s.usage_log).values(id=100, ts=OLD_LOGS, ip="203.0.113.9",
-                                             file_name="/x", bytes_sent=1, status=200,
-                                             user_account_id=3))  # fmt: skip
+        hold = add_hold(
+            c,
+            KEYS,
+            catalog,
+            identities=["email=Visitor@Running.example"],
+            reason="litigation",
+            clock=CLOCK,
+        )
+        c.execute(
+            insert(s.usage_log).values(
+                id=100,
+                ts=OLD_LOGS,
+                ip="203.0.113.9",
+                file_name="/x",
+                bytes_sent=1,
+                status=200,
+                user_account_id=3,
+            )
+        )
     report = purge(engine, catalog, KEYS, as_of=AS_OF)
     assert ids(engine, s.usage_log) == [*range(2, 21, 2), 100]
     assert by_rule(report)[("usage_log_delete", "usage_log")]["withheld"] == 11
@@ -80,8 +102,15 @@ def test_lapsed_hold_no_longer_protects(db_url: str) -> None:
     seed(engine, logs=4, log_start=OLD_LOGS)
     catalog = load_catalog()
     with engine.begin() as c:
-        add_hold(c, KEYS, catalog, table="usage_log", reason="review passed", clock=CLOCK,
-                 until=AS_OF.date() - timedelta(days=1))  # fmt: skip
+        add_hold(
+            c,
+            KEYS,
+            catalog,
+            table="usage_log",
+            reason="review passed",
+            clock=CLOCK,
+            until=AS_OF.date() - timedelta(days=1),
+        )
         graph = SubjectGraph(catalog, c)
         assert load_holds(c, catalog, graph, KEYS, AS_OF).holds == []
         assert list_holds(c, active_only=True, at=AS_OF, tz=catalog.timezone) == []
@@ -94,12 +123,27 @@ def test_restricted_rows_are_withheld(db_url: str) -> None:
     engine = connect(db_url)
     seed(engine, logs=6, log_start=OLD_LOGS)
     with engine.begin() as c:
-        c.execute(insert(restrictions), [
-            {"table_name": "usage_log", "row_key": "3", "subject": "ps_x", "reason": "Art. 18",
-             "since": datetime(2026, 1, 1), "lifted_at": None},
-            {"table_name": "usage_log", "row_key": "4", "subject": "ps_x", "reason": "Art. 18",
-             "since": datetime(2026, 1, 1), "lifted_at": datetime(2026, 2, 1)},
-        ])  # fmt: skip
+        c.execute(
+            insert(restrictions),
+            [
+                {
+                    "table_name": "usage_log",
+                    "row_key": "3",
+                    "subject": "ps_x",
+                    "reason": "Art. 18",
+                    "since": datetime(2026, 1, 1),
+                    "lifted_at": None,
+                },
+                {
+                    "table_name": "usage_log",
+                    "row_key": "4",
+                    "subject": "ps_x",
+                    "reason": "Art. 18",
+                    "since": datetime(2026, 1, 1),
+                    "lifted_at": datetime(2026, 2, 1),
+                },
+            ],
+        )
     dry = purge(engine, load_catalog(), KEYS, as_of=AS_OF, dry_run=True)
     report = purge(engine, load_catalog(), KEYS, as_of=AS_OF)
     assert ids(engine, s.usage_log) == [3]
@@ -131,8 +175,24 @@ def test_hold_cli(
     engine = connect(db_url)
     seed(engine, logs=3, log_start=OLD_LOGS)
     base = ["--database-url", db_url, "hold"]
-    assert main([*base, "add", "--table", "usage_log", "--key", "2", "--reason", "c",
-                 "--until", "2030-01-01", "--json"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                *base,
+                "add",
+                "--table",
+                "usage_log",
+                "--key",
+                "2",
+                "--reason",
+                "c",
+                "--until",
+                "2030-01-01",
+                "--json",
+            ]
+        )
+        == 0
+    )
     hold_id = json.loads(capsys.readouterr().out)["id"]
     assert main([*base, "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)["holds"]

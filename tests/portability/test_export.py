@@ -43,37 +43,120 @@ def seed(engine: Engine) -> None:
     s.metadata.create_all(engine)
     t = datetime(2026, 7, 1, 10, 30)
     with engine.begin() as conn:
-        conn.execute(insert(s.partners).values(
-            id=1, company_name="Partner GmbH", street="Weg 1", postal_code="04109",
-            city="Leipzig", country="DE", region="Sachsen", employee_count=5, pc_count=5,
-            currency="EUR", inquiry_email="info@partner.example", registered_at=t))  # fmt: skip
-        conn.execute(insert(s.user_accounts), [
-            {"id": 1, "partner_id": 1, "first_name": "Anna", "last_name": "Adler", "email": ANNA,
-             "password_hash": "h1", "created_at": t},
-            {"id": 2, "partner_id": 1, "first_name": "Bob", "last_name": "Bauer", "email": BOB,
-             "password_hash": "h2", "created_at": t},
-        ])  # fmt: skip
-        conn.execute(insert(s.partner_contacts).values(
-            id=1, partner_id=1, first_name="Dieter", last_name="Dorn", email=DIETER,
-            phone="+4934100000", created_at=t))  # fmt: skip
-        conn.execute(insert(s.customers).values(
-            id=1, partner_id=1, customer_number="K-1", company_name="Kunde AG", street="Str 2",
-            postal_code="04103", city="Leipzig", country="DE", region="Sachsen",
-            markup_percent=5, credit_limit_eur=1000, contact_first_name="Carla",
-            contact_last_name="Clausen", contact_email=CARLA, contact_phone="+4934111111",
-            created_by=1, created_at=t))  # fmt: skip
-        conn.execute(insert(s.newsletter_subscriptions), [
-            {"id": 1, "email": ANNA, "first_name": "Anna", "topics": "Microsoft 365",
-             "consented_at": t, "consent_text_version": "v1"},
-            {"id": 2, "email": ANNA.upper(), "first_name": None, "topics": TRICKY,
-             "consented_at": t, "consent_text_version": "v2"},
-            {"id": 3, "email": CARLA, "first_name": "Carla", "topics": "Azure",
-             "consented_at": t, "consent_text_version": "v1"},
-        ])  # fmt: skip
-        conn.execute(insert(s.usage_log), [
-            {"ts": t, "ip": "198.51.100.7", "file_name": "/", "bytes_sent": 10, "status": 200,
-             "user_account_id": uid} for uid in (1, 1, 2)
-        ])  # fmt: skip
+        conn.execute(
+            insert(s.partners).values(
+                id=1,
+                company_name="Partner GmbH",
+                street="Weg 1",
+                postal_code="04109",
+                city="Leipzig",
+                country="DE",
+                region="Sachsen",
+                employee_count=5,
+                pc_count=5,
+                currency="EUR",
+                inquiry_email="info@partner.example",
+                registered_at=t,
+            )
+        )
+        conn.execute(
+            insert(s.user_accounts),
+            [
+                {
+                    "id": 1,
+                    "partner_id": 1,
+                    "first_name": "Anna",
+                    "last_name": "Adler",
+                    "email": ANNA,
+                    "password_hash": "h1",
+                    "created_at": t,
+                },
+                {
+                    "id": 2,
+                    "partner_id": 1,
+                    "first_name": "Bob",
+                    "last_name": "Bauer",
+                    "email": BOB,
+                    "password_hash": "h2",
+                    "created_at": t,
+                },
+            ],
+        )
+        conn.execute(
+            insert(s.partner_contacts).values(
+                id=1,
+                partner_id=1,
+                first_name="Dieter",
+                last_name="Dorn",
+                email=DIETER,
+                phone="+4934100000",
+                created_at=t,
+            )
+        )
+        conn.execute(
+            insert(s.customers).values(
+                id=1,
+                partner_id=1,
+                customer_number="K-1",
+                company_name="Kunde AG",
+                street="Str 2",
+                postal_code="04103",
+                city="Leipzig",
+                country="DE",
+                region="Sachsen",
+                markup_percent=5,
+                credit_limit_eur=1000,
+                contact_first_name="Carla",
+                contact_last_name="Clausen",
+                contact_email=CARLA,
+                contact_phone="+4934111111",
+                created_by=1,
+                created_at=t,
+            )
+        )
+        conn.execute(
+            insert(s.newsletter_subscriptions),
+            [
+                {
+                    "id": 1,
+                    "email": ANNA,
+                    "first_name": "Anna",
+                    "topics": "Microsoft 365",
+                    "consented_at": t,
+                    "consent_text_version": "v1",
+                },
+                {
+                    "id": 2,
+                    "email": ANNA.upper(),
+                    "first_name": None,
+                    "topics": TRICKY,
+                    "consented_at": t,
+                    "consent_text_version": "v2",
+                },
+                {
+                    "id": 3,
+                    "email": CARLA,
+                    "first_name": "Carla",
+                    "topics": "Azure",
+                    "consented_at": t,
+                    "consent_text_version": "v1",
+                },
+            ],
+        )
+        conn.execute(
+            insert(s.usage_log),
+            [
+                {
+                    "ts": t,
+                    "ip": "198.51.100.7",
+                    "file_name": "/",
+                    "bytes_sent": 10,
+                    "status": 200,
+                    "user_account_id": uid,
+                }
+                for uid in (1, 1, 2)
+            ],
+        )
 
 
 @pytest.fixture
@@ -116,8 +199,12 @@ def test_package_opens_hashes_match_schema_validates_csv_equals_json(
     assert oct(out.stat().st_mode & 0o777) == "0o600"
     files = read_package(out)
     assert set(files) == {
-        "README.txt", "schema.json", "data.json", "newsletter_subscriptions.csv", "manifest.json"
-    }  # fmt: skip
+        "README.txt",
+        "schema.json",
+        "data.json",
+        "newsletter_subscriptions.csv",
+        "manifest.json",
+    }
     manifest = json.loads(files["manifest.json"])
     assert manifest["format_version"] == 1
     assert manifest["controller"]["name"] == "COMPAREX AG"
@@ -178,9 +265,10 @@ def test_other_party_fields_on_the_persons_rows_are_masked(engine: Engine, tmp_p
     t = cat.tables["customers"]
     purposes = {
         k: dataclasses.replace(p, legal_basis="6(1)(b)", legitimate_interest=None)
-        if k in {f.purpose for f in t.fields.values()} else p
+        if k in {f.purpose for f in t.fields.values()}
+        else p
         for k, p in cat.purposes.items()
-    }  # fmt: skip
+    }
     fields = {k: dataclasses.replace(f, portable=True) for k, f in t.fields.items()}
     variant = dataclasses.replace(
         cat,
@@ -199,12 +287,27 @@ def test_other_party_fields_on_the_persons_rows_are_masked(engine: Engine, tmp_p
 
     # Anna is also the contact of a customer Bob created: both roles, row by row
     with engine.begin() as conn:
-        conn.execute(insert(s.customers).values(
-            id=2, partner_id=1, customer_number="K-2", company_name="Adler KG", street="Str 3",
-            postal_code="04103", city="Leipzig", country="DE", region="Sachsen",
-            markup_percent=5, credit_limit_eur=1000, contact_first_name="Anna",
-            contact_last_name="Adler", contact_email=ANNA, contact_phone="+4934122222",
-            created_by=2, created_at=datetime(2026, 8, 1)))  # fmt: skip
+        conn.execute(
+            insert(s.customers).values(
+                id=2,
+                partner_id=1,
+                customer_number="K-2",
+                company_name="Adler KG",
+                street="Str 3",
+                postal_code="04103",
+                city="Leipzig",
+                country="DE",
+                region="Sachsen",
+                markup_percent=5,
+                credit_limit_eur=1000,
+                contact_first_name="Anna",
+                contact_last_name="Adler",
+                contact_email=ANNA,
+                contact_phone="+4934122222",
+                created_by=2,
+                created_at=datetime(2026, 8, 1),
+            )
+        )
     out2 = tmp_path / "both.zip"
     export(engine, [f"email={ANNA}"], out2, variant)
     files = read_package(out2)
@@ -218,8 +321,9 @@ def test_other_party_fields_on_the_persons_rows_are_masked(engine: Engine, tmp_p
     assert CARLA not in blob and "Clausen" not in blob
     csv_back = csv_rows(files["customers.csv"])
     assert {r["company_name"]: r["created_by"] for r in csv_back} == {
-        "Kunde AG": "1", "Adler KG": ""
-    }  # fmt: skip
+        "Kunde AG": "1",
+        "Adler KG": "",
+    }
 
 
 def test_nothing_portable_writes_nothing_and_says_why(engine: Engine, tmp_path: Path) -> None:
@@ -240,12 +344,25 @@ def test_nothing_portable_writes_nothing_and_says_why(engine: Engine, tmp_path: 
 def test_restricted_rows_are_left_out_and_counted(engine: Engine, tmp_path: Path) -> None:
     create_ledger(engine)
     with engine.begin() as conn:
-        conn.execute(insert(restrictions).values(
-            table_name="newsletter_subscriptions", row_key="2", subject="ps_x", reason="r",
-            since=datetime(2026, 11, 1)))  # fmt: skip
-        conn.execute(insert(restrictions).values(
-            table_name="newsletter_subscriptions", row_key="1", subject="ps_x", reason="r",
-            since=datetime(2026, 10, 1), lifted_at=datetime(2026, 10, 2)))  # fmt: skip
+        conn.execute(
+            insert(restrictions).values(
+                table_name="newsletter_subscriptions",
+                row_key="2",
+                subject="ps_x",
+                reason="r",
+                since=datetime(2026, 11, 1),
+            )
+        )
+        conn.execute(
+            insert(restrictions).values(
+                table_name="newsletter_subscriptions",
+                row_key="1",
+                subject="ps_x",
+                reason="r",
+                since=datetime(2026, 10, 1),
+                lifted_at=datetime(2026, 10, 2),
+            )
+        )
     out = tmp_path / "r.zip"
     result = export(engine, [f"email={ANNA}"], out)
     assert result.counts == {"newsletter_subscriptions": 1}
@@ -292,8 +409,7 @@ def test_cli_export_json_and_exit_codes(
     data = json.loads(capsys.readouterr().out)
     assert data["file"] == str(out) and data["expires_at"] is None
     assert data["counts"] == {"newsletter_subscriptions": 2}
-    assert main([*base, "export", f"email={DIETER}", "-o", str(tmp_path / "d.zip"),
-                 "--json"]) == 0  # fmt: skip
+    assert main([*base, "export", f"email={DIETER}", "-o", str(tmp_path / "d.zip"), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["nothing_portable"] is True and data["file"] is None
     assert data["not_portable"][0]["legal_basis"] == "6(1)(f)"
@@ -333,16 +449,18 @@ def test_datetime_columns_get_the_zone_offset_of_each_value() -> None:
     expected = ("2026-03-28T12:00:00+01:00", "2026-03-29T12:00:00+02:00")
     assert conv((winter, summer), 0) == expected  # straddles the switch: value by value
     assert conv((summer, summer + ".250000"), 0) == (
-        "2026-03-29T12:00:00+02:00", "2026-03-29T12:00:00.250000+02:00"
-    )  # fmt: skip
+        "2026-03-29T12:00:00+02:00",
+        "2026-03-29T12:00:00.250000+02:00",
+    )
     assert conv((summer + ".000000",) * 2, 0) == ("2026-03-29T12:00:00+02:00",) * 2
     assert conv((winter, None), 1) == ("2026-03-28T12:00:00+01:00", None)
     as_dt = tuple(datetime.fromisoformat(v) for v in (winter, summer))
     assert orjson_values(conv(as_dt, 0)) == list(expected)
     same_day = tuple(datetime(2026, 7, 1, h) for h in (1, 23))
     assert orjson_values(conv(same_day, 0)) == [
-        "2026-07-01T01:00:00+02:00", "2026-07-01T23:00:00+02:00"
-    ]  # fmt: skip
+        "2026-07-01T01:00:00+02:00",
+        "2026-07-01T23:00:00+02:00",
+    ]
 
 
 def orjson_values(values: Any) -> list[Any]:

@@ -21,8 +21,21 @@ def test_cli_verbs_are_toolkit_methods() -> None:
         method = getattr(dsr.Toolkit, verb)
         assert callable(method), verb
         assert method.__doc__, f"Toolkit.{verb} has no docstring"
-    for name in ("open_request", "request", "requests", "extend", "close", "hold", "release",
-                 "holds", "verify", "record", "init", "migrate", "state"):  # fmt: skip
+    for name in (
+        "open_request",
+        "request",
+        "requests",
+        "extend",
+        "close",
+        "hold",
+        "release",
+        "holds",
+        "verify",
+        "record",
+        "init",
+        "migrate",
+        "state",
+    ):
         assert getattr(dsr.Ledger, name).__doc__, f"Ledger.{name} has no docstring"
 
 
@@ -67,7 +80,7 @@ def test_the_cli_reference_is_the_commands_own_help() -> None:
     import runpy
     from pathlib import Path
 
-    script = Path(__file__).resolve().parent.parent / "docs" / "cli_reference.py"
+    script = Path(__file__).resolve().parents[2] / "docs" / "cli_reference.py"
     check = runpy.run_path(str(script))["main"]
     assert check(["--check"]) == 0  # else: python docs/cli_reference.py
 
@@ -75,7 +88,7 @@ def test_the_cli_reference_is_the_commands_own_help() -> None:
 def test_every_command_is_documented_in_the_cli_reference() -> None:
     from pathlib import Path
 
-    reference = (Path(__file__).resolve().parent.parent / "docs" / "cli.md").read_text("utf-8")
+    reference = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text("utf-8")
 
     def walk(group, prefix):  # type: ignore[no-untyped-def]
         for name, command in group.commands.items():

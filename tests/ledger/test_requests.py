@@ -353,15 +353,35 @@ def test_cli_request_register(
     assert _cli(capsys, db_url, key, "init", "--json")[0] == 0
 
     code, opened, _ = _cli(
-        capsys, db_url, key, "request", "open", "--type", "access", "--received", recent,
-        "--verified-by", "ID card", f"email={EMAIL}", "--json",
-    )  # fmt: skip
+        capsys,
+        db_url,
+        key,
+        "request",
+        "open",
+        "--type",
+        "access",
+        "--received",
+        recent,
+        "--verified-by",
+        "ID card",
+        f"email={EMAIL}",
+        "--json",
+    )
     assert code == 0
     assert set(opened) >= {"id", "due", "status"} and opened["status"] == "open"
     code, late, _ = _cli(
-        capsys, db_url, key, "request", "open", "--type", "erasure", "--received", old,
-        EMAIL, "--json",
-    )  # fmt: skip
+        capsys,
+        db_url,
+        key,
+        "request",
+        "open",
+        "--type",
+        "erasure",
+        "--received",
+        old,
+        EMAIL,
+        "--json",
+    )
     assert code == 0
 
     code, listed, _ = _cli(capsys, db_url, key, "request", "list", "--json")
@@ -385,26 +405,59 @@ def test_cli_request_register(
     assert shown["verified_by"] == "ID card"
 
     code, ext, _ = _cli(
-        capsys, db_url, key, "request", "extend", str(opened["id"]), "--months", "2",
-        "--reason", "many systems", "--json",
-    )  # fmt: skip
+        capsys,
+        db_url,
+        key,
+        "request",
+        "extend",
+        str(opened["id"]),
+        "--months",
+        "2",
+        "--reason",
+        "many systems",
+        "--json",
+    )
     assert code == 0 and ext["extension"]["months"] == 2 and ext["due"] > opened["due"]
     assert ext["original_due"] == opened["due"]
     code, _, err = _cli(
-        capsys, db_url, key, "request", "extend", str(late["id"]), "--months", "1",
-        "--reason", "too late", "--json",
-    )  # fmt: skip
+        capsys,
+        db_url,
+        key,
+        "request",
+        "extend",
+        str(late["id"]),
+        "--months",
+        "1",
+        "--reason",
+        "too late",
+        "--json",
+    )
     assert code == 1 and f"request {late['id']}" in err and "too late" in err
     code, _, _ = _cli(
-        capsys, db_url, key, "request", "extend", str(late["id"]), "--months", "3",
-        "--reason", "x",
-    )  # fmt: skip
+        capsys,
+        db_url,
+        key,
+        "request",
+        "extend",
+        str(late["id"]),
+        "--months",
+        "3",
+        "--reason",
+        "x",
+    )
     assert code == 2
 
     code, closed, _ = _cli(
-        capsys, db_url, key, "request", "close", str(late["id"]), "--outcome", "erased",
+        capsys,
+        db_url,
+        key,
+        "request",
+        "close",
+        str(late["id"]),
+        "--outcome",
+        "erased",
         "--json",
-    )  # fmt: skip
+    )
     assert code == 0 and closed["status"] == "closed" and closed["outcome"] == "erased"
     code, _, err = _cli(capsys, db_url, key, "request", "show", "999", "--json")
     assert code == 1 and "request 999" in err
@@ -427,9 +480,17 @@ def test_cli_bad_duration_and_type_are_usage_errors(
     code, _, err = _cli(capsys, db_url, key, "request", "list", "--due-within", "2x")
     assert code == 2 and "7d" in err
     code, _, _ = _cli(
-        capsys, db_url, key, "request", "open", "--type", "deletion", "--received",
-        "2025-01-01", EMAIL,
-    )  # fmt: skip
+        capsys,
+        db_url,
+        key,
+        "request",
+        "open",
+        "--type",
+        "deletion",
+        "--received",
+        "2025-01-01",
+        EMAIL,
+    )
     assert code == 2
 
 
@@ -439,9 +500,18 @@ def test_cli_without_key_file_says_to_run_init(
     monkeypatch.delenv("DSR_SECRET", raising=False)
     missing = tmp_path / "nowhere" / "secret.key"
     code, _, err = _cli(
-        capsys, db_url, missing, "request", "open", "--type", "access", "--received",
-        "2025-01-01", EMAIL, "--json",
-    )  # fmt: skip
+        capsys,
+        db_url,
+        missing,
+        "request",
+        "open",
+        "--type",
+        "access",
+        "--received",
+        "2025-01-01",
+        EMAIL,
+        "--json",
+    )
     assert code == 1 and "dsr init" in err and EMAIL.lower() not in err.lower()
     assert not missing.exists()
     engine = connect(db_url)

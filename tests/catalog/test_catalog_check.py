@@ -61,8 +61,12 @@ def demo_url(module_db_url: str) -> str:
 
 #: Telephone columns of the demo: compared with their formatting stripped, an expression
 #: MariaDB cannot index, which `catalog check` says there (and only there).
-DEMO_PHONES = {"partner_contacts.phone", "user_accounts.phone", "customers.contact_phone",
-               "contact_requests.phone"}  # fmt: skip
+DEMO_PHONES = {
+    "partner_contacts.phone",
+    "user_accounts.phone",
+    "customers.contact_phone",
+    "contact_requests.phone",
+}
 
 
 def _unindexable(url: str, warnings: list[Finding], every: bool = True) -> list[Finding]:
@@ -306,16 +310,38 @@ def _custom_line(starts_with: str, after: str | None = None) -> int:
 
 def test_types_links_and_art13_gaps_are_all_reported(engine: Engine, tmp_path: Path) -> None:
     md = MetaData()
-    Table("accounts", md, Column("id", Integer, primary_key=True), Column("email", Integer),
-          Column("nickname", String(50)))  # fmt: skip
-    Table("logins", md, Column("id", Integer, primary_key=True), Column("account_id", Integer),
-          Column("ts", String(30)), Column("ip", String(45)))  # fmt: skip
-    Table("devices", md, Column("id", Integer, primary_key=True),
-          Column("owner_ref", String(40)), Column("ts", Integer), Column("label", String(40)),
-          Column("other", Integer, ForeignKey("accounts.id")))  # fmt: skip
-    Table("tokens", md, Column("id", Integer), Column("serial", Integer, primary_key=True),
-          Column("account_id", Integer, ForeignKey("logins.id")),
-          Column("ts", DateTime))  # fmt: skip
+    Table(
+        "accounts",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("email", Integer),
+        Column("nickname", String(50)),
+    )
+    Table(
+        "logins",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("account_id", Integer),
+        Column("ts", String(30)),
+        Column("ip", String(45)),
+    )
+    Table(
+        "devices",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("owner_ref", String(40)),
+        Column("ts", Integer),
+        Column("label", String(40)),
+        Column("other", Integer, ForeignKey("accounts.id")),
+    )
+    Table(
+        "tokens",
+        md,
+        Column("id", Integer),
+        Column("serial", Integer, primary_key=True),
+        Column("account_id", Integer, ForeignKey("logins.id")),
+        Column("ts", DateTime),
+    )
     md.create_all(engine)
     path = tmp_path / "shop.yaml"
     path.write_text(CUSTOM, encoding="utf-8")

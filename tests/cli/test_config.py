@@ -11,8 +11,17 @@ import pytest
 from dsr.cli import main
 from dsr.crypto.keys import create_key_file
 
-ENV_VARS = ("DSR_DATABASE_URL", "DATABASE_URL", "DSR_KEY_FILE", "DSR_SECRET", "DSR_CONFIG",
-            "DSR_CATALOG", "DSR_EXPORT_DIR", "DSR_LOG_LEVEL", "DSR_LOG_FORMAT")  # fmt: skip
+ENV_VARS = (
+    "DSR_DATABASE_URL",
+    "DATABASE_URL",
+    "DSR_KEY_FILE",
+    "DSR_SECRET",
+    "DSR_CONFIG",
+    "DSR_CATALOG",
+    "DSR_EXPORT_DIR",
+    "DSR_LOG_LEVEL",
+    "DSR_LOG_FORMAT",
+)
 
 
 @pytest.fixture(autouse=True)

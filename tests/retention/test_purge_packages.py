@@ -27,9 +27,15 @@ def test_expired_package_is_deleted_by_the_purge(db_url: str, tmp_path: Path) ->
     storage = DirectoryStorage(tmp_path / "packages")
     with engine.begin() as conn:
         delivery = deliver(
-            conn, catalog, SubjectGraph(catalog, engine), people.dual_role.identities, storage,
-            keys, clock=FixedClock(NOW), expires=timedelta(days=7),
-        )  # fmt: skip
+            conn,
+            catalog,
+            SubjectGraph(catalog, engine),
+            people.dual_role.identities,
+            storage,
+            keys,
+            clock=FixedClock(NOW),
+            expires=timedelta(days=7),
+        )
     assert delivery.token and any((tmp_path / "packages").iterdir())
 
     early = purge(engine, catalog, keys, clock=FixedClock(NOW + timedelta(days=6)), storage=storage)

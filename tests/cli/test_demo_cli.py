@@ -19,9 +19,16 @@ def test_demo_writes_reports_for_the_promised_people(
     result = json.loads(captured.out)
     logged = [json.loads(line) for line in captured.err.splitlines()]  # every line a JSON record
     steps = {(r["logger"], r["step"]) for r in logged}
-    assert {("dsr.demo", "demo"), ("dsr.purge", "plan"), ("dsr.purge", "batch"),
-            ("dsr.purge", "done"), ("dsr.erase", "done"), ("dsr.access", "recorded"),
-            ("dsr.export", "recorded"), ("dsr.migrate", "done")} <= steps  # fmt: skip
+    assert {
+        ("dsr.demo", "demo"),
+        ("dsr.purge", "plan"),
+        ("dsr.purge", "batch"),
+        ("dsr.purge", "done"),
+        ("dsr.erase", "done"),
+        ("dsr.access", "recorded"),
+        ("dsr.export", "recorded"),
+        ("dsr.migrate", "done"),
+    } <= steps
     assert all(r["time"].endswith("Z") and r["level"] in ("debug", "info") for r in logged)
     values = {i.split("=", 1)[1] for p in result["people"] for i in p["identities"]}
     values |= {v.split("@")[0] for v in values if "@" in v}
@@ -29,8 +36,12 @@ def test_demo_writes_reports_for_the_promised_people(
     assert {"database_url", "catalog", "files", "people"} <= set(result)
     assert result["database_url"].startswith("sqlite:///")
     roles = " | ".join(p["role"] for p in result["people"])
-    for role in ("partner contact, customer contact", "created customer records",
-                 "contact person of a customer", "visitor whose web logs"):  # fmt: skip
+    for role in (
+        "partner contact, customer contact",
+        "created customer records",
+        "contact person of a customer",
+        "visitor whose web logs",
+    ):
         assert role in roles
     assert all(
         i.split("=")[0] in ("email", "ip") for p in result["people"] for i in p["identities"]

@@ -51,7 +51,7 @@ def _assert_located(exc: CatalogError | None, path: Path) -> None:
         ("controller: x\ndpo: " + "[" * 200 + "\n", 3, "malformed YAML"),
         ("a: 1\nb: [" + "[" * 80 + "]" * 81 + "\n", 2, "nested deeper"),
     ],
-)  # fmt: skip
+)
 def test_hostile_values_are_located_errors(tmp_path: Path, doc: str, line: int, says: str) -> None:
     path = tmp_path / "c.yaml"
     exc = _load(path, doc.encode())
@@ -88,10 +88,40 @@ def test_a_long_value_is_quoted_only_as_an_excerpt(tmp_path: Path) -> None:
 
 
 _TOKENS = st.sampled_from(
-    ["", "~", "null", "!!int abc", "!!binary x", "*nope", "&a x", "[", "]", "{", "}", "- x",
-     "::", "? x", "\t", "\x00", "\x1b", "'", '"', "%YAML 9", "!!str", "1e999", "-1",
-     "0x1F", "yes", "2026-13-45", "[]", "{}", "'" + "x" * 300 + "'", "&x [*x]", "\\u0000"]
-)  # fmt: skip
+    [
+        "",
+        "~",
+        "null",
+        "!!int abc",
+        "!!binary x",
+        "*nope",
+        "&a x",
+        "[",
+        "]",
+        "{",
+        "}",
+        "- x",
+        "::",
+        "? x",
+        "\t",
+        "\x00",
+        "\x1b",
+        "'",
+        '"',
+        "%YAML 9",
+        "!!str",
+        "1e999",
+        "-1",
+        "0x1F",
+        "yes",
+        "2026-13-45",
+        "[]",
+        "{}",
+        "'" + "x" * 300 + "'",
+        "&x [*x]",
+        "\\u0000",
+    ]
+)
 
 
 @st.composite
@@ -122,8 +152,11 @@ def _mutated(draw: st.DrawFn) -> bytes:
     return data
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-          HealthCheck.function_scoped_fixture])  # fmt: skip
+@settings(
+    max_examples=250,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(data=_mutated())
 def test_mutated_catalogs_load_or_fail_with_a_located_catalog_error(
     tmp_path: Path, data: bytes
