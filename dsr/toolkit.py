@@ -39,6 +39,7 @@ from dsr.clock import Clock, SystemClock
 from dsr.subject.identity import Identity
 
 if TYPE_CHECKING:
+    from dsr.catalog.bind import LiveSchema
     from dsr.catalog.check import CheckReport
     from dsr.crypto.keys import KeyProvider
     from dsr.ledger import LedgerInit
@@ -95,6 +96,7 @@ class Toolkit:
         #: what services learn of the live schema beyond the catalog (foreign keys, the
         #: ledger's version), shared by the graph and the ledger facade
         self.schema_cache: dict[str, Any] = {}
+        self._live: LiveSchema | None = None
 
     # -- what the services share ---------------------------------------------------------
 
@@ -126,12 +128,21 @@ class Toolkit:
             return DirectoryStorage(self._storage)
         return self._storage
 
+    @property
+    def live(self) -> LiveSchema:
+        """The live schema's tables, each reflected once, shared by the graph and the check."""
+        if self._live is None:
+            from dsr.catalog.bind import LiveSchema
+
+            self._live = LiveSchema()
+        return self._live
+
     @cached_property
     def graph(self) -> SubjectGraph:
         """The subject graph: the catalog bound to the live schema (reflected once)."""
         from dsr.subject.graph import SubjectGraph
 
-        graph = SubjectGraph(self.catalog, self.engine)
+        graph = SubjectGraph(self.catalog, self.engine, self.live)
         graph.schema_cache = self.schema_cache
         return graph
 
@@ -172,7 +183,7 @@ class Toolkit:
         """The catalog against the live schema and Art. 13/14 (``dsr catalog check``)."""
         from dsr.catalog.check import check_catalog
 
-        return check_catalog(self.catalog, self.engine)
+        return check_catalog(self.catalog, self.engine, self.live)
 
     def find(self, identities: Identities) -> SubjectRecord:
         """Every row about the person, as the subject graph finds it (nothing recorded)."""

@@ -182,3 +182,16 @@ def test_destructive_frame_rolls_back_and_releases_the_lock(chinook_toolkit: dsr
         assert conn.execute(select(func.count()).where(city == "Nowhere")).scalar() == 0
     with tk.destructive():  # the lock was released
         pass
+
+
+def test_the_check_and_the_graph_share_one_reflection(chinook_toolkit: dsr.Toolkit) -> None:
+    from dsr.catalog.check import check_catalog
+
+    tk = chinook_toolkit
+    bound = dict(tk.graph.sa_tables)  # the catalogued tables, reflected for the lookups
+    report = tk.check()
+    for name, table in bound.items():
+        assert tk.live.metadata.tables[name] is table  # reused, not reflected again
+    assert len(tk.live.metadata.tables) > len(bound)  # the uncatalogued ones, once, for the check
+    fresh = check_catalog(tk.catalog, tk.engine)
+    assert report.to_json() == fresh.to_json()

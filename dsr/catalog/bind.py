@@ -58,18 +58,49 @@ def reflect_table(engine: Engine | Connection, name: str, md: MetaData) -> SATab
         return SATable(name, md, autoload_with=engine)
 
 
-def bind_catalog(catalog: Catalog, engine: Engine | Connection) -> BoundCatalog:
+class LiveSchema:
+    """The live database's tables, each reflected at most once and shared by everything that
+    needs them: binding the catalog (the catalogued tables) and ``dsr catalog check`` (all
+    tables, for uncatalogued personal data). A :class:`dsr.Toolkit` keeps one; build a new one
+    after the application's schema changed."""
+
+    def __init__(self) -> None:
+        self.metadata = MetaData()
+        self._names: set[str] | None = None
+
+    def table_names(self, bind: Engine | Connection) -> set[str]:
+        if self._names is None:
+            self._names = set(inspect(bind).get_table_names())
+        return self._names
+
+    def table(self, bind: Engine | Connection, name: str) -> SATable:
+        existing = self.metadata.tables.get(name)
+        return existing if existing is not None else reflect_table(bind, name, self.metadata)
+
+    def all_tables(self, bind: Engine | Connection) -> dict[str, SATable]:
+        """Every table of the database (those not reflected yet are reflected now)."""
+        missing = sorted(self.table_names(bind) - set(self.metadata.tables))
+        if missing:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SAWarning)
+                self.metadata.reflect(bind=bind, only=missing, resolve_fks=False)
+        names = self.table_names(bind)
+        return {n: t for n, t in self.metadata.tables.items() if n in names}
+
+
+def bind_catalog(
+    catalog: Catalog, engine: Engine | Connection, live: LiveSchema | None = None
+) -> BoundCatalog:
     """Reflect the catalogued tables, check every name the catalog uses, settle each key."""
-    insp = inspect(engine)
-    existing = set(insp.get_table_names())
-    md = MetaData()
+    live = live or LiveSchema()
+    existing = live.table_names(engine)
     sa_tables: dict[str, SATable] = {}
     tables: dict[str, Table] = {}
     for t in catalog.tables.values():
         where = str(t.location) if t.location else f"tables.{t.name}"
         if t.name not in existing:
             raise SchemaMismatch(f"table {t.name!r} does not exist in the database", key=where)
-        sa = reflect_table(engine, t.name, md)
+        sa = live.table(engine, t.name)
         needed = {*t.key, *t.fields}
         needed |= {lk.column for lk in t.links.values()}
         if t.display:

@@ -19,17 +19,16 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, MetaData, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy import Table as SATable
 from sqlalchemy import types as sqltypes
-from sqlalchemy.exc import DBAPIError, SAWarning
+from sqlalchemy.exc import DBAPIError
 
-from dsr.catalog.bind import settle_key
+from dsr.catalog.bind import LiveSchema, settle_key
 from dsr.catalog.indexes import missing_indexes
 from dsr.catalog.loader import key_locator
 from dsr.catalog.model import Catalog, Location, Table
@@ -259,12 +258,12 @@ def personal_by_values(values: Sequence[Any]) -> str | None:
 
 
 class _Checker:
-    def __init__(self, catalog: Catalog, conn: Connection) -> None:
+    def __init__(self, catalog: Catalog, conn: Connection, live: LiveSchema | None) -> None:
         self.catalog = catalog
         self.conn = conn
         self.report = CheckReport()
         self._locate: Callable[[Iterable[Any]], Location] = key_locator(catalog.files)
-        self.live = _reflect(conn)
+        self.live = (live or LiveSchema()).all_tables(conn)
         self.missing: set[tuple[str, str]] = set()
         self.missing_anchors: set[tuple[str, str, str]] = set()
         #: each table's key as settled against the live schema (dsr.catalog.bind)
@@ -576,26 +575,20 @@ def _foreign_keys(sa: SATable, column: str) -> set[tuple[str, str]]:
     return out
 
 
-def _reflect(conn: Connection) -> dict[str, SATable]:
-    md = MetaData()
-    with warnings.catch_warnings():
-        # expression indexes (lower(email)) are not reflected; they do not matter here
-        warnings.simplefilter("ignore", SAWarning)
-        md.reflect(bind=conn, resolve_fks=False)
-    return dict(md.tables)
-
-
-def check_catalog(catalog: Catalog, engine: Engine | Connection) -> CheckReport:
+def check_catalog(
+    catalog: Catalog, engine: Engine | Connection, live: LiveSchema | None = None
+) -> CheckReport:
     """Check ``catalog`` against the live database and the information duties of Art. 13/14.
 
     Collects every finding rather than stopping at the first. Errors: tables, columns, types or
     links the database contradicts. Warnings: uncatalogued personal-looking columns and tables
     (by name and by sampling at most :data:`SAMPLE_ROWS` rows per table, through bound SQL on
     reflected tables; no sampled value ever appears in a finding), links without a foreign key,
-    and gaps in what Art. 13/14 require the controller to state.
+    and gaps in what Art. 13/14 require the controller to state. ``live``: tables already
+    reflected (a toolkit's), reused instead of reflecting them again.
     """
     if isinstance(engine, Connection):
-        return _Checker(catalog, engine).run()
+        return _Checker(catalog, engine, live).run()
     try:
         conn = engine.connect()
     except DBAPIError as exc:
@@ -604,4 +597,4 @@ def check_catalog(catalog: Catalog, engine: Engine | Connection) -> CheckReport:
             where="--database-url",
         ) from None
     with conn:
-        return _Checker(catalog, conn).run()
+        return _Checker(catalog, conn, live).run()

@@ -38,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import sqltypes
 
-from dsr.catalog.bind import bind_catalog, link_target
+from dsr.catalog.bind import LiveSchema, bind_catalog, link_target
 from dsr.catalog.indexes import match_expression, match_kind
 from dsr.catalog.model import Catalog, Field, Table
 from dsr.errors import SubjectError
@@ -142,8 +142,10 @@ class SubjectGraph:
     ``graph.catalog`` is the bound catalog, with every table's key settled.
     """
 
-    def __init__(self, catalog: Catalog, engine: Engine | Connection) -> None:
-        bound = bind_catalog(catalog, engine)
+    def __init__(
+        self, catalog: Catalog, engine: Engine | Connection, live: LiveSchema | None = None
+    ) -> None:
+        bound = bind_catalog(catalog, engine, live)
         self.catalog = bound.catalog
         self.dialect = engine.dialect.name
         self.sa_tables = bound.sa_tables
