@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from dsr.ledger.audit import AuditVerdict
     from dsr.ledger.requests import Request
     from dsr.portability.delivery import Delivery, Download
-    from dsr.portability.export import ExportResult
+    from dsr.portability.scope import ExportResult
     from dsr.render import render_html, render_json, render_pdf
     from dsr.retention.purge import PurgeReport, StopFlag
     from dsr.rights.access import AccessReport
@@ -54,7 +54,7 @@ __all__, __getattr__, __dir__ = lazy_names(
         "dsr.crypto.keys": ("FileKeys", "KeyProvider", "StaticKeys", "key_provider"),
         "dsr.ledger.requests": ("Request",),
         "dsr.portability.delivery": ("Delivery", "Download"),
-        "dsr.portability.export": ("ExportResult",),
+        "dsr.portability.scope": ("ExportResult",),
         "dsr.render": ("render_html", "render_json", "render_pdf"),
         "dsr.retention.purge": ("PurgeReport", "StopFlag"),
         "dsr.rights.access": ("AccessReport",),

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from dsr.ledger.migrate import LedgerState, Migration
     from dsr.ledger.requests import Request
     from dsr.portability.delivery import Delivery, Download
-    from dsr.portability.export import ExportResult
+    from dsr.portability.scope import ExportResult
     from dsr.portability.storage import PackageStorage
     from dsr.retention.purge import Progress, PurgeReport, StopFlag
     from dsr.rights.access import AccessReport

@@ -22,14 +22,8 @@ if TYPE_CHECKING:
         purge_expired_packages,
         read_token,
     )
-    from dsr.portability.export import (
-        ExportResult,
-        NotPortable,
-        TableExport,
-        build_schema,
-        export_package,
-        record_export,
-    )
+    from dsr.portability.export import build_schema, export_package, record_export
+    from dsr.portability.scope import ExportResult, NotPortable, TableExport
     from dsr.portability.storage import DirectoryStorage, PackageStorage, default_export_dir
 
 __all__, __getattr__, __dir__ = lazy_names(
@@ -45,14 +39,8 @@ __all__, __getattr__, __dir__ = lazy_names(
             "purge_expired_packages",
             "read_token",
         ),
-        "dsr.portability.export": (
-            "ExportResult",
-            "NotPortable",
-            "TableExport",
-            "build_schema",
-            "export_package",
-            "record_export",
-        ),
+        "dsr.portability.export": ("build_schema", "export_package", "record_export"),
+        "dsr.portability.scope": ("ExportResult", "NotPortable", "TableExport"),
         "dsr.portability.storage": ("DirectoryStorage", "PackageStorage", "default_export_dir"),
     },
 )

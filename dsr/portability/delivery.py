@@ -35,7 +35,8 @@ from dsr.clock import Clock, utc_naive
 from dsr.crypto.keys import KeyProvider, derive, pseudonym
 from dsr.errors import ConfigError, DeliveryError
 from dsr.ledger.tables import exports
-from dsr.portability.export import ExportResult, export_package, record_export
+from dsr.portability.export import export_package, record_export
+from dsr.portability.scope import ExportResult
 from dsr.portability.storage import PackageStorage, SealingWriter, new_name, unseal_stream
 from dsr.subject.graph import SubjectGraph
 from dsr.subject.identity import Identity

@@ -12,14 +12,18 @@ The package holds ``README.txt`` (en + de), ``schema.json`` (JSON Schema of ``da
 of every other file). Rows stream from a server-side cursor in one pass into ``data.json``;
 the CSV bytes of the same rows are compressed (in the writer thread, during that pass) into a
 temporary spool sealed with a key that exists only in memory, and are copied into the ZIP
-after ``data.json``. JSON and CSV therefore hold exactly
-the same rows, memory stays flat, and no plaintext copy touches the disk except the ZIP the
-caller asked for.
+after ``data.json``. JSON and CSV therefore hold exactly the same rows, memory stays flat, and
+no plaintext copy touches the disk except the ZIP the caller asked for.
+
+The rooms: :mod:`dsr.portability.scope` (what goes in and why, the results),
+:mod:`dsr.portability.encoding` (rows and values as JSON and CSV),
+:mod:`dsr.portability.zipwriter` (the ZIP format), this module (the package's files and
+writing them), :mod:`dsr.portability.delivery` and :mod:`dsr.portability.storage` (sealed
+delivery).
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import queue
@@ -28,9 +32,7 @@ import tempfile
 import threading
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timezone, tzinfo
-from decimal import Decimal
+from datetime import datetime, tzinfo
 from functools import partial
 from pathlib import Path
 from typing import IO, Any, BinaryIO
@@ -38,558 +40,44 @@ from zoneinfo import ZoneInfo
 
 import orjson
 from sqlalchemy import (
-    Boolean,
-    ColumnElement,
     Connection,
-    Date,
-    DateTime,
-    Float,
-    Integer,
-    LargeBinary,
-    Numeric,
-    Select,
-    String,
-    Time,
-    case,
-    exists,
     func,
-    inspect,
-    literal,
     or_,
     select,
 )
-from sqlalchemy import Table as SATable
-from sqlalchemy.types import TypeEngine
 
-from dsr.catalog.model import Catalog, Field, Table
+from dsr.catalog.model import Catalog
 from dsr.clock import Clock
 from dsr.crypto.keys import KeyProvider
 from dsr.errors import ConfigError
+from dsr.portability.encoding import (
+    column_converter,
+    csv_value,
+    encode_csv,
+    json_type,
+    stream_rows,
+)
+from dsr.portability.scope import (
+    ExportResult,
+    TablePlan,
+    has_restrictions,
+    iso_time,
+    plan_tables,
+    restricted_clause,
+    rows_select,
+)
 from dsr.portability.storage import SealingWriter, unseal_stream
 from dsr.portability.zipwriter import DEFLATE_WBITS, EntryStream, ZipWriter
 from dsr.subject.graph import SubjectGraph, bind_values_flat, identity_map
 from dsr.subject.identity import Identity, parse_identities
-from dsr.subject.rowkey import key_text_sql
 
 FORMAT = "dsr-portability"
 FORMAT_VERSION = 1
-BATCH = 5000
 COMPRESSLEVEL = 1
 _JSON_SCHEMA = "https://json-schema.org/draft/2020-12/schema"
 
 
-# -- results -------------------------------------------------------------------------------------
-
-
-@dataclass
-class NotPortable:
-    """Data held about the person that the package leaves out, and why (Art. 20(1))."""
-
-    table: str
-    title: str
-    purpose: str
-    legal_basis: str
-    reason: str  # "legal_basis", "source" or "redacted"
-    fields: list[str]
-
-    @property
-    def message(self) -> str:
-        if self.reason == "legal_basis":
-            return (
-                f"purpose {self.purpose!r} rests on Art. {self.legal_basis} GDPR; Art. 20(1)(a) "
-                "covers only data processed on consent or contract"
-            )
-        if self.reason == "redacted":
-            return "access credentials are not disclosed"
-        return (
-            f"not provided by the person (purpose {self.purpose!r}, Art. {self.legal_basis}); "
-            "see the access report (Art. 15) for this data"
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "table": self.table,
-            "title": self.title,
-            "purpose": self.purpose,
-            "legal_basis": self.legal_basis,
-            "reason": self.reason,
-            "message": self.message,
-            "fields": list(self.fields),
-        }
-
-
-@dataclass
-class TableExport:
-    """One table of the package: its exported fields and how many rows went in or were held."""
-
-    table: str
-    title: str
-    fields: list[str]
-    file: str
-    rows: int = 0
-    restricted: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "title": self.title,
-            "file": self.file,
-            "fields": list(self.fields),
-            "rows": self.rows,
-            "restricted_rows": self.restricted,
-        }
-
-
-@dataclass
-class ExportResult:
-    """What :func:`export_package` wrote (or why it wrote nothing)."""
-
-    identities: tuple[Identity, ...]
-    generated_at: datetime
-    tables: list[TableExport] = field(default_factory=list)
-    not_portable: list[NotPortable] = field(default_factory=list)
-    files: dict[str, dict[str, Any]] = field(default_factory=dict)
-    found: bool = False
-    request_id: int | None = None
-    size: int = 0
-
-    @property
-    def nothing_portable(self) -> bool:
-        """True when no package was written: nothing about the person is portable."""
-        return not self.tables
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return {t.table: t.rows for t in self.tables}
-
-    @property
-    def restricted(self) -> dict[str, int]:
-        return {t.table: t.restricted for t in self.tables if t.restricted}
-
-    @property
-    def rows(self) -> int:
-        return sum(t.rows for t in self.tables)
-
-    @property
-    def message(self) -> str:
-        if not self.found:
-            return "no data about this person was found; no package was written"
-        if self.nothing_portable:
-            return (
-                "data about this person is held, but none of it is portable under Art. 20(1) "
-                "GDPR (see not_portable); no package was written"
-            )
-        held = sum(self.restricted.values())
-        text = f"{self.rows} rows in {len(self.tables)} tables"
-        return text + (f"; {held} rows under restriction (Art. 18) left out" if held else "")
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "nothing_portable": self.nothing_portable,
-            "found": self.found,
-            "generated_at": _iso(self.generated_at),
-            "counts": self.counts,
-            "restricted": self.restricted,
-            "tables": {t.table: t.to_json() for t in self.tables},
-            "not_portable": [n.to_json() for n in self.not_portable],
-            "files": self.files,
-            "size": self.size,
-            "message": self.message,
-        }
-
-
-# -- scope ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class _TablePlan:
-    table: Table
-    sa: SATable
-    fields: list[Field]
-    parties: list[str]
-    conds: dict[str, ColumnElement[bool]]
-    export: TableExport
-    spool: _Spool | None = None
-
-
-def _reason(catalog: Catalog, f: Field) -> str:
-    if not catalog.purposes[f.purpose].portable_basis:
-        return "legal_basis"
-    return "redacted" if f.access == "redact" else "source"
-
-
-def _plan(
-    conn: Connection, catalog: Catalog, graph: SubjectGraph, idmap: dict[str, list[str]]
-) -> tuple[list[_TablePlan], list[NotPortable], bool]:
-    values = bind_values_flat(idmap)
-    plans: list[_TablePlan] = []
-    withheld: list[NotPortable] = []
-    found = False
-    for t in catalog.personal_tables():
-        sa = graph.sa_tables[t.name]
-        conds: dict[str, ColumnElement[bool]] = {}
-        for pname in t.parties:
-            cond = graph.condition(t.name, pname, idmap)
-            if cond is None:
-                continue
-            probe = select(literal(1)).select_from(sa).where(cond).limit(1)
-            if conn.execute(probe, values).first() is not None:
-                conds[pname] = cond
-        if not conds:
-            continue
-        found = True
-        mine = [f for f in t.fields.values() if set(f.parties) & set(conds)]
-        groups: dict[tuple[str, str], list[str]] = {}
-        for f in mine:
-            if not f.portable:
-                groups.setdefault((f.purpose, _reason(catalog, f)), []).append(f.name)
-        for (purpose, reason), names in groups.items():
-            withheld.append(
-                NotPortable(
-                    table=t.name,
-                    title=str(t.title),
-                    purpose=purpose,
-                    legal_basis=catalog.purposes[purpose].legal_basis,
-                    reason=reason,
-                    fields=names,
-                )
-            )
-        portable = [f for f in mine if f.portable]
-        owners = [p for p in conds if any(p in f.parties for f in portable)]
-        if portable:
-            plans.append(
-                _TablePlan(
-                    table=t,
-                    sa=sa,
-                    fields=portable,
-                    parties=owners,
-                    conds={p: conds[p] for p in owners},
-                    export=TableExport(
-                        table=t.name,
-                        title=str(t.title),
-                        fields=[f.name for f in portable],
-                        file=f"{t.name}.csv",
-                    ),
-                )
-            )
-    return plans, withheld, found
-
-
-def _restricted_clause(plan: _TablePlan) -> ColumnElement[bool]:
-    from dsr.ledger.tables import restrictions as r
-
-    key = key_text_sql([plan.sa.c[c] for c in plan.table.key])
-    return exists(
-        select(r.c.id).where(
-            r.c.table_name == plan.table.name,
-            r.c.row_key == key,
-            r.c.lifted_at.is_(None),
-        )
-    )
-
-
-def _has_restrictions(conn: Connection, table: str) -> bool:
-    from dsr.ledger.tables import restrictions as r
-
-    if not inspect(conn).has_table(r.name):
-        return False
-    probe = select(r.c.id).where(r.c.table_name == table, r.c.lifted_at.is_(None)).limit(1)
-    return conn.execute(probe).first() is not None
-
-
-def _rows_select(plan: _TablePlan, restricted: bool) -> Select[Any]:
-    cols: list[ColumnElement[Any]] = []
-    for f in plan.fields:
-        col = plan.sa.c[f.name]
-        owners = [p for p in plan.parties if p in f.parties]
-        if len(owners) == len(plan.parties):
-            cols.append(col)
-        else:
-            # the row may be about somebody else in this role: their data stays in the database
-            cols.append(case((or_(*(plan.conds[p] for p in owners)), col)).label(f.name))
-    stmt = select(*cols).where(or_(*plan.conds.values()))
-    if restricted:
-        stmt = stmt.where(~_restricted_clause(plan))
-    return stmt
-
-
-# -- streaming -----------------------------------------------------------------------------------
-
-
-def _server_cursor(conn: Connection) -> Any:
-    """A DB-API cursor that streams (server-side where the driver needs one)."""
-    raw = conn.connection.dbapi_connection
-    assert raw is not None
-    dialect = conn.dialect
-    if dialect.name == "postgresql":
-        return raw.cursor(name=f"dsr_export_{secrets.token_hex(6)}")
-    if dialect.name in ("mysql", "mariadb"):
-        if dialect.driver == "pymysql":
-            import pymysql.cursors
-
-            return raw.cursor(pymysql.cursors.SSCursor)
-        if dialect.driver == "mysqldb":
-            import MySQLdb.cursors
-
-            return raw.cursor(MySQLdb.cursors.SSCursor)
-    return raw.cursor()
-
-
-def stream_rows(
-    conn: Connection, stmt: Select[Any], values: dict[str, Any], batch: int = BATCH
-) -> Iterator[list[Any]]:
-    """Run ``stmt`` on the driver's cursor and yield raw row batches (flat memory).
-
-    Bypasses SQLAlchemy's per-row result processing; callers convert the few column types
-    that need it. Bind processors are applied as ``Connection.execute`` would.
-    """
-    dialect = conn.dialect
-    compiled = stmt.compile(dialect=dialect)
-    params = compiled.construct_params(values)
-    for name, b in compiled.binds.items():
-        proc = b.type.dialect_impl(dialect).bind_processor(dialect)
-        if proc is not None and name in params:
-            params[name] = proc(params[name])
-    args: Any = params
-    if dialect.positional:
-        args = tuple(params[n] for n in compiled.positiontup or ())
-    cur = _server_cursor(conn)
-    try:
-        cur.execute(str(compiled), args)
-        while True:
-            rows = cur.fetchmany(batch)
-            if not rows:
-                break
-            yield rows
-    finally:
-        cur.close()
-
-
-def _offset(delta: Any) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    sign = "+" if minutes >= 0 else "-"
-    h, m = divmod(abs(minutes), 60)
-    return f"{sign}{h:02d}:{m:02d}"
-
-
-def _datetime_converter(tz: tzinfo) -> Callable[[Any], Any]:
-    """Naive DB datetimes are wall-clock time in the catalog's zone: give them its offset.
-
-    The offset is looked up once per hour of the day (zone transitions fall on the hour; in
-    the repeated hour of a switch back the earlier offset is used). SQLite's text values of
-    the usual ``YYYY-MM-DD HH:MM:SS[.ffffff]`` form are rewritten without parsing.
-    """
-    by_hour: dict[Any, str] = {}
-    parse = datetime.fromisoformat
-
-    def offset(v: datetime) -> str:
-        if len(by_hour) > 100_000:
-            by_hour.clear()
-        return _offset(v.replace(minute=0, second=0, microsecond=0, tzinfo=tz).utcoffset())
-
-    def convert(v: Any) -> Any:
-        if v is None:
-            return None
-        if v.__class__ is str:
-            n = len(v)
-            if (n == 19 or (n == 26 and v[19] == ".")) and v[10] == " ":
-                off = by_hour.get(v[:13])
-                if off is None:
-                    off = by_hour[v[:13]] = offset(parse(v))
-                if n == 19 or v.endswith("000000"):
-                    return f"{v[:10]}T{v[11:19]}{off}"
-                return f"{v[:10]}T{v[11:]}{off}"
-            v = parse(v)
-        if v.tzinfo is not None:
-            return v.isoformat()
-        key = v.toordinal() * 24 + v.hour
-        off = by_hour.get(key)
-        if off is None:
-            off = by_hour[key] = offset(v)
-        return v.isoformat() + off
-
-    return convert
-
-
-def _decimal_converter(scale: int | None) -> Callable[[Any], Any]:
-    def convert(v: Any) -> Any:
-        if v is None:
-            return None
-        if isinstance(v, Decimal):
-            return format(v, "f")
-        if scale is not None and isinstance(v, int | float):
-            return f"{v:.{scale}f}"
-        return format(Decimal(str(v)), "f")
-
-    return convert
-
-
-def _bool(v: Any) -> Any:
-    return None if v is None else bool(v)
-
-
-def _b64(v: Any) -> Any:
-    return None if v is None else base64.b64encode(bytes(v)).decode("ascii")
-
-
-def _plain(v: Any) -> Any:
-    if v is None or isinstance(v, str | int | float | bool):
-        return v
-    return str(v)
-
-
-ColumnConverter = Callable[[tuple[Any, ...], int], tuple[Any, ...]]
-
-
-class _DateTimeColumn:
-    """Converts a batch's column of naive local datetimes at once where it can.
-
-    When no zone transition falls between the column's earliest and latest value (checked
-    against the zone's offset at every midnight in between), one offset serves the whole
-    column: SQLite's text values are rewritten with a few string operations on the joined
-    column, driver datetimes get a fixed-offset ``tzinfo`` that orjson writes natively.
-    Anything else goes value by value (:func:`_datetime_converter`).
-    """
-
-    def __init__(self, tz: tzinfo) -> None:
-        self.tz = tz
-        self.one = _datetime_converter(tz)
-        self._days: dict[int, Any] = {}
-        self._fixed: dict[Any, tuple[str, timezone]] = {}
-
-    def _offset(self, v: datetime) -> Any:
-        return v.replace(tzinfo=self.tz).utcoffset()
-
-    def _constant(self, lo: datetime, hi: datetime) -> tuple[str, timezone] | None:
-        first, last = lo.toordinal(), hi.toordinal()
-        if last - first > 3700:
-            return None
-        off = self._offset(lo)
-        if self._offset(hi) != off:
-            return None
-        days = self._days
-        for day in range(first, last + 2):
-            d = days.get(day)
-            if d is None:
-                if len(days) > 50_000:
-                    days.clear()
-                d = days[day] = self._offset(datetime.fromordinal(day))
-            if d != off:
-                return None
-        fixed = self._fixed.get(off)
-        if fixed is None:
-            fixed = self._fixed[off] = (_offset(off), timezone(off))
-        return fixed
-
-    def __call__(self, col: tuple[Any, ...], nulls: int) -> tuple[Any, ...]:
-        if nulls:
-            return tuple(map(self.one, col))
-        lo, hi = min(col), max(col)
-        if lo.__class__ is str and hi.__class__ is str:
-            n = len(lo)
-            if n in (19, 26) and len(set(map(len, col))) == 1:
-                const = self._constant(datetime.fromisoformat(lo), datetime.fromisoformat(hi))
-                joined = "\x1f".join(col)
-                if const is not None and joined.count(" ") == len(col):
-                    off = const[0]
-                    if n == 26:
-                        joined = joined.replace(".000000", "")
-                    joined = joined.replace(" ", "T").replace("\x1f", off + "\x1f") + off
-                    return tuple(joined.split("\x1f"))
-        elif isinstance(lo, datetime) and isinstance(hi, datetime) and lo.tzinfo is None:
-            const = self._constant(lo, hi)
-            if const is not None:
-                fixed = const[1]
-                return tuple([v.replace(tzinfo=fixed) for v in col])
-        return tuple(map(self.one, col))
-
-
-def _column(c: Callable[[Any], Any]) -> ColumnConverter:
-    def convert(col: tuple[Any, ...], nulls: int) -> tuple[Any, ...]:
-        return tuple(map(c, col))
-
-    return convert
-
-
-def _column_converter(ty: TypeEngine[Any], tz: tzinfo) -> ColumnConverter | None:
-    if isinstance(ty, DateTime):
-        return _DateTimeColumn(tz)
-    c = _converter(ty, tz)
-    return None if c is None else _column(c)
-
-
-def _converter(ty: TypeEngine[Any], tz: tzinfo) -> Callable[[Any], Any] | None:
-    if isinstance(ty, DateTime):
-        return _datetime_converter(tz)
-    if isinstance(ty, Date | Time | Integer | String):
-        return None  # orjson writes dates and times as ISO 8601 already
-    if isinstance(ty, Float):
-        return None
-    if isinstance(ty, Numeric):
-        return _decimal_converter(ty.scale)
-    if isinstance(ty, Boolean):
-        return _bool
-    if isinstance(ty, LargeBinary):
-        return _b64
-    return _plain
-
-
-def _json_type(ty: TypeEngine[Any], f: Field) -> dict[str, Any]:
-    if isinstance(ty, DateTime):
-        return {"type": ["string", "null"], "format": "date-time"}
-    if isinstance(ty, Date):
-        return {"type": ["string", "null"], "format": "date"}
-    if isinstance(ty, Time):
-        return {"type": ["string", "null"], "format": "time"}
-    if isinstance(ty, Boolean):
-        return {"type": ["boolean", "null"]}
-    if isinstance(ty, Integer):
-        return {"type": ["integer", "null"]}
-    if isinstance(ty, Float):
-        return {"type": ["number", "null"]}
-    if isinstance(ty, Numeric):
-        return {"type": ["string", "null"], "pattern": r"^-?[0-9]+(\.[0-9]+)?$"}
-    if isinstance(ty, LargeBinary):
-        return {"type": ["string", "null"], "contentEncoding": "base64"}
-    out: dict[str, Any] = {"type": ["string", "null"]}
-    if f.format == "email":
-        out["format"] = "email"
-    elif f.format in ("date", "datetime"):
-        out["format"] = "date" if f.format == "date" else "date-time"
-    length = getattr(ty, "length", None)
-    if isinstance(length, int):
-        out["maxLength"] = length
-    return out
-
-
-def _csv_value(v: Any) -> bytes:
-    if v is None:
-        return b""
-    if isinstance(v, str):
-        return b'"' + v.replace('"', '""').encode("utf-8") + b'"'
-    return orjson.dumps(v)
-
-
-def encode_csv(rows: Sequence[Sequence[Any]], nulls: int | None = None) -> bytes:
-    """RFC 4180 lines (CRLF; every text quoted, numbers bare, NULL empty) for converted rows.
-
-    The fast path lets orjson encode the batch as arrays and turns that into CSV: valid when
-    no value needed a JSON escape and no text contains a row separator or ``null``, which the
-    counts prove; any other batch takes the value-by-value path, with the same output.
-    """
-    if not rows:
-        return b""
-    j = orjson.dumps(rows)
-    if nulls is None:
-        nulls = sum(r.count(None) for r in rows)
-    if b"\\" not in j and j.count(b"],[") == len(rows) - 1 and j.count(b"null") == nulls:
-        body = j[2:-2].replace(b"],[", b"\r\n")
-        if nulls:
-            body = body.replace(b"null", b"")
-        return body + b"\r\n"
-    return b"".join(b",".join([_csv_value(v) for v in r]) + b"\r\n" for r in rows)
-
-
-class _Spool:
+class Spool:
     """A table's CSV entry, DEFLATE-compressed, hashed and sealed while the rows stream.
 
     The compressed stream goes to a temporary file sealed with a key held only in memory (no
@@ -687,13 +175,7 @@ class _HashingEntry:
 # -- the package ---------------------------------------------------------------------------------
 
 
-def _iso(dt: datetime) -> str:
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.isoformat()
-
-
-def build_schema(catalog: Catalog, plans: Sequence[_TablePlan]) -> dict[str, Any]:
+def build_schema(catalog: Catalog, plans: Sequence[TablePlan]) -> dict[str, Any]:
     """The JSON Schema (2020-12) of ``data.json`` for these tables, every field annotated."""
     tables: dict[str, Any] = {}
     for plan in plans:
@@ -706,7 +188,7 @@ def build_schema(catalog: Catalog, plans: Sequence[_TablePlan]) -> dict[str, Any
             prop = {
                 "title": f.label_text("en"),
                 "description": f"{category.get('en')}. {source.get('en')}.",
-                **_json_type(plan.sa.c[f.name].type, f),
+                **json_type(plan.sa.c[f.name].type, f),
                 "x-label": {"en": f.label_text("en"), "de": f.label_text("de")},
                 "x-category": f.category,
                 "x-source": {"id": f.source, "en": source.get("en"), "de": source.get("de")},
@@ -763,7 +245,7 @@ def _readme(catalog: Catalog, result: ExportResult) -> str:
     c = catalog.controller
     lines_en = [
         f"Your personal data from {c.name} (Art. 20 GDPR, right to data portability)",
-        f"Generated {_iso(result.generated_at)}.",
+        f"Generated {iso_time(result.generated_at)}.",
         "",
         "data.json      all tables, UTF-8 JSON; schema.json describes every field",
         "               (meaning, type, source, purpose, legal basis)",
@@ -774,7 +256,7 @@ def _readme(catalog: Catalog, result: ExportResult) -> str:
     ]
     lines_de = [
         f"Ihre personenbezogenen Daten bei {c.name} (Art. 20 DSGVO, Datenübertragbarkeit)",
-        f"Erstellt {_iso(result.generated_at)}.",
+        f"Erstellt {iso_time(result.generated_at)}.",
         "",
         "data.json      alle Tabellen als UTF-8-JSON; schema.json beschreibt jedes Feld",
         "               (Bedeutung, Typ, Herkunft, Zweck, Rechtsgrundlage)",
@@ -844,7 +326,7 @@ def export_package(
     catalog = graph.catalog
     ids = parse_identities(identities, catalog)
     idmap = identity_map(ids, catalog)
-    plans, withheld, found = _plan(conn, catalog, graph, idmap)
+    plans, withheld, found = plan_tables(conn, catalog, graph, idmap)
     result = ExportResult(
         identities=ids,
         generated_at=clock.now(),
@@ -876,7 +358,7 @@ def _write_zip(
     fh: BinaryIO,
     conn: Connection,
     catalog: Catalog,
-    plans: list[_TablePlan],
+    plans: list[TablePlan],
     idmap: dict[str, list[str]],
     result: ExportResult,
 ) -> None:
@@ -936,7 +418,7 @@ def _manifest(catalog: Catalog, result: ExportResult) -> dict[str, Any]:
             "email": c.email,
             "website": c.website,
         },
-        "generated_at": _iso(result.generated_at),
+        "generated_at": iso_time(result.generated_at),
         "timezone": catalog.timezone,
         "identities": [i.spec for i in result.identities],
         "request_id": result.request_id,
@@ -951,7 +433,7 @@ def _manifest(catalog: Catalog, result: ExportResult) -> dict[str, Any]:
 def _data_json(
     conn: Connection,
     catalog: Catalog,
-    plans: list[_TablePlan],
+    plans: list[TablePlan],
     values: dict[str, Any],
     tz: tzinfo,
     generated_at: datetime,
@@ -961,17 +443,17 @@ def _data_json(
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "controller": catalog.controller.name,
-        "generated_at": _iso(generated_at),
+        "generated_at": iso_time(generated_at),
     }
     yield orjson.dumps(head)[:-1] + b',"tables":{'
     for n, plan in enumerate(plans):
         exp = plan.export
-        restricted = bool(plan.table.key) and _has_restrictions(conn, plan.table.name)
+        restricted = bool(plan.table.key) and has_restrictions(conn, plan.table.name)
         if restricted:
             held = (
                 select(func.count())
                 .select_from(plan.sa)
-                .where(or_(*plan.conds.values()), _restricted_clause(plan))
+                .where(or_(*plan.conds.values()), restricted_clause(plan))
             )
             exp.restricted = int(conn.execute(held, values).scalar_one())
         names = [f.name for f in plan.fields]
@@ -979,10 +461,10 @@ def _data_json(
         convs = [
             (i, c)
             for i, f in enumerate(plan.fields)
-            if (c := _column_converter(plan.sa.c[f.name].type, tz)) is not None
+            if (c := column_converter(plan.sa.c[f.name].type, tz)) is not None
         ]
-        plan.spool = spool = _Spool()
-        spool.write(b",".join(_csv_value(n) for n in names) + b"\r\n")
+        plan.spool = spool = Spool()
+        spool.write(b",".join(csv_value(n) for n in names) + b"\r\n")
         yield (b"," if n else b"") + orjson.dumps(plan.table.name) + b":["
         first = True
         nullable = [
@@ -990,7 +472,7 @@ def _data_json(
             for i, f in enumerate(plan.fields)
             if plan.sa.c[f.name].nullable or not set(plan.parties) <= set(f.parties)
         ]
-        for raw in stream_rows(conn, _rows_select(plan, restricted), values):
+        for raw in stream_rows(conn, rows_select(plan, restricted), values):
             rows: Sequence[Sequence[Any]] = raw
             if convs:
                 cols = list(zip(*raw, strict=True))

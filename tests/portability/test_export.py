@@ -442,9 +442,9 @@ def test_csv_encoding_round_trips(rows: list[list[Any]]) -> None:
 def test_datetime_columns_get_the_zone_offset_of_each_value() -> None:
     from zoneinfo import ZoneInfo
 
-    from dsr.portability.export import _DateTimeColumn
+    from dsr.portability.encoding import DateTimeColumn
 
-    conv = _DateTimeColumn(ZoneInfo("Europe/Berlin"))
+    conv = DateTimeColumn(ZoneInfo("Europe/Berlin"))
     winter, summer = "2026-03-28 12:00:00", "2026-03-29 12:00:00"
     expected = ("2026-03-28T12:00:00+01:00", "2026-03-29T12:00:00+02:00")
     assert conv((winter, summer), 0) == expected  # straddles the switch: value by value
