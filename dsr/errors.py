@@ -101,6 +101,10 @@ class DeliveryError(DSRError):
     """A tampered, expired or reused download token, or a package that fails to decrypt."""
 
 
+class DatabaseError(DSRError):
+    """The database refused or failed a step; the message names the step, never a value."""
+
+
 class MissingExtra(ConfigError):
     """An optional part of dsr whose dependencies are not installed (``pip install dsr[x]``)."""
 

@@ -25,12 +25,16 @@ SIGTERM).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import functools
+import inspect
+import re
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 from sqlalchemy import Connection, Engine
 
@@ -58,8 +62,42 @@ if TYPE_CHECKING:
     from dsr.subject.graph import SubjectGraph, SubjectRecord
 
 Identities = Sequence[Identity | str]
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _translated(fn: F) -> F:
+    """``fn`` raising :class:`~dsr.errors.DatabaseError` (a DSRError naming the step, never a
+    value) where the database refused or failed, instead of SQLAlchemy's own exception."""
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            sa_exc = sys.modules.get("sqlalchemy.exc")
+            if sa_exc is None or not isinstance(exc, sa_exc.SQLAlchemyError):
+                raise
+            from dsr.db import describe_database_error
+            from dsr.errors import DatabaseError
+
+            raise DatabaseError(describe_database_error(exc)) from exc
+
+    return cast(F, call)
+
+
+_FRAMES = {"destructive", "acting_as"}
+
+
+def _database_errors(cls: type[T]) -> type[T]:
+    """Every public method of ``cls`` translated by :func:`_translated`."""
+    for name, member in list(vars(cls).items()):
+        if not name.startswith("_") and name not in _FRAMES and inspect.isfunction(member):
+            setattr(cls, name, _translated(member))
+    return cls
+
+
+@_database_errors
 class Toolkit:
     """Every data-subject right over one database and one catalog.
 
@@ -83,11 +121,7 @@ class Toolkit:
         clock: Clock | None = None,
         storage: PackageStorage | str | Path | None = None,
     ) -> None:
-        if isinstance(engine, str):
-            from dsr.db import connect
-
-            engine = connect(engine)
-        self.engine: Engine = engine
+        self._engine_arg = engine
         self._catalog = catalog
         self.clock: Clock = clock or SystemClock()
         self._keys = keys
@@ -99,6 +133,23 @@ class Toolkit:
         self._live: LiveSchema | None = None
 
     # -- what the services share ---------------------------------------------------------
+
+    @cached_property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (made from the URL on first use)."""
+        if isinstance(self._engine_arg, str):
+            from dsr.db import connect
+
+            return connect(self._engine_arg)
+        return self._engine_arg
+
+    def acting_as(self, actor: str) -> AbstractContextManager[None]:
+        """Name the staff member (or system) acting, for every audit entry written in the
+        ``with`` block on this thread or task: ``with tk.acting_as("dpo:a.schmidt"): ...``.
+        Without it the actor is ``DSR_ACTOR`` or the OS user."""
+        from dsr.ledger.audit import acting_as
+
+        return acting_as(actor)
 
     @cached_property
     def catalog(self) -> Catalog:
@@ -425,6 +476,7 @@ def _recorded(record: bool | None, request_id: int | None, ledger_present: bool)
     return ledger_present or request_id is not None
 
 
+@_database_errors
 class Ledger:
     """The toolkit's own records in the governed database: version, register, holds, audit.
 
@@ -638,16 +690,41 @@ class Ledger:
         identities: Sequence[Identity | str] | None = None,
         request_id: int | None = None,
     ) -> None:
-        """Append an entry of the embedder's own (``details`` must hold no personal data; the
-        person, if any, is recorded by keyed pseudonym only)."""
+        """Append an entry of the embedder's own: ``action`` in a namespace of its own
+        (``portal.login``, not one of dsr's: ``access``, ``erase``, ...), ``details`` counts,
+        ids and codes only (a value that looks like an e-mail address or repeats one of the
+        given identities is refused: the trail keeps what it holds for good). The person, if
+        any, is recorded by keyed pseudonym only; ``request_id`` must exist."""
         from dsr.crypto.keys import pseudonym
+        from dsr.errors import ValidationError
         from dsr.ledger.audit import append
         from dsr.subject.identity import parse_identities
 
-        subject = None
-        if identities:
-            subject = pseudonym(self._tk.keys, parse_identities(identities, self._tk.catalog))
+        if not _ACTION.fullmatch(action) or action.split(".")[0] in _OWN_ACTIONS:
+            raise ValidationError(
+                "an embedder's action is 'namespace.event' in lower case, in a namespace "
+                f"other than dsr's own ({', '.join(sorted(_OWN_ACTIONS))})",
+                where="action",
+            )
+        ids = parse_identities(identities, self._tk.catalog) if identities else ()
+        values = {i.value.casefold() for i in ids}
+        for key, value in details.items():
+            if not isinstance(key, str) or not (value is None or isinstance(value, _SCALARS)):
+                raise ValidationError(
+                    "details are a flat map of texts, numbers, flags", where="details"
+                )
+            text = str(value).casefold()
+            if isinstance(value, str) and (_EMAIL.search(text) or any(v in text for v in values)):
+                raise ValidationError(
+                    f"details[{key!r}] looks like personal data; record counts, ids or codes",
+                    where="details",
+                )
+        subject = pseudonym(self._tk.keys, ids) if ids else None
         with self._writing() as conn:
+            if request_id is not None:
+                from dsr.ledger.requests import get_request
+
+                get_request(conn, None, request_id)  # RequestError when there is none
             append(
                 conn,
                 self._tk.keys,
@@ -657,6 +734,27 @@ class Ledger:
                 request_id=request_id,
                 at=self._tk.clock.now(),
             )
+
+
+_ACTION = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
+_OWN_ACTIONS = frozenset(
+    {
+        "access",
+        "audit",
+        "dsr",
+        "erase",
+        "export",
+        "hold",
+        "ledger",
+        "migrate",
+        "purge",
+        "rectify",
+        "request",
+        "restrict",
+    }
+)
+_SCALARS = (str, int, float, bool)
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[a-z]{2,}")
 
 
 __all__ = ["Ledger", "Toolkit"]

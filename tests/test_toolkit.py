@@ -195,3 +195,65 @@ def test_the_check_and_the_graph_share_one_reflection(chinook_toolkit: dsr.Toolk
     assert len(tk.live.metadata.tables) > len(bound)  # the uncatalogued ones, once, for the check
     fresh = check_catalog(tk.catalog, tk.engine)
     assert report.to_json() == fresh.to_json()
+
+
+def test_a_wrong_key_writes_nothing_and_the_trail_stays_intact(
+    chinook_toolkit: dsr.Toolkit,
+) -> None:
+    from dsr.errors import KeyError_
+
+    tk = chinook_toolkit
+    tk.ledger.init()
+    tk.access([LEONIE])
+    entries = tk.ledger.verify().entries
+    wrong = dsr.Toolkit(tk.engine, tk.catalog, dsr.StaticKeys(b"w" * 32), clock=CLOCK)
+    with pytest.raises(KeyError_, match="another secret key"):
+        wrong.access([LEONIE])
+    with pytest.raises(KeyError_, match="another secret key"):
+        wrong.ledger.open_request(type="access", identities=[LEONIE], received=date(2026, 12, 1))
+    with pytest.raises(KeyError_, match="another secret key"):
+        wrong.restrict([LEONIE], "accuracy contested")
+    verdict = tk.ledger.verify()
+    assert verdict.ok and verdict.entries == entries
+    assert tk.ledger.requests() == []
+
+
+def test_an_embedders_entries_are_its_own_and_hold_no_personal_data(
+    chinook_toolkit: dsr.Toolkit,
+) -> None:
+    from dsr.errors import RequestError, ValidationError
+
+    tk = chinook_toolkit
+    tk.ledger.init()
+    with tk.acting_as("portal:support-7"):
+        tk.ledger.record("portal.login", {"method": "otp", "attempts": 2}, identities=[LEONIE])
+    last = _audit(tk)[-1]
+    assert (last["action"], last["actor"]) == ("portal.login", "portal:support-7")
+    assert last["subject"].startswith("ps_") and "leonekohler" not in last["details"]
+    for action in ("erase", "access.fake", "Portal.Login", "portal"):
+        with pytest.raises(ValidationError, match="namespace"):
+            tk.ledger.record(action, {})
+    for details in ({"email": "someone@example.org"}, {"who": "leonekohler@surfeu.de"},
+                    {"nested": {"a": 1}}):  # fmt: skip
+        with pytest.raises(ValidationError, match="details"):
+            tk.ledger.record("portal.note", details, identities=[LEONIE])
+    with pytest.raises(RequestError):
+        tk.ledger.record("portal.note", {"n": 1}, request_id=999)
+    assert [e["action"] for e in _audit(tk)].count("portal.login") == 1
+
+
+def test_library_errors_are_dsr_errors_and_building_never_fails(tmp_path: Path) -> None:
+    from dsr.errors import ConfigError, DatabaseError
+
+    broken = dsr.Toolkit("not a database url", None, KEYS)  # nothing happens yet
+    with pytest.raises(ConfigError):
+        broken.access([LEONIE])
+    unreachable = dsr.Toolkit(f"sqlite:///{tmp_path}/no/such/dir/x.db", None, KEYS)
+    with pytest.raises(DatabaseError) as info:
+        unreachable.access([LEONIE])
+    assert "leonekohler" not in str(info.value)
+
+
+def test_one_identity_as_a_plain_string_is_one_identity(chinook_toolkit: dsr.Toolkit) -> None:
+    tk = chinook_toolkit
+    assert tk.find("leonekohler@surfeu.de").row_count == tk.find([LEONIE]).row_count > 0

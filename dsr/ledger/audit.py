@@ -16,6 +16,9 @@ import hashlib
 import hmac
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -24,18 +27,61 @@ from sqlalchemy import Connection, func, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dsr.crypto.keys import KeyProvider, derive, key_check
-from dsr.errors import AuditError, KeyError_
+from dsr.errors import AuditError, KeyError_, ValidationError
 from dsr.ledger.tables import audit, settings
 
 GENESIS = "0" * 64
 
 
+#: Who acts in this context (a portal's signed-in staff member), set by :func:`acting_as`.
+_ACTOR: ContextVar[str | None] = ContextVar("dsr_actor", default=None)
+
+
+@contextmanager
+def acting_as(actor: str) -> Iterator[None]:
+    """Record ``actor`` (a staff member's account name, never a data subject's identity) as
+    the actor of every audit entry written in this context (thread or task)."""
+    if not actor.strip() or len(actor) > 100:
+        raise ValidationError("an actor is a name of 1 to 100 characters", where="actor")
+    token = _ACTOR.set(actor.strip())
+    try:
+        yield
+    finally:
+        _ACTOR.reset(token)
+
+
 def default_actor() -> str:
-    """Who acts: ``DSR_ACTOR`` if set (e.g. a ticket user), else the OS user."""
+    """Who acts: the context's actor (:func:`acting_as`), else ``DSR_ACTOR`` (e.g. a ticket
+    user), else the OS user."""
+    actor = _ACTOR.get()
+    if actor:
+        return actor
     try:
         return os.environ.get("DSR_ACTOR") or getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+#: (database, key check) pairs known to match, so each process checks a ledger's key once
+_KEY_MATCHES: set[tuple[str, str]] = set()
+
+
+def _check_write_key(conn: Connection, keys: KeyProvider) -> None:
+    """Refuse to write with a secret the ledger was not created with: entries sealed or MACed
+    with another key would read as tampering for ever after."""
+    check = key_check(keys)
+    database = conn.engine.url.render_as_string(hide_password=True)
+    if (database, check) in _KEY_MATCHES:
+        return
+    stored = stored_key_check(conn)
+    if stored is not None and stored != check:
+        raise KeyError_(
+            "this database's ledger was created with another secret key; use that key file "
+            "(or DSR_SECRET). Nothing was changed",
+            where="key",
+        )
+    if stored is not None:
+        _KEY_MATCHES.add((database, check))
 
 
 def _canonical(entry: dict[str, Any]) -> bytes:
@@ -118,10 +164,14 @@ def append(
     """
     if subject is not None and not subject.startswith("ps_"):
         raise AuditError("audit subjects must be keyed pseudonyms", where="audit")
-    _serialise(conn)
-    last = conn.execute(
-        select(audit.c.seq, audit.c.mac).order_by(audit.c.seq.desc()).limit(1)
-    ).first()
+    _serialise(conn)  # first: on MariaDB a plain read before it would pin an older snapshot
+    _check_write_key(conn, keys)
+    newest = select(audit.c.seq, audit.c.mac).order_by(audit.c.seq.desc()).limit(1)
+    if conn.dialect.name in ("mysql", "mariadb"):
+        # REPEATABLE READ: a plain read would see the snapshot of the transaction's first read
+        # (an access report reads its data first); a locking read sees the newest entry
+        newest = newest.with_for_update()
+    last = conn.execute(newest).first()
     seq = 1 if last is None else int(last.seq) + 1
     prev_mac = GENESIS if last is None else last.mac
     when = (

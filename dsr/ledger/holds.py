@@ -75,6 +75,10 @@ def add_hold(
         raise LedgerError(f"table {table!r} is not in the catalog", where="--table")
     if row_keys and table is None:
         raise LedgerError("row keys need --table", where="--key")
+    if until is not None and until < clock.now().date():
+        raise LedgerError(
+            "the review date lies in the past: the hold would never apply", where="--until"
+        )
     ids = parse_identities(identities) if identities else ()
     if table is None and not ids:
         raise LedgerError("a hold needs --table, --key or --identity", where="hold")

@@ -169,6 +169,20 @@ def _load(conn: Connection, request_id: int, *, lock: bool = False) -> Any:
     return row
 
 
+def _as_date(value: object) -> date:
+    """A date of receipt given as a date, a date-time (its date) or an ISO date text."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise RequestError("the date of receipt must be a date (YYYY-MM-DD)", where="--received")
+
+
 def open_request(
     conn: Connection,
     keys: KeyProvider,
@@ -191,6 +205,7 @@ def open_request(
         raise RequestError(
             f"unknown request type {type!r}; known: {', '.join(REQUEST_TYPES)}", where="--type"
         )
+    received = _as_date(received)
     if received > today_in(clock, catalog):
         raise RequestError("the date of receipt lies in the future", where="--received")
     parsed = _parse_identities(identities)

@@ -165,6 +165,8 @@ def deliver(
     Registers the package in ``dsr_exports`` and appends the audit entry in the caller's
     transaction (the ledger tables must exist). Nothing portable: nothing is stored, no token.
     """
+    if expires <= timedelta(0) or expires > MAX_EXPIRY:
+        raise ConfigError("must be more than 0 and at most 30 days", where="--expires")
     package_id = secrets.token_hex(16)
     name = new_name()
     key = derive(keys, "storage")
@@ -224,6 +226,14 @@ def deliver(
     )
 
 
+def _create(part: Path, target: Path) -> int:
+    """Open the temporary file beside ``target`` (mode 0600), or ConfigError naming it."""
+    try:
+        return os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {target} ({exc.strerror})", where="-o") from None
+
+
 def download(
     engine: Engine,
     storage: PackageStorage,
@@ -258,7 +268,7 @@ def download(
                 )
             if row.deleted_at is not None or row.expires_at <= now:
                 raise DeliveryError("the package expired and was deleted", where=where)
-            fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = _create(part, target)
             with os.fdopen(fd, "wb") as dst, storage.open(row.file_name) as src:
                 for chunk in unseal_stream(src, key, package_id.encode(), where=where):
                     dst.write(chunk)

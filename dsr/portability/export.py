@@ -341,7 +341,10 @@ def export_package(
         target = Path(out)
         check_file_name(target, ids)
         part = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
-        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise ConfigError(f"cannot write {target} ({exc.strerror})", where="-o") from None
         try:
             with os.fdopen(fd, "wb") as fh:
                 _write_zip(fh, conn, catalog, plans, idmap, result)

@@ -39,6 +39,7 @@ from dsr.catalog.model import Catalog
 from dsr.clock import Clock, SystemClock, utc_naive
 from dsr.crypto.keys import KeyProvider
 from dsr.db import is_mysql
+from dsr.errors import ValidationError
 from dsr.ledger import audit
 from dsr.ledger.holds import holds_version, load_holds
 from dsr.ledger.lock import exclusive
@@ -141,7 +142,10 @@ def purge(
     clock = clock or SystemClock()
     moment = as_of or clock.now()
     if moment.tzinfo is None:
-        raise ValueError("as_of must be timezone-aware")
+        raise ValidationError(
+            "the moment to purge as of needs a time zone (a naive time is ambiguous)",
+            where="as_of",
+        )
     graph = graph or SubjectGraph(catalog, engine)
     started = time.perf_counter()
     if dry_run:

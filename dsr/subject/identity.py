@@ -171,7 +171,18 @@ def parse_identity(
 def parse_identities(
     texts: Iterable[str | Identity], catalog: Catalog | None = None
 ) -> tuple[Identity, ...]:
-    """Parse and de-duplicate identities, keeping them sorted (a stable subject key)."""
+    """Parse and de-duplicate identities, keeping them sorted (a stable subject key).
+
+    One identity given as a plain string (``"jane@example.com"``) is taken as one identity,
+    not as a sequence of characters.
+    """
+    if isinstance(texts, str | Identity):
+        texts = [texts]
+    if texts is None or not isinstance(texts, Iterable):
+        raise SubjectError(
+            "give the person's identities as a list, e.g. ['email=jane@example.com']",
+            where="identity",
+        )
     out = {t if isinstance(t, Identity) else parse_identity(t, catalog) for t in texts}
     if not out:
         raise SubjectError(

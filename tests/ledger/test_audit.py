@@ -256,3 +256,32 @@ def test_concurrent_appends_take_turns_and_keep_one_chain(db_url: str, tmp_path:
         assert verdict.ok and seqs == list(range(1, 25))
     finally:
         engine.dispose()
+
+
+def test_an_append_after_reading_data_sees_entries_committed_meanwhile(
+    db_url: str, tmp_path: Path
+) -> None:
+    """An access report reads its data, then appends: an entry another transaction committed
+    in between must be the one it chains to (MariaDB's snapshot would hide it)."""
+    key_file = tmp_path / "k"
+    create_key_file(key_file)
+    keys = FileKeys(key_file)
+    engine = connect(db_url)
+    create_ledger(engine)
+    try:
+        with engine.begin() as first:
+            audit.append(first, keys, "test.one", at=CLOCK.now())
+        # on SQLite one writer at a time: the interleaving cannot happen there
+        if engine.dialect.name != "sqlite":
+            with engine.connect() as reader:
+                reader.begin()
+                reader.execute(select(audit_table.c.seq)).all()  # the report's reads
+                with engine.begin() as other:
+                    audit.append(other, keys, "test.meanwhile", at=CLOCK.now())
+                seq = audit.append(reader, keys, "test.after", at=CLOCK.now())
+                reader.commit()
+            assert seq == 3
+        with engine.connect() as conn:
+            assert audit.verify(conn, keys).ok
+    finally:
+        engine.dispose()

@@ -108,7 +108,7 @@ def test_lapsed_hold_no_longer_protects(db_url: str) -> None:
             catalog,
             table="usage_log",
             reason="review passed",
-            clock=CLOCK,
+            clock=FixedClock(AS_OF - timedelta(days=30)),  # placed a month before, now lapsed
             until=AS_OF.date() - timedelta(days=1),
         )
         graph = SubjectGraph(catalog, c)
@@ -165,6 +165,10 @@ def test_bad_holds_are_refused(db_url: str) -> None:
             add_hold(c, KEYS, catalog, row_keys=[1], reason="x", clock=CLOCK)
         with pytest.raises(LedgerError, match="reason"):
             add_hold(c, KEYS, catalog, table="invoices", reason=" ", clock=CLOCK)
+        with pytest.raises(LedgerError, match="review date lies in the past"):
+            add_hold(
+                c, KEYS, catalog, table="invoices", reason="x", until=date(2020, 1, 1), clock=CLOCK
+            )
     engine.dispose()
 
 
