@@ -233,8 +233,8 @@ def test_an_embedders_entries_are_its_own_and_hold_no_personal_data(
     for action in ("erase", "access.fake", "Portal.Login", "portal"):
         with pytest.raises(ValidationError, match="namespace"):
             tk.ledger.record(action, {})
-    for details in ({"email": "someone@example.org"}, {"who": "leonekohler@surfeu.de"},
-                    {"nested": {"a": 1}}):  # fmt: skip
+    personal = [{"email": "someone@example.org"}, {"who": "leonekohler@surfeu.de"}]
+    for details in [*personal, {"nested": {"a": 1}}]:
         with pytest.raises(ValidationError, match="details"):
             tk.ledger.record("portal.note", details, identities=[LEONIE])
     with pytest.raises(RequestError):
