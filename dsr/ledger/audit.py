@@ -111,6 +111,8 @@ def _content(row: Any) -> dict[str, Any]:
 
 #: The row of ``dsr_settings`` every append locks, so that appends take turns.
 APPEND_LOCK = "audit_append"
+#: Databases whose ledger has the settings table (looked up once per process, not per append)
+_HAS_SETTINGS: set[str] = set()
 
 
 def _serialise(conn: Connection) -> None:
@@ -122,8 +124,11 @@ def _serialise(conn: Connection) -> None:
     write lock on SQLite, on every engine held until commit, so the second append waits and
     then reads the entry the first one wrote.
     """
-    if not inspect(conn).has_table(settings.name):
-        return  # a ledger from before the lock row: appends collide rather than fork
+    database = conn.engine.url.render_as_string(hide_password=True)
+    if database not in _HAS_SETTINGS:
+        if not inspect(conn).has_table(settings.name):
+            return  # a ledger from before the lock row: appends collide rather than fork
+        _HAS_SETTINGS.add(database)  # tables are never dropped behind a running process
     if _lock(conn):
         return
     try:
