@@ -188,6 +188,12 @@ def _human_erase(d: dict[str, Any]) -> str:
         for k in d["kept"]:
             until = f" until {k['until']}" if k["until"] else ""
             lines.append(f"  {k['table']}: {k['rows']} row(s) {k['action']}{until}: {k['reason']}")
+    forgotten = d.get("ledger_identities_erased") or {}
+    if any(forgotten.values()):
+        lines.append(
+            f"Ledger: the person's identities erased from {forgotten['holds']} finished hold(s)"
+            f" and {forgotten['requests']} closed request(s)"
+        )
     if d["notices"]:
         lines.append(
             "Recipients to inform (Art. 19): " + ", ".join(n["recipient"] for n in d["notices"])

@@ -45,6 +45,7 @@ from sqlalchemy import (
     inspect,
     literal,
     null,
+    or_,
     select,
     update,
 )
@@ -153,6 +154,10 @@ class ErasurePlan:
     notices: list[Notice] = field(default_factory=list)
     #: (id, file) of the person's delivered Art. 20 packages still stored: erased too
     packages: list[tuple[str, str]] = field(default_factory=list)
+    #: ids of released or lapsed holds and of closed requests whose sealed identities of the
+    #: person are no longer needed: erased too (the records themselves stay, by pseudonym)
+    ledger_holds: list[int] = field(default_factory=list)
+    ledger_requests: list[int] = field(default_factory=list)
     dry_run: bool = False
     applied: bool = False
 
@@ -178,6 +183,7 @@ class ErasurePlan:
         """Counts, table names and rule/hold ids only: for the audit trail and the register."""
         return {
             "packages": len(self.packages),
+            "ledger_identities": self.ledger_identities(),
             "erased": [{k: v for k, v in e.items() if k != "fields"} for e in self.erased()],
             "kept": [
                 {
@@ -200,8 +206,13 @@ class ErasurePlan:
             "kept": [k.to_json() for k in self.kept],
             "notices": [n.to_json() for n in self.notices],
             "packages_erased": len(self.packages),
+            "ledger_identities_erased": self.ledger_identities(),
             "steps": [s.to_json() for s in self.steps],
         }
+
+    def ledger_identities(self) -> dict[str, int]:
+        """How many finished holds and requests lose the person's sealed identities."""
+        return {"holds": len(self.ledger_holds), "requests": len(self.ledger_requests)}
 
 
 @dataclass
@@ -294,6 +305,9 @@ def plan_erasure(
     plan.kept = list(kept.values())
     plan.steps = _steps(catalog, rows_by_table, fks)
     plan.packages = _packages(conn, keys, ids)
+    plan.ledger_holds, plan.ledger_requests = _finished_ledger_records(
+        conn, catalog, keys, ids, clock
+    )
     items = [{"table": s.table, "rows": len(s.keys), "action": s.action} for s in plan.steps]
     plan.notices = build_notices(catalog, "erasure", items, [i.spec for i in ids])
     return plan
@@ -609,6 +623,48 @@ def _packages(
     return [(r.id, r.file_name) for r in rows]
 
 
+def _finished_ledger_records(
+    conn: Connection, catalog: Catalog, keys: KeyProvider, ids: Sequence[Identity], clock: Clock
+) -> tuple[list[int], list[int]]:
+    """Holds released or lapsed and requests closed that still keep the person's identities
+    sealed: nothing needs them any more once the person's data is erased. Active holds keep
+    theirs (they protect what they hold) and so do open requests (this erasure's own, too)."""
+    from zoneinfo import ZoneInfo
+
+    from dsr.crypto.seal import unseal_identities
+    from dsr.ledger.tables import holds, requests
+
+    if not inspect(conn).has_table(holds.name):
+        return [], []  # a dry run on a database without a ledger
+    subjects = sorted({pseudonym(keys, list(ids)), *(pseudonym(keys, [i]) for i in ids)})
+    today = clock.now().astimezone(ZoneInfo(catalog.timezone)).date()
+    finished_hold = or_(holds.c.released_at.is_not(None), holds.c.until < today)
+    hold_ids = conn.execute(
+        select(holds.c.id).where(
+            holds.c.subject.in_(subjects), holds.c.identities_enc.is_not(None), finished_hold
+        )
+    ).scalars()
+    closed = conn.execute(
+        select(requests.c.id, requests.c.identities_enc).where(
+            requests.c.subject.in_(subjects), requests.c.status == "closed"
+        )
+    )
+    request_ids = [
+        int(r.id)
+        for r in closed
+        if unseal_identities(keys, r.identities_enc, _request_aad(int(r.id))) != [ERASED_IDENTITIES]
+    ]
+    return sorted(int(i) for i in hold_ids), sorted(request_ids)
+
+
+#: What a closed request's identities read as after the person's erasure
+ERASED_IDENTITIES = "(erased with the person's data)"
+
+
+def _request_aad(request_id: int) -> bytes:
+    return f"dsr_requests/{request_id}".encode()
+
+
 def _pointed_at_only(t: Table, party: str) -> bool:
     """The person is on the row only because rows of theirs point at it (``pointed_by``)."""
     p = t.parties[party]
@@ -722,6 +778,7 @@ def apply_erasure(
                 request_id=request_id,
             )
     _remember_kept(conn, keys, plan, since, request_id)
+    _forget_sealed_identities(conn, keys, plan)
     if plan.packages:
         from dsr.ledger.tables import exports
 
@@ -771,6 +828,23 @@ def _remember_kept(
     ]
     for i in range(0, len(rows), 1000):
         conn.execute(insert(kept_rows), rows[i : i + 1000])
+
+
+def _forget_sealed_identities(conn: Connection, keys: KeyProvider, plan: ErasurePlan) -> None:
+    from dsr.ledger.tables import holds, requests
+
+    if plan.ledger_holds:
+        conn.execute(
+            update(holds).where(holds.c.id.in_(plan.ledger_holds)).values(identities_enc=None)
+        )
+    if plan.ledger_requests:
+        from dsr.crypto.seal import seal_identities
+
+    for request_id in plan.ledger_requests:
+        marker = seal_identities(keys, [ERASED_IDENTITIES], _request_aad(request_id))
+        conn.execute(
+            update(requests).where(requests.c.id == request_id).values(identities_enc=marker)
+        )
 
 
 def _forget_ledger_notes(conn: Connection, step: Step) -> None:

@@ -161,6 +161,70 @@ def test_legal_holds_keep_only_what_they_cover(
     assert _ids(engine, "newsletter_subscriptions") == [2]
 
 
+def test_finished_holds_and_requests_forget_the_persons_sealed_identities(
+    engine: Engine, catalog: Catalog, keys: StaticKeys
+) -> None:
+    from dsr.ledger.requests import close_request, get_request, open_request
+    from dsr.ledger.tables import holds
+
+    create_ledger(engine)
+    with engine.begin() as c:
+        released = add_hold(
+            c,
+            keys,
+            catalog,
+            table="contact_requests",
+            identities=DUAL,
+            reason="closed case",
+            clock=CLOCK,
+        )
+        release_hold(c, keys, released, CLOCK)
+        active = add_hold(
+            c,
+            keys,
+            catalog,
+            table="newsletter_subscriptions",
+            identities=DUAL,
+            reason="open case",
+            clock=CLOCK,
+        )
+        earlier = open_request(
+            c,
+            keys,
+            catalog,
+            type="access",
+            identities=DUAL,
+            received=date(2026, 11, 2),
+            clock=CLOCK,
+        )
+        close_request(c, keys, earlier.id, "answered", CLOCK, catalog=catalog)
+        current = open_request(
+            c,
+            keys,
+            catalog,
+            type="erasure",
+            identities=DUAL,
+            received=date(2026, 11, 20),
+            clock=CLOCK,
+        )
+    dry = erase(engine, catalog, keys, DUAL, dry_run=True, clock=CLOCK)
+    assert dry.to_json()["ledger_identities_erased"] == {"holds": 1, "requests": 1}
+    plan = erase(engine, catalog, keys, DUAL, request_id=current.id, clock=CLOCK)
+    assert plan.ledger_identities() == {"holds": 1, "requests": 1}
+    with engine.connect() as c:
+        sealed = dict(c.execute(select(holds.c.id, holds.c.identities_enc)).all())
+        assert sealed[released] is None and sealed[active] is not None  # the active one protects
+        assert get_request(c, keys, earlier.id, with_identities=True).identities == (
+            "(erased with the person's data)",
+        )
+        assert get_request(c, keys, current.id, with_identities=True).identities == (
+            DUAL[0].lower(),  # normalised, still there: this erasure's request is open
+        )
+        assert audit.verify(c, keys).ok
+    again = erase(engine, catalog, keys, DUAL, request_id=current.id, clock=CLOCK)
+    assert again.ledger_identities() == {"holds": 0, "requests": 0}
+
+
 def test_referenced_account_is_anonymised_not_deleted(
     engine: Engine, catalog: Catalog, keys: StaticKeys
 ) -> None:
