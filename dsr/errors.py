@@ -24,6 +24,11 @@ personal-data value: no email, name, phone number or IP address ever appears in 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypeGuard
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import SQLAlchemyError
+
 
 class DSRError(Exception):
     """Base of every error dsr raises on purpose."""
@@ -103,6 +108,14 @@ class DeliveryError(DSRError):
 
 class DatabaseError(DSRError):
     """The database refused or failed a step; the message names the step, never a value."""
+
+
+def is_database_error(exc: BaseException) -> TypeGuard[SQLAlchemyError]:
+    """An SQLAlchemy error, told without importing SQLAlchemy (``dsr --help`` never does)."""
+    import sys
+
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    return sa_exc is not None and isinstance(exc, sa_exc.SQLAlchemyError)
 
 
 class MissingExtra(ConfigError):

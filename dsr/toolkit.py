@@ -28,7 +28,6 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime, timedelta
@@ -75,11 +74,11 @@ def _translated(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
-            sa_exc = sys.modules.get("sqlalchemy.exc")
-            if sa_exc is None or not isinstance(exc, sa_exc.SQLAlchemyError):
+            from dsr.errors import DatabaseError, is_database_error
+
+            if not is_database_error(exc):
                 raise
             from dsr.db import describe_database_error
-            from dsr.errors import DatabaseError
 
             raise DatabaseError(describe_database_error(exc)) from exc
 
@@ -130,7 +129,6 @@ class Toolkit:
         #: what services learn of the live schema beyond the catalog (foreign keys, the
         #: ledger's version), shared by the graph and the ledger facade
         self.schema_cache: dict[str, Any] = {}
-        self._live: LiveSchema | None = None
 
     # -- what the services share ---------------------------------------------------------
 
@@ -179,14 +177,12 @@ class Toolkit:
             return DirectoryStorage(self._storage)
         return self._storage
 
-    @property
+    @cached_property
     def live(self) -> LiveSchema:
         """The live schema's tables, each reflected once, shared by the graph and the check."""
-        if self._live is None:
-            from dsr.catalog.bind import LiveSchema
+        from dsr.catalog.bind import LiveSchema
 
-            self._live = LiveSchema()
-        return self._live
+        return LiveSchema()
 
     @cached_property
     def graph(self) -> SubjectGraph:

@@ -248,6 +248,7 @@ def _merge(parts: list[dict[str, Any]], lines: _Lines) -> dict[str, Any]:
 
 
 @cache
+@cache
 def _schema_text() -> str:
     return resources.files("dsr.catalog").joinpath("catalog.schema.json").read_text("utf-8")
 

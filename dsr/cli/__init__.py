@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import click
 
 from dsr.cli._common import AppContext
-from dsr.errors import DSRError
+from dsr.errors import DSRError, is_database_error
 from dsr.log import FORMATS
 
 EXIT_WITHHELD = 3
@@ -161,20 +161,14 @@ def _main(argv: list[str] | None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:
-        if not _is_database_error(exc):
+        if not is_database_error(exc):
             raise
         from dsr.db import describe_database_error
 
         # never the SQL's bound parameters or the driver's quote of a row: see db.py
-        _error(describe_database_error(exc))  # type: ignore[arg-type]
+        _error(describe_database_error(exc))
         return 1
     return int(result) if isinstance(result, int) else 0
-
-
-def _is_database_error(exc: BaseException) -> bool:
-    """An SQLAlchemy error (SQLAlchemy is imported only by commands that use a database)."""
-    sa_exc = sys.modules.get("sqlalchemy.exc")
-    return sa_exc is not None and isinstance(exc, sa_exc.SQLAlchemyError)
 
 
 def _error(message: str) -> None:

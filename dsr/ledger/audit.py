@@ -66,22 +66,27 @@ def default_actor() -> str:
 _KEY_MATCHES: set[tuple[str, str]] = set()
 
 
-def _check_write_key(conn: Connection, keys: KeyProvider) -> None:
-    """Refuse to write with a secret the ledger was not created with: entries sealed or MACed
-    with another key would read as tampering for ever after."""
-    check = key_check(keys)
-    database = conn.engine.url.render_as_string(hide_password=True)
-    if (database, check) in _KEY_MATCHES:
-        return
+def refuse_other_key(conn: Connection, keys: KeyProvider) -> bool:
+    """Raise KeyError_ when the ledger recorded the check value of another secret; True when
+    it recorded this one's, False when it recorded none (a ledger from before the check)."""
     stored = stored_key_check(conn)
-    if stored is not None and stored != check:
+    if stored is None:
+        return False
+    if stored != key_check(keys):
         raise KeyError_(
             "this database's ledger was created with another secret key; use that key file "
             "(or DSR_SECRET). Nothing was changed",
             where="key",
         )
-    if stored is not None:
-        _KEY_MATCHES.add((database, check))
+    return True
+
+
+def _check_write_key(conn: Connection, keys: KeyProvider, database: str) -> None:
+    """Refuse to write with a secret the ledger was not created with: entries sealed or MACed
+    with another key would read as tampering for ever after."""
+    known = (database, key_check(keys))
+    if known not in _KEY_MATCHES and refuse_other_key(conn, keys):
+        _KEY_MATCHES.add(known)
 
 
 def _canonical(entry: dict[str, Any]) -> bytes:
@@ -115,7 +120,7 @@ APPEND_LOCK = "audit_append"
 _HAS_SETTINGS: set[str] = set()
 
 
-def _serialise(conn: Connection) -> None:
+def _serialise(conn: Connection, database: str) -> None:
     """Take the ledger's append lock for the rest of the caller's transaction.
 
     Two transactions that read the last entry at the same time would both write the next
@@ -124,7 +129,6 @@ def _serialise(conn: Connection) -> None:
     write lock on SQLite, on every engine held until commit, so the second append waits and
     then reads the entry the first one wrote.
     """
-    database = conn.engine.url.render_as_string(hide_password=True)
     if database not in _HAS_SETTINGS:
         if not inspect(conn).has_table(settings.name):
             return  # a ledger from before the lock row: appends collide rather than fork
@@ -169,8 +173,9 @@ def append(
     """
     if subject is not None and not subject.startswith("ps_"):
         raise AuditError("audit subjects must be keyed pseudonyms", where="audit")
-    _serialise(conn)  # first: on MariaDB a plain read before it would pin an older snapshot
-    _check_write_key(conn, keys)
+    database = conn.engine.url.render_as_string(hide_password=True)  # the process caches' key
+    _serialise(conn, database)  # first: on MariaDB a plain read before it would pin a snapshot
+    _check_write_key(conn, keys, database)
     newest = select(audit.c.seq, audit.c.mac).order_by(audit.c.seq.desc()).limit(1)
     if conn.dialect.name in ("mysql", "mariadb"):
         # REPEATABLE READ: a plain read would see the snapshot of the transaction's first read

@@ -121,7 +121,8 @@ def today_in(clock: Clock, catalog: object | None = None) -> date:
     return clock.now().astimezone(ZoneInfo(tz)).date()
 
 
-def _aad(request_id: int) -> bytes:
+def identities_aad(request_id: int) -> bytes:
+    """What a request's sealed identities are bound to (sealed for one request only)."""
     return f"dsr_requests/{request_id}".encode()
 
 
@@ -229,7 +230,7 @@ def open_request(
     request_id = int(inserted[0])
     # Sealed after the insert so the ciphertext is bound to its row id (aad): a blob copied
     # into another row does not decrypt.
-    sealed = seal_identities(keys, [i.spec for i in parsed], _aad(request_id))
+    sealed = seal_identities(keys, [i.spec for i in parsed], identities_aad(request_id))
     conn.execute(
         update(requests_table)
         .where(requests_table.c.id == request_id)
@@ -264,7 +265,7 @@ def get_request(
     if with_identities:
         if keys is None:
             raise RequestError("decrypting identities needs the toolkit secret", where="keys")
-        identities = unseal_identities(keys, row.identities_enc, _aad(int(row.id)))
+        identities = unseal_identities(keys, row.identities_enc, identities_aad(int(row.id)))
     return _from_row(row, identities)
 
 

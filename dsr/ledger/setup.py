@@ -21,7 +21,7 @@ from dsr.crypto.keys import (
     key_provider,
 )
 from dsr.errors import KeyError_, LedgerError
-from dsr.ledger.audit import stored_key_check, verify
+from dsr.ledger.audit import refuse_other_key, verify
 from dsr.ledger.migrate import (
     LEDGER_VERSION,
     Migration,
@@ -110,16 +110,8 @@ def bind_key(engine: Engine, keys: KeyProvider, *, check_only: bool = False) -> 
     the check was recorded is bound when its audit trail verifies with this key. With
     ``check_only`` (a ledger not yet upgraded) it writes nothing.
     """
-    check = key_check(keys)
     with engine.begin() as conn:
-        stored = stored_key_check(conn)
-        if stored is not None:
-            if stored != check:
-                raise KeyError_(
-                    "this database's ledger was created with another secret key; use that key "
-                    "file (or DSR_SECRET). Nothing was changed",
-                    where="key",
-                )
+        if refuse_other_key(conn, keys):
             return
         if conn.execute(select(audit_table.c.seq).limit(1)).first() is not None:
             if not verify(conn, keys).ok:
@@ -129,7 +121,7 @@ def bind_key(engine: Engine, keys: KeyProvider, *, check_only: bool = False) -> 
                     where="key",
                 )
         if not check_only:
-            conn.execute(insert(settings).values(name="key_check", value=check))
+            conn.execute(insert(settings).values(name="key_check", value=key_check(keys)))
 
 
 __all__ = ["LedgerInit", "bind_key", "init_ledger"]

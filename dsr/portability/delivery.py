@@ -37,7 +37,13 @@ from dsr.errors import ConfigError, DeliveryError
 from dsr.ledger.tables import exports
 from dsr.portability.export import export_package, record_export
 from dsr.portability.scope import ExportResult
-from dsr.portability.storage import PackageStorage, SealingWriter, new_name, unseal_stream
+from dsr.portability.storage import (
+    PackageStorage,
+    SealingWriter,
+    new_name,
+    open_private,
+    unseal_stream,
+)
 from dsr.subject.graph import SubjectGraph
 from dsr.subject.identity import Identity
 
@@ -226,14 +232,6 @@ def deliver(
     )
 
 
-def _create(part: Path, target: Path) -> int:
-    """Open the temporary file beside ``target`` (mode 0600), or ConfigError naming it."""
-    try:
-        return os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {target} ({exc.strerror})", where="-o") from None
-
-
 def download(
     engine: Engine,
     storage: PackageStorage,
@@ -268,7 +266,7 @@ def download(
                 )
             if row.deleted_at is not None or row.expires_at <= now:
                 raise DeliveryError("the package expired and was deleted", where=where)
-            fd = _create(part, target)
+            fd = open_private(part, target)
             with os.fdopen(fd, "wb") as dst, storage.open(row.file_name) as src:
                 for chunk in unseal_stream(src, key, package_id.encode(), where=where):
                     dst.write(chunk)

@@ -66,7 +66,7 @@ from dsr.portability.scope import (
     restricted_clause,
     rows_select,
 )
-from dsr.portability.storage import SealingWriter, unseal_stream
+from dsr.portability.storage import SealingWriter, open_private, unseal_stream
 from dsr.portability.zipwriter import DEFLATE_WBITS, EntryStream, ZipWriter
 from dsr.subject.graph import SubjectGraph, bind_values_flat, identity_map
 from dsr.subject.identity import Identity, parse_identities
@@ -341,10 +341,7 @@ def export_package(
         target = Path(out)
         check_file_name(target, ids)
         part = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
-        try:
-            fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except OSError as exc:
-            raise ConfigError(f"cannot write {target} ({exc.strerror})", where="-o") from None
+        fd = open_private(part, target)
         try:
             with os.fdopen(fd, "wb") as fh:
                 _write_zip(fh, conn, catalog, plans, idmap, result)

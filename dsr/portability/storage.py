@@ -75,6 +75,16 @@ def new_name() -> str:
     return secrets.token_urlsafe(24) + ".dsrpkg"
 
 
+def open_private(part: Path, target: Path) -> int:
+    """Create ``part``, the temporary file beside ``target`` that is renamed to it once
+    complete: mode 0600, never an existing file; a ConfigError naming ``target`` when the
+    folder is missing or not writable."""
+    try:
+        return os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {target} ({exc.strerror})", where="-o") from None
+
+
 class DirectoryStorage:
     """Packages as files of mode 0600 in a directory of mode 0700."""
 

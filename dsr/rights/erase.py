@@ -61,6 +61,7 @@ from dsr.errors import ErasureError
 from dsr.ledger.audit import append as audit_append
 from dsr.ledger.holds import HoldIndex, load_holds
 from dsr.ledger.lock import destructive_transaction
+from dsr.ledger.requests import identities_aad
 from dsr.ledger.tables import holds as holds_table
 from dsr.log import get, log_step
 from dsr.portability.storage import PackageStorage
@@ -614,13 +615,19 @@ def _packages(
 
     if not inspect(conn).has_table(exports.name):
         return []
-    subjects = {pseudonym(keys, list(ids)), *(pseudonym(keys, [i]) for i in ids)}
+    subjects = _subjects(keys, ids)
     rows = conn.execute(
         select(exports.c.id, exports.c.file_name).where(
-            exports.c.subject.in_(sorted(subjects)), exports.c.deleted_at.is_(None)
+            exports.c.subject.in_(subjects), exports.c.deleted_at.is_(None)
         )
     )
     return [(r.id, r.file_name) for r in rows]
+
+
+def _subjects(keys: KeyProvider, ids: Sequence[Identity]) -> list[str]:
+    """The pseudonyms the ledger may know the person by: of all the identities given, or of
+    any one of them (a package or a request made for one address)."""
+    return sorted({pseudonym(keys, list(ids)), *(pseudonym(keys, [i]) for i in ids)})
 
 
 def _finished_ledger_records(
@@ -636,7 +643,7 @@ def _finished_ledger_records(
 
     if not inspect(conn).has_table(holds.name):
         return [], []  # a dry run on a database without a ledger
-    subjects = sorted({pseudonym(keys, list(ids)), *(pseudonym(keys, [i]) for i in ids)})
+    subjects = _subjects(keys, ids)
     today = clock.now().astimezone(ZoneInfo(catalog.timezone)).date()
     finished_hold = or_(holds.c.released_at.is_not(None), holds.c.until < today)
     hold_ids = conn.execute(
@@ -652,17 +659,14 @@ def _finished_ledger_records(
     request_ids = [
         int(r.id)
         for r in closed
-        if unseal_identities(keys, r.identities_enc, _request_aad(int(r.id))) != [ERASED_IDENTITIES]
+        if unseal_identities(keys, r.identities_enc, identities_aad(int(r.id)))
+        != [ERASED_IDENTITIES]
     ]
     return sorted(int(i) for i in hold_ids), sorted(request_ids)
 
 
 #: What a closed request's identities read as after the person's erasure
 ERASED_IDENTITIES = "(erased with the person's data)"
-
-
-def _request_aad(request_id: int) -> bytes:
-    return f"dsr_requests/{request_id}".encode()
 
 
 def _pointed_at_only(t: Table, party: str) -> bool:
@@ -841,7 +845,7 @@ def _forget_sealed_identities(conn: Connection, keys: KeyProvider, plan: Erasure
         from dsr.crypto.seal import seal_identities
 
     for request_id in plan.ledger_requests:
-        marker = seal_identities(keys, [ERASED_IDENTITIES], _request_aad(request_id))
+        marker = seal_identities(keys, [ERASED_IDENTITIES], identities_aad(request_id))
         conn.execute(
             update(requests).where(requests.c.id == request_id).values(identities_enc=marker)
         )
