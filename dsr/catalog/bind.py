@@ -106,9 +106,10 @@ def bind_catalog(
         if t.display:
             needed.add(t.display)
         for rid in t.retention:
-            anchor = catalog.retention[rid].anchor
-            if anchor.link is None and anchor.related_table is None:
-                needed.add(anchor.column)
+            rule = catalog.retention[rid]
+            if rule.anchor.link is None and rule.anchor.related_table is None:
+                needed.add(rule.anchor.column)
+            needed |= {c.column for c in rule.when}
         for column in sorted(needed):
             if column not in sa.c:
                 f = t.fields.get(column)
@@ -175,6 +176,8 @@ def _check_links(
     for rid in t.retention:
         anchor = catalog.retention[rid].anchor
         if anchor.related_table:
+            if anchor.while_referenced:
+                continue  # the link was checked with the referring table's links
             if anchor.column not in sa_tables[anchor.related_table].c:
                 raise SchemaMismatch(
                     f"retention rule {rid!r} anchors on {anchor.related_table}.{anchor.column}, "

@@ -384,6 +384,19 @@ class _Checker:
                 )
                 continue
             refs = _foreign_keys(sa, lk.column)
+            if lk.on_remove == "unlink" and not col.nullable:
+                self.error(
+                    lw,
+                    f"link {lk.name!r} says on_remove: unlink, but {t.name}.{lk.column} is "
+                    "NOT NULL; allow NULL or use tombstone",
+                )
+            if lk.on_remove == "tombstone" and refs:
+                self.error(
+                    lw,
+                    f"link {lk.name!r} says on_remove: tombstone, but the database's foreign "
+                    f"key on {t.name}.{lk.column} would refuse a value that points nowhere; "
+                    "use unlink",
+                )
             if not refs:
                 self.warning(
                     lw,
@@ -404,6 +417,18 @@ class _Checker:
             return
         for rid in t.retention:
             rule = self.catalog.retention[rid]
+            own = self.live[t.name]
+            for i, cond in enumerate(rule.when):
+                if cond.column not in own.c:
+                    self.error(
+                        self.where(
+                            "retention", rid, "when", *([str(i)] if len(rule.when) > 1 else [])
+                        ),
+                        f"retention rule {rid!r} tests column {cond.column!r} of table "
+                        f"{t.name!r}, which does not exist in the database",
+                    )
+            if rule.anchor.while_referenced:
+                continue
             aw = self.where("retention", rid, "anchor", "column")
             anchored = t
             if rule.anchor.link:

@@ -30,6 +30,7 @@ from dsr.catalog.model import (
     LEGAL_BASES,
     Anchor,
     Catalog,
+    Condition,
     Contact,
     Controller,
     Field,
@@ -430,17 +431,36 @@ def _build(data: dict[str, Any], lines: _Lines, files: tuple[str, ...]) -> Catal
     rules: dict[str, RetentionRule] = {}
     for rid, r in data.get("retention", {}).items():
         where = ("retention", rid)
-        try:
-            period = Period.parse(r["period"])
-        except ValueError as exc:
-            raise lines.error((*where, "period"), str(exc)) from None
+        a = r["anchor"]
+        referenced_by = a.get("while_referenced_by")
+        if referenced_by is not None:
+            # kept while referenced: the rule ends with the last reference, not after a period
+            if "period" in r:
+                raise lines.error(
+                    (*where, "period"),
+                    "a rule kept while_referenced_by has no period: it ends when the last "
+                    "referring row is gone",
+                )
+            if set(a) != {"while_referenced_by"}:
+                raise lines.error(
+                    (*where, "anchor"), "while_referenced_by takes no column, link or newest_of"
+                )
+            period = Period(0, "days")
+        else:
+            if "period" not in r:
+                raise lines.error(where, "a retention rule needs a 'period'")
+            if "column" not in a:
+                raise lines.error((*where, "anchor"), "an anchor needs a 'column'")
+            try:
+                period = Period.parse(r["period"])
+            except ValueError as exc:
+                raise lines.error((*where, "period"), str(exc)) from None
         anonymise = dict(r.get("anonymise", {}))
         if r["action"] == "anonymise" and not anonymise:
             raise lines.error(where, "an 'anonymise' rule must list the fields under 'anonymise'")
         if r["action"] == "delete" and anonymise:
             raise lines.error((*where, "anonymise"), "a 'delete' rule takes no 'anonymise' fields")
-        a = r["anchor"]
-        related = a.get("newest_of") or a.get("oldest_of")
+        related = a.get("newest_of") or a.get("oldest_of") or referenced_by
         if a.get("newest_of") and a.get("oldest_of"):
             raise lines.error((*where, "anchor"), "give newest_of or oldest_of, not both")
         if related and a.get("link"):
@@ -449,13 +469,14 @@ def _build(data: dict[str, Any], lines: _Lines, files: tuple[str, ...]) -> Catal
             id=rid,
             period=period,
             anchor=Anchor(
-                column=a["column"],
+                column=a.get("column", ""),
                 link=a.get("link"),
                 end_of_year=a.get("end_of_year", False),
                 related_table=related["table"] if related else None,
                 related_link=related["link"] if related else None,
                 newest="oldest_of" not in a,
                 none_expired=bool(related) and related.get("if_none") == "expired",
+                while_referenced=referenced_by is not None,
             ),
             action=r["action"],
             legal_reference=_text(r["legal_reference"]),
@@ -463,6 +484,7 @@ def _build(data: dict[str, Any], lines: _Lines, files: tuple[str, ...]) -> Catal
             statutory=r.get("statutory", False),
             description=_opt_text(r.get("description")),
             location=lines.location(where),
+            when=_conditions(r.get("when")),
         )
 
     tables: dict[str, Table] = {}
@@ -537,7 +559,13 @@ def _build_table(
             raise lines.error((*where, "recipients", str(i)), f"unknown recipient {rec!r}")
 
     links = {
-        name: Link(name=name, column=lk["column"], table=lk["table"], to=lk.get("to"))
+        name: Link(
+            name=name,
+            column=lk["column"],
+            table=lk["table"],
+            to=lk.get("to"),
+            on_remove=lk.get("on_remove", "restrict"),
+        )
         for name, lk in t.get("links", {}).items()
     }
     parties: dict[str, Party] = {}
@@ -711,7 +739,11 @@ def _resolve_links(
                 f"which table {table.name!r} lacks",
             )
         if rule.anchor.related_table:
-            which = "newest_of" if rule.anchor.newest else "oldest_of"
+            which = (
+                "while_referenced_by"
+                if rule.anchor.while_referenced
+                else ("newest_of" if rule.anchor.newest else "oldest_of")
+            )
             rwhere = ("retention", rid, "anchor", which)
             related = tables.get(rule.anchor.related_table)
             if related is None:
@@ -738,6 +770,22 @@ def _resolve_links(
                     ("retention", rid, "anonymise", fname),
                     f"field {fname!r} is not a catalogued field of table {table.name!r}",
                 )
+
+
+def _conditions(raw: Any) -> tuple[Condition, ...]:
+    """A rule's ``when``: one ``{column: c, <op>: value}`` or a list of them (all must hold)."""
+    if raw is None:
+        return ()
+    out = []
+    for item in [raw] if isinstance(raw, dict) else raw:
+        op = next(k for k in item if k != "column")
+        value = item[op]
+        out.append(
+            Condition(
+                column=item["column"], op=op, value=tuple(value) if op.endswith("in") else value
+            )
+        )
+    return tuple(out)
 
 
 def _check_party_cycles(tables: dict[str, Table], lines: _Lines) -> None:

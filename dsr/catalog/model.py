@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 LANGUAGES = ("en", "de")
 
@@ -225,6 +225,20 @@ class Anchor:
     newest: bool = True
     #: a row with no related rows at all: expired (``True``) or kept like a NULL anchor
     none_expired: bool = False
+    #: no period and no column: the row is kept as long as rows of ``related_table`` refer to
+    #: it through ``related_link`` ("customer master data as long as retained invoices
+    #: refer to it"), and has expired once none does
+    while_referenced: bool = False
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A test on a column of the row itself: ``op`` is ``equals``, ``not_equals``, ``in``,
+    ``not_in`` or ``is_null`` (``value`` True or False). Values are bound, never SQL text."""
+
+    column: str
+    op: Literal["equals", "not_equals", "in", "not_in", "is_null"]
+    value: Any
 
 
 @dataclass(frozen=True)
@@ -242,6 +256,9 @@ class RetentionRule:
     statutory: bool = False
     description: Text | None = None
     location: Location | None = None
+    #: the rule applies only to rows for which every condition holds ("staff no longer
+    #: active"); for other rows its period has not started, as for a NULL anchor
+    when: tuple[Condition, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -255,6 +272,11 @@ class Link:
     column: str
     table: str
     to: str | None = None
+    #: what becomes of this reference when the row it points at is deleted (by an erasure
+    #: or a purge) while this row stays: ``restrict`` keeps the target (anonymised where
+    #: an erasure asked for it), ``unlink`` sets the column to NULL, ``tombstone`` replaces
+    #: it with a random value that points nowhere and maps to no one
+    on_remove: Literal["restrict", "unlink", "tombstone"] = "restrict"
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,10 @@ def _human(data: dict[str, Any]) -> str:
         )
         for w in r["withheld_reasons"]:
             lines.append(f"      {w['rows']:,} {w['reason']}")
+        for d in r.get("references_detached", []):
+            verb_d = d["action"].replace("unlinked", "unlink").replace("tombstoned", "tombstone")
+            done = f"would {verb_d}" if data["dry_run"] else d["action"]
+            lines.append(f"      {done} {d['rows']:,} reference(s) in {d['table']}.{d['column']}")
     if data["stopped"]:
         lines.append("Stopped after a whole batch (SIGTERM); run again to finish.")
     return "\n".join(lines)

@@ -188,6 +188,12 @@ def _human_erase(d: dict[str, Any]) -> str:
         for k in d["kept"]:
             until = f" until {k['until']}" if k["until"] else ""
             lines.append(f"  {k['table']}: {k['rows']} row(s) {k['action']}{until}: {k['reason']}")
+    detached = d.get("references_detached") or []
+    if detached:
+        lines.append("References to the erased records from records that stay:")
+        lines += [
+            f"  {r['table']}.{r['column']}: {r['rows']} row(s) {r['action']}" for r in detached
+        ]
     forgotten = d.get("ledger_identities_erased") or {}
     if any(forgotten.values()):
         lines.append(

@@ -6,7 +6,9 @@ keys), and within a table deletions before anonymisations, so no row is anonymis
 about to go and no DELETE ever fails on a foreign key: a parent row still referenced by a row
 that stays is withheld ("referenced by <table>") instead. Counting anticipates the earlier
 steps of the same run: a customer referenced only by acceptances that this run deletes counts
-as deletable, exactly as the real run will find it.
+as deletable, exactly as the real run will find it. A reference the catalog lets give way
+(``on_remove: unlink`` or ``tombstone``, :mod:`dsr.removal.references`) withholds nothing: the
+referring rows are detached in the same batch, right before the delete.
 """
 
 from __future__ import annotations
@@ -14,16 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    MetaData,
     and_,
     case,
     exists,
-    false,
     func,
     inspect,
     literal,
@@ -32,18 +31,15 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy import Table as SATable
-from sqlalchemy.sql import visitors
 
-from dsr.catalog.bind import link_target
 from dsr.catalog.model import Catalog, RetentionRule
 from dsr.crypto.keys import KeyProvider
 from dsr.ledger.holds import HoldIndex, load_holds
-from dsr.ledger.tables import ERASURE_REASON_PREFIX
 from dsr.ledger.tables import holds as holds_table
-from dsr.ledger.tables import restrictions as restrictions_table
+from dsr.removal.protection import restricted_condition, restricted_tables, uncorrelated
+from dsr.removal.references import Reference, References, children_first, references
 from dsr.retention.rules import anonymised_value, expired_condition, pending_condition
 from dsr.subject.graph import SubjectGraph
-from dsr.subject.rowkey import key_text_sql
 
 RESTRICTED = "restricted (Art. 18)"
 
@@ -78,6 +74,8 @@ class PurgeStep:
     last_key: Any = None
     done: int = 0
     batches: int = 0
+    #: references that give way to this step's deletes: (reference, rows planned, rows done)
+    detached: list[list[Any]] = field(default_factory=list)
 
     @property
     def action(self) -> str:
@@ -94,17 +92,16 @@ class PurgeStep:
             "legal_reference": str(self.rule.legal_reference),
             "statutory": self.rule.statutory,
             "batches": self.batches,
+            "references_detached": [
+                {
+                    "table": ref.child,
+                    "column": ref.columns[0],
+                    "action": "unlinked" if ref.on_remove == "unlink" else "tombstoned",
+                    "rows": planned if dry_run else done,
+                }
+                for ref, planned, done in self.detached
+            ],
         }
-
-
-@dataclass
-class Reference:
-    """A foreign key from ``child`` (columns) to the purged table (columns)."""
-
-    child: str
-    child_table: SATable
-    columns: list[str]
-    parent_columns: list[str]
 
 
 @dataclass
@@ -116,7 +113,7 @@ class PurgePlan:
     catalog: Catalog
     sa_tables: dict[str, SATable]
     holds: HoldIndex
-    references: dict[str, list[Reference]]
+    references: References
     restricted_tables: set[str]
     dialect: str
 
@@ -126,8 +123,14 @@ class PurgePlan:
 
     # -- conditions shared by counting and execution ---------------------------------------
 
-    def expired(self, step: PurgeStep) -> ColumnElement[bool]:
-        return expired_condition(self.catalog, step.table, step.rule, self.sa_tables, self.as_of)
+    def expired(self, step: PurgeStep, index: int | None = None) -> ColumnElement[bool]:
+        """TRUE for the rows of the step's table its rule has expired. With the step's
+        ``index`` (counting), rows the steps before it delete count as gone already; without
+        (executing), they are."""
+        gone = None if index is None else (lambda table: self.deletable(table, index))
+        return expired_condition(
+            self.catalog, step.table, step.rule, self.sa_tables, self.as_of, gone
+        )
 
     def pending(self, step: PurgeStep) -> ColumnElement[bool] | None:
         """Anonymise: TRUE where some field is not yet in anonymised form."""
@@ -148,35 +151,22 @@ class PurgePlan:
             for f, how in step.rule.anonymise.items()
         }
 
-    def restricted(self, table: str) -> ColumnElement[bool]:
-        """TRUE for rows of ``table`` under an active Art. 18 restriction marker."""
-        r = restrictions_table
-        sa = self.sa_tables[table]
-        key = self.catalog.tables[table].key
-        if not key:
-            return false()
-        today = self.as_of.astimezone(ZoneInfo(self.catalog.timezone)).date()
-        ended = and_(
-            r.c.reason.startswith(ERASURE_REASON_PREFIX, autoescape=True),
-            r.c.until.is_not(None),
-            r.c.until < today,
-        )
-        # a restriction an erasure made ends with the retention duty it stood for
-        return exists().where(
-            r.c.table_name == table,
-            r.c.lifted_at.is_(None),
-            not_(ended),
-            r.c.row_key == key_text_sql([sa.c[c] for c in key]),
-        )
+    def restricted(self, table: str, index: int | None = None) -> ColumnElement[bool]:
+        """TRUE for rows of ``table`` under an active Art. 18 restriction marker (``index``
+        as for :meth:`expired`)."""
+        gone = None if index is None else (lambda t: self.deletable(t, index))
+        return restricted_condition(self.catalog, table, self.sa_tables, self.as_of, gone)
 
-    def protected(self, table: str, *, restricted: bool) -> list[ColumnElement[bool]]:
+    def protected(
+        self, table: str, *, restricted: bool, index: int | None = None
+    ) -> list[ColumnElement[bool]]:
         """Conditions TRUE for rows no hold or restriction covers."""
         out: list[ColumnElement[bool]] = []
         free = self.holds.exclusion(table, self.sa_tables[table])
         if free is not None:
-            out.append(_uncorrelated(free))
+            out.append(uncorrelated(free))
         if restricted:
-            out.append(not_(self.restricted(table)))
+            out.append(not_(self.restricted(table, index)))
         return out
 
     def referenced_now(self, table: str) -> list[tuple[str, ColumnElement[bool]]]:
@@ -184,12 +174,19 @@ class PurgePlan:
         return [
             (ref.child, self._exists_child(table, ref, None))
             for ref in self.references.get(table, [])
+            if not ref.detaches
         ]
+
+    def detaching(self, table: str) -> list[Reference]:
+        """The references to ``table`` that give way to its deletes (unlink, tombstone)."""
+        return [ref for ref in self.references.get(table, []) if ref.detaches]
 
     def referenced_after(self, table: str, before: int) -> list[tuple[str, ColumnElement[bool]]]:
         """As :meth:`referenced_now`, ignoring child rows that steps before ``before`` delete."""
         out = []
         for ref in self.references.get(table, []):
+            if ref.detaches:
+                continue
             gone = self.deletable(ref.child, before)
             out.append((ref.child, self._exists_child(table, ref, gone)))
         return out
@@ -200,8 +197,8 @@ class PurgePlan:
         for i, step in enumerate(self.steps[:before]):
             if step.table != table or step.action != "delete":
                 continue
-            parts = [self.expired(step)]
-            parts += self.protected(table, restricted=table in self.restricted_tables)
+            parts = [self.expired(step, i)]
+            parts += self.protected(table, restricted=table in self.restricted_tables, index=i)
             parts += [not_(c) for _, c in self.referenced_after(table, i)]
             conds.append(and_(*parts))
         return or_(*conds) if conds else None
@@ -221,98 +218,15 @@ class PurgePlan:
         return exists().where(*cond)
 
 
-def _uncorrelated(cond: ColumnElement[bool]) -> ColumnElement[bool]:
-    """Hold conditions hold subqueries over other tables (a person found through a link); they
-    must never correlate with the statement they are placed in."""
-
-    def off(select_: Any) -> None:
-        select_._auto_correlate = False
-
-    return visitors.cloned_traverse(cond, {}, {"select": off})
-
-
-def order_steps(
-    catalog: Catalog, references: dict[str, list[Reference]]
-) -> list[tuple[RetentionRule, str]]:
+def order_steps(catalog: Catalog, refs: References) -> list[tuple[RetentionRule, str]]:
     """Rules in execution order: referencing tables before referenced ones, deletions first."""
     tables = [t.name for t in catalog.tables.values() if t.retention]
-    children = {t: {r.child for r in references.get(t, []) if r.child != t} for t in tables}
-    ordered: list[str] = []
-    visiting: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in ordered or name in visiting:
-            return  # a cycle: the NOT EXISTS guard withholds what is still referenced
-        visiting.add(name)
-        for child in sorted(children.get(name, ())):
-            if child in children:
-                visit(child)
-        visiting.discard(name)
-        ordered.append(name)
-
-    for name in tables:
-        visit(name)
     out: list[tuple[RetentionRule, str]] = []
-    for name in ordered:
+    for name in children_first(tables, refs):
         rules = catalog.rules_for(name)
         out += [(r, name) for r in rules if r.action == "delete"]
         out += [(r, name) for r in rules if r.action != "delete"]
     return out
-
-
-def reflect_references(
-    conn: Connection, catalog: Catalog, sa_tables: dict[str, SATable]
-) -> dict[str, list[Reference]]:
-    """Every foreign key in the database, and every catalog link, that points at a table with
-    retention rules."""
-    insp = inspect(conn)
-    purged = {t.name for t in catalog.tables.values() if t.retention}
-    md = MetaData()
-    out: dict[str, list[Reference]] = {}
-    for name in insp.get_table_names():
-        for fk in insp.get_foreign_keys(name):
-            target = fk.get("referred_table")
-            if target not in purged:
-                continue
-            child = sa_tables.get(name)
-            if child is None:
-                child = SATable(name, md, autoload_with=conn)
-            out.setdefault(target, []).append(
-                Reference(
-                    child=name,
-                    child_table=child,
-                    columns=list(fk["constrained_columns"]),
-                    parent_columns=list(fk["referred_columns"]),
-                )
-            )
-    # links the catalog declares protect their targets as foreign keys do, whether or not the
-    # database enforces them (a store must not point at a deleted manager)
-    for t in catalog.tables.values():
-        for lname, link in t.links.items():
-            if link.table not in purged or t.name not in sa_tables:
-                continue
-            to = link_target(t, lname, catalog.tables)
-            known = out.get(link.table, [])
-            if any(r.child == t.name and r.columns == [link.column] for r in known):
-                continue
-            out.setdefault(link.table, []).append(
-                Reference(
-                    child=t.name,
-                    child_table=sa_tables[t.name],
-                    columns=[link.column],
-                    parent_columns=[to],
-                )
-            )
-    return out
-
-
-def active_restriction_tables(conn: Connection) -> set[str]:
-    r = restrictions_table
-    if not inspect(conn).has_table(r.name):
-        return set()
-    return set(
-        conn.execute(select(r.c.table_name).where(r.c.lifted_at.is_(None)).distinct()).scalars()
-    )
 
 
 def count_step(conn: Connection, plan: PurgePlan, index: int) -> None:
@@ -322,7 +236,7 @@ def count_step(conn: Connection, plan: PurgePlan, index: int) -> None:
     sa = plan.sa_tables[step.table]
     # batches are ranges of the first key column; a table without a key goes in one statement
     pk: Any = sa.c[t.key[0]] if t.key else literal(None)
-    base: list[ColumnElement[bool]] = [plan.expired(step)]
+    base: list[ColumnElement[bool]] = [plan.expired(step, index)]
     pending = plan.pending(step)
     if pending is not None:
         base.append(pending)
@@ -335,21 +249,24 @@ def count_step(conn: Connection, plan: PurgePlan, index: int) -> None:
         reasons.append(
             (
                 Withheld(f"hold {hold_id}", 0, hold_id, plan.holds.until(hold_id)),
-                _uncorrelated(cond),
+                uncorrelated(cond),
             )
         )
     if is_restricted:
-        reasons.append((Withheld(RESTRICTED, 0), plan.restricted(step.table)))
+        reasons.append((Withheld(RESTRICTED, 0), plan.restricted(step.table, index)))
     blockers = plan.referenced_after(step.table, index) if step.action == "delete" else []
     for child, cond in blockers:
         reasons.append((Withheld(f"referenced by {child}", 0), cond))
+    if step.action == "delete":
+        _count_detached(conn, plan, index, base, blockers)
     if not reasons:
         row = conn.execute(select(func.count(), func.min(pk), func.max(pk)).where(*base)).one()
         step.rows, step.first_key, step.last_key = int(row[0]), row[1], row[2]
         step.withheld, step.reasons = 0, []
         return
     ok = and_(
-        *plan.protected(step.table, restricted=is_restricted), *(not_(c) for _, c in blockers)
+        *plan.protected(step.table, restricted=is_restricted, index=index),
+        *(not_(c) for _, c in blockers),
     )
     cols: list[Any] = [
         func.count(),
@@ -369,6 +286,31 @@ def count_step(conn: Connection, plan: PurgePlan, index: int) -> None:
             step.reasons.append(w)
 
 
+def _count_detached(
+    conn: Connection,
+    plan: PurgePlan,
+    index: int,
+    base: list[ColumnElement[bool]],
+    blockers: list[tuple[str, ColumnElement[bool]]],
+) -> None:
+    """How many referring rows each giving-way reference detaches from this step's deletes."""
+    step = plan.steps[index]
+    step.detached = []
+    sa = plan.sa_tables[step.table]
+    restricted = step.table in plan.restricted_tables
+    free = [*base, *plan.protected(step.table, restricted=restricted, index=index)]
+    free += [not_(c) for _, c in blockers]
+    for ref in plan.detaching(step.table):
+        targets = select(sa.c[ref.parent_columns[0]]).where(*free)
+        column = ref.child_table.c[ref.columns[0]]
+        referring: list[ColumnElement[bool]] = [column.in_(targets)]
+        gone = plan.deletable(ref.child, index) if ref.child != step.table else None
+        if gone is not None:
+            referring.append(not_(gone))
+        n = conn.execute(select(func.count()).select_from(ref.child_table).where(*referring))
+        step.detached.append([ref, int(n.scalar_one()), 0])
+
+
 def plan_purge(
     conn: Connection,
     catalog: Catalog,
@@ -379,15 +321,11 @@ def plan_purge(
     """Plan a purge at ``as_of`` (timezone-aware): every rule on every table, counted."""
     catalog = graph.catalog
     sa_tables = graph.sa_tables
-    references = graph.schema_cache.get("purge.references")
-    if references is None:
-        references = reflect_references(conn, catalog, sa_tables)
-        graph.schema_cache["purge.references"] = references
+    refs = references(conn, catalog, sa_tables, graph.schema_cache)
     plan = PurgePlan(
         as_of=as_of,
         steps=[
-            PurgeStep(rule=r, table=t, rows=0, withheld=0)
-            for r, t in order_steps(catalog, references)
+            PurgeStep(rule=r, table=t, rows=0, withheld=0) for r, t in order_steps(catalog, refs)
         ],
         catalog=catalog,
         sa_tables=sa_tables,
@@ -396,8 +334,8 @@ def plan_purge(
             if inspect(conn).has_table(holds_table.name)
             else HoldIndex(catalog=catalog, graph=graph, holds=[])
         ),
-        references=references,
-        restricted_tables=active_restriction_tables(conn),
+        references=refs,
+        restricted_tables=restricted_tables(conn),
         dialect=conn.dialect.name,
     )
     for i in range(len(plan.steps)):
@@ -409,10 +347,8 @@ __all__ = [
     "RESTRICTED",
     "PurgePlan",
     "PurgeStep",
-    "Reference",
     "Withheld",
     "count_step",
     "order_steps",
     "plan_purge",
-    "reflect_references",
 ]

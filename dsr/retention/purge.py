@@ -49,6 +49,7 @@ from dsr.ledger.tables import restrictions as restrictions_table
 from dsr.log import get, log_step
 from dsr.portability.delivery import purge_expired_packages
 from dsr.portability.storage import PackageStorage
+from dsr.removal.references import detach
 from dsr.retention.plan import PurgePlan, PurgeStep, plan_purge
 from dsr.subject.graph import SubjectGraph
 from dsr.subject.rowkey import key_text_sql
@@ -306,8 +307,9 @@ def execute(
                     plan.holds = load_holds(conn, plan.catalog, graph, keys, plan.as_of)
                     version = current
                 restricted = _has_restrictions(conn, step.table)
-                stmt = _statement(plan, step, lo if ranged else None, hi, restricted)
-                n = max(int(conn.execute(stmt).rowcount or 0), 0)
+                where = _where(plan, step, lo if ranged else None, hi, restricted)
+                detached = _detach(conn, plan, step, where)
+                n = max(int(conn.execute(_statement(plan, step, where)).rowcount or 0), 0)
                 step.done += n
                 step.batches += 1
                 last = hi - 1 if hi is not None else step.last_key
@@ -324,6 +326,7 @@ def execute(
                         "rows": n,
                         "from_key": str(lo) if ranged else None,
                         "to_key": str(hi) if ranged else None,
+                        **({"detached": detached} if detached else {}),
                     },
                     at=clock.now(),
                 )
@@ -402,7 +405,8 @@ def _has_restrictions(conn: Connection, table: str) -> bool:
     return found is not None
 
 
-def _statement(plan: PurgePlan, step: PurgeStep, lo: Any, hi: Any, restricted: bool) -> Any:
+def _where(plan: PurgePlan, step: PurgeStep, lo: Any, hi: Any, restricted: bool) -> list[Any]:
+    """The rows of one batch: in the key range, expired, protected by nothing."""
     t = plan.catalog.tables[step.table]
     sa = plan.sa_tables[step.table]
     where: list[Any] = []
@@ -413,10 +417,34 @@ def _statement(plan: PurgePlan, step: PurgeStep, lo: Any, hi: Any, restricted: b
     where += plan.protected(step.table, restricted=restricted)
     if step.action == "delete":
         where += [not_(c) for _, c in plan.referenced_now(step.table)]
+    else:
+        pending = plan.pending(step)
+        if pending is not None:
+            where.append(pending)
+    return where
+
+
+def _detach(
+    conn: Connection, plan: PurgePlan, step: PurgeStep, where: list[Any]
+) -> list[dict[str, Any]]:
+    """Unlink or tombstone the references that give way to this batch's deletes, first."""
+    if step.action != "delete":
+        return []
+    sa = plan.sa_tables[step.table]
+    out = []
+    for entry in step.detached:
+        ref = entry[0]
+        n = detach(conn, ref, select(sa.c[ref.parent_columns[0]]).where(and_(*where)))
+        entry[2] += n
+        if n:
+            out.append({"table": ref.child, "column": ref.columns[0], "rows": n})
+    return out
+
+
+def _statement(plan: PurgePlan, step: PurgeStep, where: list[Any]) -> Any:
+    sa = plan.sa_tables[step.table]
+    if step.action == "delete":
         return delete(sa).where(and_(*where))
-    pending = plan.pending(step)
-    if pending is not None:
-        where.append(pending)
     return update(sa).where(and_(*where)).values(**plan.assignments(step))
 
 

@@ -481,8 +481,15 @@ class _Builder:
         amount, unit = r.period.amount, r.period.unit
         unit_text = plural(self.t["units"][unit], amount, self.lang)
         eoy = "_end_of_year" if r.anchor.end_of_year else ""
+        period = f"{amount} {unit_text}"
         # Never a raw column name: the field's label, or the linked table's title.
-        if r.anchor.related_table:
+        if r.anchor.while_referenced:
+            related = self.catalog.tables[r.anchor.related_table or ""]
+            period = str(self.t["period_while_referenced"])
+            anchor = str(self.t["anchor_while_referenced"]).format(
+                table=related.title.get(self.lang)
+            )
+        elif r.anchor.related_table:
             related = self.catalog.tables[r.anchor.related_table]
             f = related.fields.get(r.anchor.column)
             label = f.label_text(self.lang) if f else r.anchor.column
@@ -505,7 +512,7 @@ class _Builder:
             anchor = str(self.t[f"anchor{eoy or '_from'}"]).format(column=label)
         return RetentionView(
             id=r.id,
-            period=f"{amount} {unit_text}",
+            period=period,
             anchor=anchor,
             description=r.description.get(self.lang) if r.description else None,
             legal_reference=r.legal_reference.get(self.lang),

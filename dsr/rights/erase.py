@@ -26,10 +26,10 @@ then checkpoints SQLite's WAL so no old page image of erased data stays in the j
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from graphlib import CycleError, TopologicalSorter
+from graphlib import CycleError
 from typing import Any
 
 from sqlalchemy import (
@@ -52,8 +52,7 @@ from sqlalchemy import (
 from sqlalchemy import Table as SATable
 from sqlalchemy import types as sat
 
-from dsr.catalog.bind import link_target
-from dsr.catalog.model import Catalog, Field, RetentionRule, Table
+from dsr.catalog.model import Catalog, Field, Table
 from dsr.clock import Clock, SystemClock
 from dsr.crypto.keys import KeyProvider, pseudonym
 from dsr.db import is_mysql
@@ -65,15 +64,15 @@ from dsr.ledger.requests import identities_aad
 from dsr.ledger.tables import holds as holds_table
 from dsr.log import get, log_step
 from dsr.portability.storage import PackageStorage
-from dsr.retention.rules import expires_at, last_day_kept
+from dsr.removal.periods import expires_at, last_day_kept
+from dsr.removal.protection import protected_rows
+from dsr.removal.references import Reference, References, detach, references, strict_order
 from dsr.rights.notices import Notice, build_notices
 from dsr.rights.restrict import ERASURE_REASON_PREFIX, mark_restricted
 from dsr.subject.graph import SubjectGraph, bind_values, identity_map
 from dsr.subject.identity import Identity, parse_identities
 from dsr.subject.rowkey import chunks, key_in, key_text, row_key, sort_keys
 
-STATUTORY_REFERENCE = "Art. 17(3)(b) GDPR; Art. 18 GDPR; § 35(3) BDSG"
-HOLD_REFERENCE = "Art. 17(3)(e) GDPR; Art. 18(1)(c) GDPR"
 _PARTY_RANK = {"delete_row": 2, "clear_fields": 1, "keep": 0}
 NOTHING_TO_CLEAR = (
     "none of the person's fields on this record can be cleared (only keys, references, or "
@@ -88,26 +87,41 @@ _log = get("erase")
 
 @dataclass
 class Step:
-    """One set-based statement of the plan: an UPDATE of ``fields`` or a DELETE, by key."""
+    """One set-based statement of the plan: an UPDATE of ``fields`` or a DELETE, by key; or
+    (``unlink``, ``tombstone``) the references of other rows of ``table`` to the rows ``keys``
+    of ``reference.parent`` that are about to go, as the catalog's link says."""
 
     table: str
     kind: str
     keys: list[Any]
     fields: tuple[str, ...] = ()
     kept: bool = False
+    reference: Reference | None = None
+    #: the referring rows a detach changes (counted when planned)
+    rows: int = 0
 
     @property
     def action(self) -> str:
+        if self.kind in ("unlink", "tombstone"):
+            return "unlinked" if self.kind == "unlink" else "tombstoned"
         return "deleted" if self.kind == "delete" else "anonymised"
 
+    @property
+    def detach(self) -> bool:
+        return self.reference is not None
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "table": self.table,
             "kind": self.kind,
-            "rows": len(self.keys),
+            "rows": self.rows if self.detach else len(self.keys),
             "fields": list(self.fields),
             "kept": self.kept,
         }
+        if self.reference is not None:
+            out["column"] = self.reference.columns[0]
+            out["references"] = self.reference.parent
+        return out
 
 
 @dataclass
@@ -177,7 +191,22 @@ class ErasurePlan:
                 **({"fields": list(s.fields)} if s.fields else {}),
             }
             for s in self.steps
-            if not s.kept
+            if not s.kept and not s.detach
+        ]
+
+    def detached(self) -> list[dict[str, Any]]:
+        """References of other people's rows (or of other purposes) to erased rows, unlinked
+        or tombstoned as the catalog's links say: counts, table and column only."""
+        return [
+            {
+                "table": s.table,
+                "column": s.reference.columns[0],
+                "references": s.reference.parent,
+                "action": s.action,
+                "rows": s.rows,
+            }
+            for s in self.steps
+            if s.reference is not None and s.rows
         ]
 
     def summary(self) -> dict[str, Any]:
@@ -186,6 +215,7 @@ class ErasurePlan:
             "packages": len(self.packages),
             "ledger_identities": self.ledger_identities(),
             "erased": [{k: v for k, v in e.items() if k != "fields"} for e in self.erased()],
+            "detached": self.detached(),
             "kept": [
                 {
                     "table": k.table,
@@ -204,6 +234,7 @@ class ErasurePlan:
             "dry_run": self.dry_run,
             "subject": self.subject,
             "erased": self.erased(),
+            "references_detached": self.detached(),
             "kept": [k.to_json() for k in self.kept],
             "notices": [n.to_json() for n in self.notices],
             "packages_erased": len(self.packages),
@@ -224,14 +255,6 @@ class _Row:
     action: str = ""
     fields: tuple[str, ...] = ()
     kept: Kept | None = None
-
-
-@dataclass
-class _ForeignKey:
-    child: str
-    column: str
-    parent: str
-    child_pk: tuple[str, ...] | None
 
 
 def plan_erasure(
@@ -272,9 +295,15 @@ def plan_erasure(
         k.parties[row.key] = tuple(sorted(row.parties))
         row.kept = k
 
-    for tname, rows in rows_by_table.items():
+    refs = _erasure_references(
+        catalog, references(conn, catalog, graph.sa_tables, graph.schema_cache)
+    )
+    leaving: dict[str, set[Any]] = {}
+    # referring tables first: a row kept only while others refer to it knows which go
+    for tname in _order(rows_by_table, refs):
+        rows = rows_by_table[tname]
         t = catalog.tables[tname]
-        protected = _protected(conn, catalog, graph, t, [r.key for r in rows], now, holds)
+        protected = _protected(conn, graph, t, [r.key for r in rows], now, holds, leaving)
         for row in rows:
             rank = max(_PARTY_RANK[t.parties[p].erase] for p in row.parties)
             if rank == 0:
@@ -298,13 +327,12 @@ def plan_erasure(
             if not row.fields:
                 row.action = "keep"
                 keep(row, Kept(table=tname, action="kept", reason=NOTHING_TO_CLEAR))
+        leaving[tname] = {r.key for r in rows if r.action == "delete"}
 
-    fks = graph.schema_cache.get("erase.foreign_keys")
-    if fks is None:
-        fks = graph.schema_cache["erase.foreign_keys"] = _foreign_keys(conn, catalog)
-    _resolve_references(conn, catalog, graph, rows_by_table, fks, keep)
-    plan.kept = list(kept.values())
-    plan.steps = _steps(catalog, rows_by_table, fks)
+    _resolve_references(conn, catalog, graph, rows_by_table, refs, keep)
+    plan.steps = _steps(conn, rows_by_table, refs)
+    _unlinked_from_person(catalog, rows_by_table, plan.steps)
+    plan.kept = [k for k in kept.values() if k.keys]
     plan.packages = _packages(conn, keys, ids)
     plan.ledger_holds, plan.ledger_requests = _finished_ledger_records(
         conn, catalog, keys, ids, clock
@@ -344,103 +372,30 @@ def _find_rows(
 
 def _protected(
     conn: Connection,
-    catalog: Catalog,
     graph: SubjectGraph,
     t: Table,
     row_keys: list[Any],
     now: datetime,
     holds: HoldIndex | None,
+    leaving: dict[str, set[Any]],
 ) -> dict[Any, Kept]:
-    """Rows a legal hold or an unexpired statutory retention rule covers, with the reason.
-
-    Expiry is decided by the purge's own condition (:func:`dsr.retention.rules.expired_condition`)
-    so an erasure and a purge never disagree; ``until`` is the last day the row is kept.
-    """
-    from dsr.retention.rules import expired_condition
-
-    sa = graph.sa_tables[t.name]
-    pk = graph.key_columns(t.name)
-    width = len(pk)
-    out: dict[Any, Kept] = {}
-    held: dict[Any, set[int]] = {}
-    for hold_id, cond in holds.coverage(t.name, sa) if holds is not None else []:
-        for chunk in chunks(row_keys, conn, width):
-            for row in conn.execute(select(*pk).where(key_in(pk, chunk, conn), cond)):
-                held.setdefault(row_key(row, width), set()).add(hold_id)
-    for key, ids_set in held.items():
-        ids_ = tuple(sorted(ids_set))
-        dates = [holds.until(i) for i in ids_] if holds is not None else [None]
-        until = None if any(d is None for d in dates) else max(d for d in dates if d is not None)
-        out[key] = Kept(
+    """Rows a legal hold or an unexpired statutory retention rule covers, with the reason
+    (:func:`dsr.removal.protection.protected_rows`, the purge's own definition)."""
+    found = protected_rows(
+        conn, graph, t, row_keys, now, holds, lambda name: leaving.get(name, set())
+    )
+    return {
+        key: Kept(
             table=t.name,
             action="restricted",
-            holds=ids_,
-            until=until,
-            reason=f"legal hold {', '.join(f'#{i}' for i in ids_)}",
-            legal_reference=HOLD_REFERENCE,
+            reason=p.reason,
+            until=p.until,
+            legal_reference=p.legal_reference,
+            rule=p.rule,
+            holds=p.holds,
         )
-    for rule in catalog.rules_for(t.name):
-        if not rule.statutory:
-            continue
-        gone = expired_condition(catalog, t.name, rule, graph.sa_tables, now)
-        expired: set[Any] = set()
-        for chunk in chunks(row_keys, conn, width):
-            stmt = select(*pk).where(key_in(pk, chunk, conn), gone)
-            expired.update(row_key(r, width) for r in conn.execute(stmt))
-        for key, anchor in _anchor_values(conn, catalog, graph, t, rule, row_keys):
-            if key in out or key in expired:
-                continue
-            until = last_day_kept(expires_at(rule, anchor, catalog.timezone)) if anchor else None
-            reason = f"statutory retention ({rule.id})" + (
-                "" if anchor else "; the period has not started yet"
-            )
-            legal = f"{rule.legal_reference}; {STATUTORY_REFERENCE}"
-            out[key] = Kept(
-                table=t.name,
-                action="restricted",
-                rule=rule.id,
-                until=until,
-                reason=reason,
-                legal_reference=legal,
-            )
-    return out
-
-
-def _anchor_values(
-    conn: Connection,
-    catalog: Catalog,
-    graph: SubjectGraph,
-    t: Table,
-    rule: RetentionRule,
-    row_keys: list[Any],
-) -> Iterator[tuple[Any, Any]]:
-    sa = graph.sa_tables[t.name]
-    pk = graph.key_columns(t.name)
-    width = len(pk)
-    source: Any = sa
-    col: Any
-    if rule.anchor.related_table:
-        related = catalog.tables[rule.anchor.related_table]
-        rsa = graph.sa_tables[related.name]
-        rlink = related.links[rule.anchor.related_link or ""]
-        to = link_target(related, rule.anchor.related_link or "", catalog.tables)
-        pick = func.max if rule.anchor.newest else func.min
-        col = (
-            select(pick(rsa.c[rule.anchor.column]))
-            .where(rsa.c[rlink.column] == sa.c[to])
-            .scalar_subquery()
-        )
-    elif rule.anchor.link:
-        link = t.links[rule.anchor.link]
-        tsa = graph.sa_tables[link.table]
-        col = tsa.c[rule.anchor.column]
-        to = link_target(t, rule.anchor.link, catalog.tables)
-        source = sa.outerjoin(tsa, sa.c[link.column] == tsa.c[to])
-    else:
-        col = sa.c[rule.anchor.column]
-    for chunk in chunks(row_keys, conn, width):
-        stmt = select(*pk, col).select_from(source).where(key_in(pk, chunk, conn))
-        yield from ((row_key(r, width), r[width]) for r in conn.execute(stmt))
+        for key, p in found.items()
+    }
 
 
 def _clear_fields(t: Table, sa: SATable, parties: set[str]) -> tuple[str, ...]:
@@ -488,33 +443,23 @@ def _placeholder(f: Field, column: Column[Any], pk: Column[Any]) -> Any:
     return literal(text)
 
 
-def _foreign_keys(conn: Connection, catalog: Catalog) -> list[_ForeignKey]:
-    """Single-column foreign keys that reference a catalogued table's primary key."""
-    insp = inspect(conn)
-    pk_of = {t.name: t.key for t in catalog.tables.values() if len(t.key) == 1}
-    out = []
-    for child in insp.get_table_names():
-        fks = insp.get_foreign_keys(child)
-        if not fks:
-            continue
-        cpk = insp.get_pk_constraint(child).get("constrained_columns") or []
-        for fk in fks:
-            parent = fk["referred_table"]
-            cols, refs = fk["constrained_columns"], fk["referred_columns"]
-            if parent in pk_of and len(cols) == 1 and tuple(refs) == pk_of[parent]:
-                ckey = tuple(catalog.tables[child].key) if child in catalog.tables else tuple(cpk)
-                out.append(_ForeignKey(child, cols[0], parent, ckey or None))
-    # a link the catalog declares protects its target like a foreign key, enforced or not
-    seen = {(fk.child, fk.column, fk.parent) for fk in out}
-    for t in catalog.tables.values():
-        for lname, link in t.links.items():
-            if link.table not in pk_of or (t.name, link.column, link.table) in seen:
-                continue
-            if link_target(t, lname, catalog.tables) != pk_of[link.table][0]:
-                continue
-            out.append(_ForeignKey(t.name, link.column, link.table, tuple(t.key) or None))
-            seen.add((t.name, link.column, link.table))
-    return out
+def _erasure_references(catalog: Catalog, refs: References) -> References:
+    """The references an erasure follows: single-column, to the referenced table's key."""
+    return {
+        parent: [
+            r
+            for r in rs
+            if len(r.columns) == 1 and r.parent_columns == tuple(catalog.tables[parent].key)
+        ]
+        for parent, rs in refs.items()
+    }
+
+
+def _order(rows_by_table: dict[str, list[_Row]], refs: References) -> list[str]:
+    try:
+        return strict_order(rows_by_table, refs)
+    except CycleError:
+        return list(rows_by_table)
 
 
 def _resolve_references(
@@ -522,89 +467,122 @@ def _resolve_references(
     catalog: Catalog,
     graph: SubjectGraph,
     rows_by_table: dict[str, list[_Row]],
-    fks: list[_ForeignKey],
+    refs: References,
     keep: Callable[[_Row, Kept], None],
 ) -> None:
-    """Turn deletes of rows still referenced by rows that stay into clears (to a fixpoint)."""
-    md_cache: dict[str, SATable] = {}
+    """Turn deletes of rows still referenced by rows that stay into clears (to a fixpoint).
 
-    def child_table(name: str) -> SATable:
-        if name in graph.sa_tables:
-            return graph.sa_tables[name]
-        if name not in md_cache:
-            from sqlalchemy import MetaData
-
-            md_cache[name] = SATable(name, MetaData(), autoload_with=conn)
-        return md_cache[name]
-
+    A reference that gives way (``on_remove: unlink`` or ``tombstone``) does not keep the
+    person's row; :func:`_steps` detaches it. A row that is the person's only because their
+    rows point at it (a shared address) is never detached from anyone else: it stays.
+    """
     changed = True
     while changed:
         changed = False
-        for fk in fks:
-            parents = {r.key: r for r in rows_by_table.get(fk.parent, []) if r.action == "delete"}
-            if not parents:
+        for parent, rs in refs.items():
+            t = catalog.tables[parent]
+            for ref in rs:
+                parents = {r.key: r for r in rows_by_table.get(parent, []) if r.action == "delete"}
+                if ref.detaches:
+                    parents = {
+                        k: r
+                        for k, r in parents.items()
+                        if all(_pointed_at_only(t, p) for p in r.parties)
+                    }
+                if not parents:
+                    continue
+                column = ref.columns[0]
+                for pkey in _referenced_by_staying(conn, ref, rows_by_table, list(parents)):
+                    row = parents.get(pkey)
+                    if row is None:
+                        continue
+                    changed = True
+                    _keep_referenced(t, graph, row, ref.child, column, keep)
+
+
+def _unlinked_from_person(
+    catalog: Catalog, rows_by_table: dict[str, list[_Row]], steps: list[Step]
+) -> None:
+    """Rows the catalog keeps that were the person's only through a reference this erasure
+    detaches (a security log line of their deleted account) are no longer about them: they
+    leave the kept list (and are not remembered for later access requests)."""
+    detached = {(s.table, s.reference.link) for s in steps if s.reference is not None}
+    if not detached:
+        return
+    dropped: dict[int, tuple[Kept, set[Any]]] = {}
+    for tname, rows in rows_by_table.items():
+        t = catalog.tables[tname]
+        for row in rows:
+            if row.kept is None or row.action != "keep":
                 continue
-            deleting = {r.key for r in rows_by_table.get(fk.child, []) if r.action == "delete"}
-            csa = child_table(fk.child)
-            col = csa.c[fk.column]
-            blocked: set[Any] = set()
-            for chunk in chunks(list(parents), conn):
-                if fk.child_pk is not None:
-                    ckey_cols = [csa.c[c] for c in fk.child_pk]
-                    width = len(ckey_cols)
-                    stmt = select(*ckey_cols, col).where(key_in([col], chunk, conn))
-                    for r in conn.execute(stmt):
-                        if row_key(r, width) not in deleting:
-                            blocked.add(r[width])
-                else:
-                    stmt = select(col).where(key_in([col], chunk, conn)).distinct()
-                    blocked.update(conn.execute(stmt).scalars())
-            for pkey in blocked:
-                row = parents.get(pkey)
-                if row is None:
-                    continue
-                t = catalog.tables[fk.parent]
-                if all(_pointed_at_only(t, p) for p in row.parties):
-                    # a row the person's rows point at (an address) that another record
-                    # points at too is that other person's as well: left exactly as it is
-                    row.action = "keep"
-                    keep(
-                        row,
-                        Kept(
-                            table=t.name,
-                            action="kept",
-                            reason=f"also referenced by another record of {fk.child} "
-                            f"({fk.child}.{fk.column}); left as it is, the person's "
-                            "own references to it are erased",
-                        ),
-                    )
-                    changed = True
-                    continue
-                row.action = "clear"
-                row.fields = _clear_fields(t, graph.sa_tables[t.name], row.parties)
-                if not row.fields:
-                    row.action = "keep"
-                    keep(
-                        row,
-                        Kept(
-                            table=t.name,
-                            action="kept",
-                            reason=f"referenced by {fk.child}.{fk.column}; " + NOTHING_TO_CLEAR,
-                        ),
-                    )
-                    changed = True
-                    continue
-                keep(
-                    row,
-                    Kept(
-                        table=t.name,
-                        action="anonymised",
-                        fields=row.fields,
-                        reason=f"referenced by {fk.child}.{fk.column}; the person's "
-                        "fields were anonymised and the record kept",
-                    ),
-                )
-                changed = True
+            vias = [t.parties[p].via for p in row.parties]
+            if not all(v and all((tname, x.link) in detached for x in v) for v in vias):
+                continue
+            if any(t.parties[p].identities or t.parties[p].pointed_by for p in row.parties):
+                continue
+            dropped.setdefault(id(row.kept), (row.kept, set()))[1].add(row.key)
+            row.kept.parties.pop(row.key, None)
+            row.kept = None
+            row.action = "detached"
+    for entry, gone in dropped.values():
+        entry.keys = [k for k in entry.keys if k not in gone]
+
+
+def _referenced_by_staying(
+    conn: Connection, ref: Reference, rows_by_table: dict[str, list[_Row]], parent_keys: list[Any]
+) -> dict[Any, int]:
+    """Per key of ``parent_keys``, how many rows of ``ref.child`` that this erasure does not
+    delete refer to it."""
+    deleting = {r.key for r in rows_by_table.get(ref.child, []) if r.action == "delete"}
+    csa = ref.child_table
+    col = csa.c[ref.columns[0]]
+    out: dict[Any, int] = {}
+    for chunk in chunks(parent_keys, conn):
+        if ref.child_key:
+            ckey_cols = [csa.c[c] for c in ref.child_key]
+            width = len(ckey_cols)
+            stmt = select(*ckey_cols, col).where(key_in([col], chunk, conn))
+            for r in conn.execute(stmt):
+                if row_key(r, width) not in deleting:
+                    out[r[width]] = out.get(r[width], 0) + 1
+        else:
+            stmt = select(col, func.count()).where(key_in([col], chunk, conn)).group_by(col)
+            out.update((r[0], int(r[1])) for r in conn.execute(stmt))
+    return out
+
+
+def _keep_referenced(
+    t: Table,
+    graph: SubjectGraph,
+    row: _Row,
+    child: str,
+    column: str,
+    keep: Callable[[_Row, Kept], None],
+) -> None:
+    """The person's row ``row`` cannot go (``child.column`` refers to it): kept as it is when
+    it is someone else's too, else anonymised."""
+    where = f"{child}.{column}"
+    if all(_pointed_at_only(t, p) for p in row.parties):
+        # a row the person's rows point at (an address) that another record points at too
+        # is that other person's as well: left exactly as it is
+        row.action = "keep"
+        reason = (
+            f"also referenced by another record of {child} ({where}); left as it is, the "
+            "person's own references to it are erased"
+        )
+        keep(row, Kept(table=t.name, action="kept", reason=reason))
+        return
+    row.action = "clear"
+    row.fields = _clear_fields(t, graph.sa_tables[t.name], row.parties)
+    if not row.fields:
+        row.action = "keep"
+        keep(
+            row,
+            Kept(table=t.name, action="kept", reason=f"referenced by {where}; " + NOTHING_TO_CLEAR),
+        )
+        return
+    reason = f"referenced by {where}; the person's fields were anonymised and the record kept"
+    keep(row, Kept(table=t.name, action="anonymised", fields=row.fields, reason=reason))
 
 
 def _packages(
@@ -675,10 +653,9 @@ def _pointed_at_only(t: Table, party: str) -> bool:
     return bool(p.pointed_by) and not p.identities and not p.via
 
 
-def _steps(
-    catalog: Catalog, rows_by_table: dict[str, list[_Row]], fks: list[_ForeignKey]
-) -> list[Step]:
-    """Updates first (any order), then deletes children before parents."""
+def _steps(conn: Connection, rows_by_table: dict[str, list[_Row]], refs: References) -> list[Step]:
+    """Updates first (any order), then deletes children before parents; right before a
+    table's deletes, the references that give way to them are unlinked or tombstoned."""
     steps: list[Step] = []
     for tname, rows in rows_by_table.items():
         by_fields: dict[tuple[tuple[str, ...], bool], list[Any]] = {}
@@ -686,14 +663,8 @@ def _steps(
             if r.action == "clear" and r.fields:
                 by_fields.setdefault((r.fields, r.kept is not None), []).append(r.key)
         steps += [Step(tname, "update", ks, flds, kept) for (flds, kept), ks in by_fields.items()]
-    sorter: TopologicalSorter[str] = TopologicalSorter()
-    for tname in rows_by_table:
-        sorter.add(tname)
-    for fk in fks:
-        if fk.child != fk.parent and fk.child in rows_by_table and fk.parent in rows_by_table:
-            sorter.add(fk.parent, fk.child)
     try:
-        order = list(sorter.static_order())
+        order = strict_order(rows_by_table, refs)
     except CycleError:
         raise ErasureError(
             "the tables to erase from reference each other in a cycle; "
@@ -702,8 +673,23 @@ def _steps(
         ) from None
     for tname in order:
         ks = [r.key for r in rows_by_table.get(tname, []) if r.action == "delete"]
-        if ks:
-            steps.append(Step(tname, "delete", ks))
+        if not ks:
+            continue
+        for ref in refs.get(tname, []):
+            if not ref.detaches:
+                continue
+            counts = _referenced_by_staying(conn, ref, rows_by_table, ks)
+            if counts:
+                steps.append(
+                    Step(
+                        ref.child,
+                        ref.on_remove,
+                        sorted(counts),
+                        reference=ref,
+                        rows=sum(counts.values()),
+                    )
+                )
+        steps.append(Step(tname, "delete", ks))
     return steps
 
 
@@ -744,6 +730,11 @@ def apply_erasure(
     catalog = graph.catalog
     now = clock.now()
     for step in plan.steps:
+        if step.reference is not None:
+            _detach(conn, graph, step)
+            if after_step is not None:
+                after_step(step)
+            continue
         t = catalog.tables[step.table]
         sa = graph.sa_tables[t.name]
         pk = graph.key_columns(t.name)
@@ -802,6 +793,22 @@ def apply_erasure(
     )
     plan.applied = True
     return plan
+
+
+def _detach(conn: Connection, graph: SubjectGraph, step: Step) -> None:
+    ref = step.reference
+    assert ref is not None
+    psa = graph.sa_tables[ref.parent]
+    pcol = psa.c[ref.parent_columns[0]]
+    done = 0
+    for chunk in chunks(step.keys, conn):
+        done += detach(conn, ref, select(pcol).where(key_in([pcol], chunk, conn)))
+    if done != step.rows and not is_mysql(conn.dialect.name):
+        raise ErasureError(
+            f"expected to {step.kind} {step.rows} references in {ref.label}, the database "
+            f"changed {done}; nothing was changed",
+            where=ref.child,
+        )
 
 
 def _remember_kept(

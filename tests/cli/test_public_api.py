@@ -110,3 +110,20 @@ def test_the_command_list_reads_as_a_table_of_contents(capsys: pytest.CaptureFix
     assert len(summaries) == len(cli.commands)
     for text in summaries:
         assert not text.endswith(("Art.", "...", "(Art.")), text  # never cut mid-sentence
+
+
+def test_every_package_is_installed() -> None:
+    """A package missing from pyproject's list works in a checkout and fails once installed."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "pyproject.toml").read_text(encoding="utf-8")
+    block = re.search(r"^packages = \[(.*?)^\]", text, re.S | re.M)
+    assert block is not None
+    listed = set(re.findall(r'"([a-z_.]+)"', block.group(1)))
+    found = {
+        ".".join(p.parent.relative_to(root).parts) for p in (root / "dsr").rglob("__init__.py")
+    }
+    assert "dsr.removal" in found
+    assert found - listed == set()

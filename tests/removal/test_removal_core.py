@@ -1,0 +1,542 @@
+"""The removal core on a schema of our own making, on every engine: references that give way
+(unlink, tombstone) to an erasure and to a purge, rules that apply only to some rows (``when``)
+and master data kept as long as retained records refer to it (``while_referenced_by``).
+
+Shapes: staff accounts referenced by security log lines (a declared link the database does not
+enforce) and by support tickets of customers (an enforced, nullable foreign key); customers
+without a date column of their own, referenced by invoices kept under tax law.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    insert,
+    select,
+)
+
+from dsr.catalog.check import check_catalog
+from dsr.catalog.loader import load_catalog
+from dsr.catalog.model import Catalog
+from dsr.cli import main
+from dsr.clock import FixedClock
+from dsr.crypto.keys import StaticKeys
+from dsr.db import connect
+from dsr.ledger.migrate import create_ledger
+from dsr.retention.purge import purge
+from dsr.rights.access import access_report
+from dsr.rights.erase import erase
+from dsr.subject.graph import SubjectGraph
+
+KEYS = StaticKeys(b"r" * 32)
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
+
+md = MetaData()
+account = Table(
+    "account",
+    md,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("email", String(120), nullable=False),
+    Column("name", String(80), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("left_on", Date),
+)
+access_log = Table(
+    "access_log",
+    md,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    # no foreign key: the catalog declares the link (and lets it be tombstoned)
+    Column("account_id", Integer),
+    Column("at", DateTime, nullable=False),
+    Column("path", String(200), nullable=False),
+)
+ticket = Table(
+    "ticket",
+    md,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("customer_email", String(120), nullable=False),
+    Column("handler_id", Integer, ForeignKey("account.id")),
+    Column("opened_at", DateTime, nullable=False),
+    Column("subject", String(200), nullable=False),
+)
+customer = Table(
+    "customer",
+    md,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("email", String(120), nullable=False),
+    Column("name", String(80), nullable=False),
+    Column("closed", Boolean, nullable=False),
+)
+invoice = Table(
+    "invoice",
+    md,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("customer_id", Integer, ForeignKey("customer.id"), nullable=False),
+    Column("number", String(20), nullable=False),
+    Column("issued_on", Date, nullable=False),
+    Column("billing_name", String(80), nullable=False),
+)
+
+CATALOG = """\
+controller:
+  name: Werkstatt Krause GmbH
+  address: "Hauptstr. 1, 04109 Leipzig"
+  email: privacy@krause.example
+dpo: {name: Datenschutz, email: dpo@krause.example}
+supervisory_authority: {name: Sächsische Datenschutzbeauftragte}
+categories: {contact: Contact data, usage: Usage data, billing: Billing data, staff: Staff data}
+purposes:
+  staff: {title: Employment, legal_basis: "6(1)(b)"}
+  security: {title: Security, legal_basis: "6(1)(f)", legitimate_interest: Detecting attacks}
+  support: {title: Support, legal_basis: "6(1)(b)"}
+  billing: {title: Billing, legal_basis: "6(1)(c)"}
+retention:
+  staff_accounts:
+    period: 1 year
+    anchor: {column: left_on}
+    when: {column: active, equals: false}
+    action: delete
+    legal_reference: "Art. 6(1)(b) GDPR"
+  security_log:
+    period: 2 years
+    anchor: {column: at}
+    action: delete
+    legal_reference: "Art. 6(1)(f) GDPR"
+  invoices:
+    period: 10 years
+    anchor: {column: issued_on, end_of_year: true}
+    action: delete
+    statutory: true
+    legal_reference: "§ 147 AO"
+  customer_master_data:
+    anchor: {while_referenced_by: {table: invoice, link: customer}}
+    when: {column: closed, equals: true}
+    action: delete
+    statutory: true
+    legal_reference: "§ 147 AO, § 257 HGB"
+tables:
+  account:
+    title: Staff accounts
+    purpose: staff
+    retention: staff_accounts
+    parties:
+      employee: {title: Employee, identities: {email: email}}
+    fields:
+      email: {party: employee, category: contact, format: email}
+      name: {party: employee, category: staff}
+      left_on: {party: employee, category: staff, format: date}
+  access_log:
+    title: Security log
+    purpose: security
+    retention: security_log
+    links:
+      account: {column: account_id, table: account, on_remove: tombstone}
+    parties:
+      account_holder:
+        title: Signed-in employee
+        via: {link: account, party: employee}
+        erase: keep
+    fields:
+      at: {party: account_holder, category: usage, format: datetime}
+      path: {party: account_holder, category: usage}
+  ticket:
+    title: Support tickets
+    purpose: support
+    links:
+      handler: {column: handler_id, table: account, on_remove: unlink}
+    parties:
+      customer: {title: Customer, identities: {email: customer_email}}
+    fields:
+      customer_email: {party: customer, category: contact, format: email}
+      subject: {party: customer, category: usage}
+      opened_at: {party: customer, category: usage, format: datetime}
+  customer:
+    title: Customers
+    purpose: billing
+    retention: customer_master_data
+    parties:
+      customer: {title: Customer, identities: {email: email}}
+    fields:
+      email: {party: customer, category: contact, format: email}
+      name: {party: customer, category: contact}
+  invoice:
+    title: Invoices
+    purpose: billing
+    retention: invoices
+    links:
+      customer: {column: customer_id, table: customer}
+    parties:
+      customer: {title: Customer, via: {link: customer, party: customer}}
+    fields:
+      number: {party: customer, category: billing}
+      issued_on: {party: customer, category: billing, format: date}
+      billing_name: {party: customer, category: billing}
+"""
+
+
+def seed(engine: Engine) -> None:
+    md.create_all(engine)
+    create_ledger(engine)
+    with engine.begin() as c:
+        c.execute(
+            insert(account),
+            [
+                # left in 2020: its year ran out in 2021
+                {
+                    "id": 1,
+                    "email": "gone@krause.example",
+                    "name": "A",
+                    "active": False,
+                    "left_on": date(2020, 3, 31),
+                },
+                # still employed
+                {
+                    "id": 2,
+                    "email": "here@krause.example",
+                    "name": "B",
+                    "active": True,
+                    "left_on": None,
+                },
+                # left a month ago: kept for a year
+                {
+                    "id": 3,
+                    "email": "recent@krause.example",
+                    "name": "C",
+                    "active": False,
+                    "left_on": date(2026, 5, 1),
+                },
+                # a leaving date, but re-hired (active): the rule does not apply
+                {
+                    "id": 4,
+                    "email": "back@krause.example",
+                    "name": "D",
+                    "active": True,
+                    "left_on": date(2019, 1, 31),
+                },
+            ],
+        )
+        c.execute(
+            insert(access_log),
+            [
+                {
+                    "id": i,
+                    "account_id": (i % 4) + 1,
+                    "at": datetime(2026, 1, 1, 8, i),
+                    "path": f"/admin/{i}",
+                }
+                for i in range(1, 13)
+            ],
+        )
+        c.execute(
+            insert(ticket),
+            [
+                {
+                    "id": 1,
+                    "customer_email": "kunde1@example.org",
+                    "handler_id": 1,
+                    "opened_at": datetime(2025, 2, 1),
+                    "subject": "Bremsen",
+                },
+                {
+                    "id": 2,
+                    "customer_email": "kunde2@example.org",
+                    "handler_id": 1,
+                    "opened_at": datetime(2025, 3, 1),
+                    "subject": "Reifen",
+                },
+                {
+                    "id": 3,
+                    "customer_email": "kunde3@example.org",
+                    "handler_id": 2,
+                    "opened_at": datetime(2025, 4, 1),
+                    "subject": "Licht",
+                },
+            ],
+        )
+        c.execute(
+            insert(customer),
+            [
+                {"id": 1, "email": "alt@example.org", "name": "Old Customer", "closed": True},
+                {"id": 2, "email": "neu@example.org", "name": "New Customer", "closed": True},
+                {"id": 3, "email": "open@example.org", "name": "Open Customer", "closed": False},
+            ],
+        )
+        c.execute(
+            insert(invoice),
+            [
+                {
+                    "id": 1,
+                    "customer_id": 1,
+                    "number": "R-1",
+                    "issued_on": date(2014, 5, 1),
+                    "billing_name": "Old Customer",
+                },
+                {
+                    "id": 2,
+                    "customer_id": 2,
+                    "number": "R-2",
+                    "issued_on": date(2020, 5, 1),
+                    "billing_name": "New Customer",
+                },
+                {
+                    "id": 3,
+                    "customer_id": 3,
+                    "number": "R-3",
+                    "issued_on": date(2014, 6, 1),
+                    "billing_name": "Open Customer",
+                },
+            ],
+        )
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    e = connect(db_url)
+    seed(e)
+    yield e
+    e.dispose()
+
+
+@pytest.fixture
+def catalog_path(tmp_path: Path) -> Path:
+    path = tmp_path / "krause.yaml"
+    path.write_text(CATALOG, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def catalog(catalog_path: Path) -> Catalog:
+    return load_catalog(catalog_path)
+
+
+def rows(engine: Engine, table: Table, *cols: str) -> list[tuple[Any, ...]]:
+    with engine.connect() as c:
+        picked = [table.c[n] for n in cols]
+        return [tuple(r) for r in c.execute(select(*picked).order_by(table.c.id))]
+
+
+def by_rule(report: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(r["rule"], r["table"]): r for r in report.to_json()["rules"]}
+
+
+def test_catalog_checks_clean(engine: Engine, catalog: Catalog) -> None:
+    report = check_catalog(catalog, engine)
+    assert report.errors == []
+
+
+def test_purge_deletes_the_expired_account_and_detaches_what_refers_to_it(
+    engine: Engine, catalog: Catalog
+) -> None:
+    as_of = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
+    dry = purge(engine, catalog, KEYS, as_of=as_of, dry_run=True)
+    step = by_rule(dry)[("staff_accounts", "account")]
+    # only the inactive account whose year ran out; re-hired and recent ones stay
+    assert step["rows"] == 1 and step["withheld"] == 0
+    assert sorted((d["table"], d["action"], d["rows"]) for d in step["references_detached"]) == [
+        ("access_log", "tombstoned", 3),
+        ("ticket", "unlinked", 2),
+    ]
+    assert rows(engine, account, "id") == [(1,), (2,), (3,), (4,)]  # a dry run changes nothing
+
+    real = purge(engine, catalog, KEYS, as_of=as_of)
+    assert by_rule(real)[("staff_accounts", "account")] == {**step, "batches": 1}
+    assert rows(engine, account, "id") == [(2,), (3,), (4,)]
+    assert rows(engine, ticket, "id", "handler_id") == [(1, None), (2, None), (3, 2)]
+    log = dict(rows(engine, access_log, "id", "account_id"))
+    tombstones = [log[i] for i in (4, 8, 12)]  # the rows that pointed at account 1
+    assert all(v < 0 for v in tombstones), tombstones
+    assert len(set(tombstones)) == 3  # each its own: log lines of one account are not regrouped
+    assert all(log[i] == (i % 4) + 1 for i in log if i % 4 != 0)
+    # the security log kept its lines; a rerun finds nothing to do
+    again = purge(engine, catalog, KEYS, as_of=as_of, dry_run=True)
+    assert by_rule(again)[("staff_accounts", "account")]["rows"] == 0
+
+
+def test_erasure_detaches_other_peoples_references_and_keeps_their_rows(
+    engine: Engine, catalog: Catalog
+) -> None:
+    clock = FixedClock(NOW)
+    plan = erase(engine, catalog, KEYS, ["here@krause.example"], clock=clock)
+    out = plan.to_json()
+    assert {e["table"]: e["action"] for e in out["erased"]} == {"account": "deleted"}
+    assert sorted((d["table"], d["action"], d["rows"]) for d in out["references_detached"]) == [
+        ("access_log", "tombstoned", 3),
+        ("ticket", "unlinked", 1),
+    ]
+    # the security log lines stay (the catalog keeps them) but point at no one any more, so
+    # they are no longer the person's: not listed as kept, not remembered for access
+    assert [k["table"] for k in out["kept"]] == []
+    assert plan.withheld is False
+    assert rows(engine, account, "id") == [(1,), (3,), (4,)]
+    assert rows(engine, ticket, "id", "handler_id") == [(1, 1), (2, 1), (3, None)]
+    log = dict(rows(engine, access_log, "id", "account_id"))
+    assert all(log[i] < 0 for i in (1, 5, 9)) and log[2] == 3
+    # the audit summary holds counts and table names only
+    with engine.connect() as c:
+        from dsr.ledger.tables import audit
+
+        details = json.loads(c.execute(select(audit.c.details)).scalars().all()[-1])
+    assert sorted(details["detached"], key=lambda d: d["table"]) == [
+        {
+            "table": "access_log",
+            "column": "account_id",
+            "references": "account",
+            "action": "tombstoned",
+            "rows": 3,
+        },
+        {
+            "table": "ticket",
+            "column": "handler_id",
+            "references": "account",
+            "action": "unlinked",
+            "rows": 1,
+        },
+    ]
+    assert "here@krause.example" not in json.dumps(details)
+
+
+def test_master_data_is_kept_while_retained_invoices_refer_to_it(
+    engine: Engine, catalog: Catalog
+) -> None:
+    clock = FixedClock(NOW)
+    plan = erase(engine, catalog, KEYS, ["neu@example.org"], clock=clock)
+    kept = {k["table"]: k for k in plan.to_json()["kept"]}
+    assert kept["invoice"]["until"] == "2030-12-31"
+    assert kept["customer"]["action"] == "restricted"
+    assert "as long as records of invoice refer to it" in kept["customer"]["reason"]
+    assert kept["customer"]["until"] is None
+    # and the person still learns about both from an access request
+    graph = SubjectGraph(catalog, engine)
+    with engine.connect() as c:
+        report = access_report(c, catalog, graph, ["neu@example.org"], clock=clock, keys=KEYS)
+    found = {s.name for s in report.sections}
+    assert {"customer", "invoice"} <= found
+
+    # 2026: the 2014 invoice of the closed customer 1 has run out, and with it customer 1;
+    # customer 3's 2014 invoice too, but customer 3 is not closed: only the invoice goes
+    as_of = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
+    dry = purge(engine, catalog, KEYS, as_of=as_of, dry_run=True)
+    assert by_rule(dry)[("invoices", "invoice")]["rows"] == 2
+    assert by_rule(dry)[("customer_master_data", "customer")]["rows"] == 1
+    real = purge(engine, catalog, KEYS, as_of=as_of)
+    assert by_rule(real)[("customer_master_data", "customer")]["rows"] == 1
+    assert rows(engine, customer, "id") == [(2,), (3,)]
+    assert rows(engine, invoice, "id") == [(2,)]
+
+    # 2031: the erased customer's invoice has run out, the customer goes with it in one run
+    later = datetime(2031, 1, 2, 12, 0, tzinfo=timezone.utc)
+    dry = purge(engine, catalog, KEYS, as_of=later, dry_run=True)
+    assert by_rule(dry)[("customer_master_data", "customer")]["rows"] == 1
+    purge(engine, catalog, KEYS, as_of=later)
+    assert rows(engine, customer, "id") == [(3,)]
+    assert rows(engine, invoice, "id") == []
+
+
+def test_cli_erase_dry_run_reports_detached_references(
+    engine: Engine, catalog_path: Path, db_url: str, tmp_path: Path, capsys: Any
+) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_bytes(b"r" * 32)
+    key_file.chmod(0o600)
+    code = main(
+        [
+            "--database-url",
+            db_url,
+            "--catalog",
+            str(catalog_path),
+            "--key-file",
+            str(key_file),
+            "erase",
+            "gone@krause.example",
+            "--dry-run",
+            "--json",
+        ]
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert code in (0, 3)
+    assert {(d["table"], d["rows"]) for d in out["references_detached"]} == {
+        ("access_log", 3),
+        ("ticket", 2),
+    }
+    assert rows(engine, account, "id") == [(1,), (2,), (3,), (4,)]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            "handler: {column: handler_id, table: account, on_remove: tombstone}",
+            "would refuse a value that points nowhere",
+        ),
+        (
+            "customer: {column: customer_id, table: customer, on_remove: unlink}",
+            "is NOT NULL",
+        ),
+    ],
+)
+def test_catalog_check_refuses_detaching_the_database_would_refuse(
+    engine: Engine, tmp_path: Path, change: str, message: str
+) -> None:
+    name = change.split(":")[0]
+    lines = [
+        f"      {change}" if line.strip().startswith(f"{name}: {{column:") else line
+        for line in CATALOG.splitlines()
+    ]
+    path = tmp_path / "bad.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = check_catalog(load_catalog(path), engine)
+    assert any(message in f.message and "bad.yaml" in f.where for f in report.errors), report.errors
+
+
+def test_after_erasure_the_detached_log_lines_are_not_the_persons(
+    engine: Engine, catalog: Catalog
+) -> None:
+    clock = FixedClock(NOW)
+    erase(engine, catalog, KEYS, ["here@krause.example"], clock=clock)
+    graph = SubjectGraph(catalog, engine)
+    with engine.connect() as c:
+        report = access_report(c, catalog, graph, ["here@krause.example"], clock=clock, keys=KEYS)
+    assert report.sections == []
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        (
+            "anchor: {while_referenced_by: {table: invoice, link: customer}}\n    period: 1 year",
+            "has no period",
+        ),
+        ("anchor: {column: left_on}", "needs a 'period'"),
+        (
+            "anchor: {while_referenced_by: {table: invoice, link: nowhere}}",
+            "has no link 'nowhere'",
+        ),
+    ],
+)
+def test_malformed_rules_name_the_file_and_key(tmp_path: Path, rule: str, message: str) -> None:
+    from dsr.errors import CatalogError
+
+    text = CATALOG.replace(
+        "anchor: {while_referenced_by: {table: invoice, link: customer}}", rule, 1
+    )
+    path = tmp_path / "rules.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(CatalogError) as info:
+        load_catalog(path)
+    assert message in str(info.value) and "rules.yaml:" in str(info.value)
