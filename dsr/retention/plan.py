@@ -174,18 +174,34 @@ class PurgePlan:
         return [
             (ref.child, self._exists_child(table, ref, None))
             for ref in self.references.get(table, [])
-            if not ref.detaches
+            if not self.gives_way(ref)
         ]
 
     def detaching(self, table: str) -> list[Reference]:
         """The references to ``table`` that give way to its deletes (unlink, tombstone)."""
-        return [ref for ref in self.references.get(table, []) if ref.detaches]
+        return [ref for ref in self.references.get(table, []) if self.gives_way(ref)]
+
+    def gives_way(self, ref: Reference) -> bool:
+        """The reference is unlinked or tombstoned rather than keeping its target: the catalog
+        says so, and nothing protects the referring table's rows from being changed (no hold
+        covers it, no row of it is restricted, no statutory rule keeps it); else it keeps
+        its target, as ``restrict`` does."""
+        if not ref.detaches:
+            return False
+        if ref.child in self.restricted_tables:
+            return False
+        if ref.child in self.catalog.tables:
+            if any(r.statutory for r in self.catalog.rules_for(ref.child)):
+                return False
+            if self.holds.coverage(ref.child, ref.child_table):
+                return False
+        return True
 
     def referenced_after(self, table: str, before: int) -> list[tuple[str, ColumnElement[bool]]]:
         """As :meth:`referenced_now`, ignoring child rows that steps before ``before`` delete."""
         out = []
         for ref in self.references.get(table, []):
-            if ref.detaches:
+            if self.gives_way(ref):
                 continue
             gone = self.deletable(ref.child, before)
             out.append((ref.child, self._exists_child(table, ref, gone)))

@@ -52,7 +52,7 @@ from dsr.portability.storage import PackageStorage
 from dsr.removal.references import detach
 from dsr.retention.plan import PurgePlan, PurgeStep, plan_purge
 from dsr.subject.graph import SubjectGraph
-from dsr.subject.rowkey import key_text_sql
+from dsr.subject.rowkey import chunks, key_in, key_text_sql, row_key
 
 DEFAULT_SPAN = 50_000
 MIN_SPAN = 1_000
@@ -308,8 +308,11 @@ def execute(
                     version = current
                 restricted = _has_restrictions(conn, step.table)
                 where = _where(plan, step, lo if ranged else None, hi, restricted)
-                detached = _detach(conn, plan, step, where)
-                n = max(int(conn.execute(_statement(plan, step, where)).rowcount or 0), 0)
+                if step.detached and plan.catalog.tables[step.table].key:
+                    n, detached = _detach_and_delete(conn, plan, step, where)
+                else:
+                    detached = []
+                    n = max(int(conn.execute(_statement(plan, step, where)).rowcount or 0), 0)
                 step.done += n
                 step.batches += 1
                 last = hi - 1 if hi is not None else step.last_key
@@ -424,21 +427,39 @@ def _where(plan: PurgePlan, step: PurgeStep, lo: Any, hi: Any, restricted: bool)
     return where
 
 
-def _detach(
+def _detach_and_delete(
     conn: Connection, plan: PurgePlan, step: PurgeStep, where: list[Any]
-) -> list[dict[str, Any]]:
-    """Unlink or tombstone the references that give way to this batch's deletes, first."""
-    if step.action != "delete":
-        return []
+) -> tuple[int, list[dict[str, Any]]]:
+    """The batch's rows are read once (their conditions may depend on the references about to
+    be detached), the references that give way to them detached, then the rows deleted by key."""
+    t = plan.catalog.tables[step.table]
     sa = plan.sa_tables[step.table]
+    pk = [sa.c[c] for c in t.key]
+    width = len(pk)
+    targets = {ref.parent_columns[0] for ref, _, _ in step.detached}
+    shown = [*pk, *(sa.c[c] for c in sorted(targets))]
+    found = conn.execute(select(*shown).where(and_(*where))).all()
+    index = {c: width + i for i, c in enumerate(sorted(targets))}
     out = []
     for entry in step.detached:
         ref = entry[0]
-        n = detach(conn, ref, select(sa.c[ref.parent_columns[0]]).where(and_(*where)))
+        values = sorted({r[index[ref.parent_columns[0]]] for r in found}, key=str)
+        n = 0
+        for chunk in chunks(values, conn):
+            n += detach(
+                conn,
+                ref,
+                select(sa.c[ref.parent_columns[0]]).where(
+                    key_in([sa.c[ref.parent_columns[0]]], chunk, conn)
+                ),
+            )
         entry[2] += n
         if n:
             out.append({"table": ref.child, "column": ref.columns[0], "rows": n})
-    return out
+    done = 0
+    for chunk in chunks([row_key(r, width) for r in found], conn, width):
+        done += max(int(conn.execute(delete(sa).where(key_in(pk, chunk, conn))).rowcount or 0), 0)
+    return done, out
 
 
 def _statement(plan: PurgePlan, step: PurgeStep, where: list[Any]) -> Any:

@@ -65,11 +65,11 @@ from dsr.ledger.tables import holds as holds_table
 from dsr.log import get, log_step
 from dsr.portability.storage import PackageStorage
 from dsr.removal.periods import expires_at, last_day_kept
-from dsr.removal.protection import protected_rows
+from dsr.removal.protection import protected_rows, restricted_tables
 from dsr.removal.references import Reference, References, detach, references, strict_order
 from dsr.rights.notices import Notice, build_notices
 from dsr.rights.restrict import ERASURE_REASON_PREFIX, mark_restricted
-from dsr.subject.graph import SubjectGraph, bind_values, identity_map
+from dsr.subject.graph import SubjectGraph, bind_values, bind_values_flat, identity_map
 from dsr.subject.identity import Identity, parse_identities
 from dsr.subject.rowkey import chunks, key_in, key_text, row_key, sort_keys
 
@@ -97,8 +97,18 @@ class Step:
     fields: tuple[str, ...] = ()
     kept: bool = False
     reference: Reference | None = None
-    #: the referring rows a detach changes (counted when planned)
+    #: the referring rows a detach changes, or the rows a bulk delete removes (counted when
+    #: planned)
     rows: int = 0
+    #: a bulk delete: the person's rows are those ``where`` selects with ``params`` (a table
+    #: where nothing protects or refers to any of them, so no row needs a decision of its own)
+    where: ColumnElement[bool] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        """The rows this statement erases (or, for a detach, the references it changes)."""
+        return self.rows if self.detach or self.where is not None else len(self.keys)
 
     @property
     def action(self) -> str:
@@ -114,7 +124,7 @@ class Step:
         out: dict[str, Any] = {
             "table": self.table,
             "kind": self.kind,
-            "rows": self.rows if self.detach else len(self.keys),
+            "rows": self.count,
             "fields": list(self.fields),
             "kept": self.kept,
         }
@@ -186,7 +196,7 @@ class ErasurePlan:
         return [
             {
                 "table": s.table,
-                "rows": len(s.keys),
+                "rows": s.count,
                 "action": s.action,
                 **({"fields": list(s.fields)} if s.fields else {}),
             }
@@ -276,8 +286,15 @@ def plan_erasure(
     idmap = identity_map(ids, catalog)
     plan = ErasurePlan(identities=ids, subject=pseudonym(keys, ids))
     now = clock.now()
-    rows_by_table = _find_rows(conn, catalog, graph, idmap)
     holds = _load_holds(conn, catalog, graph, keys, now)
+    refs = _erasure_references(
+        catalog, references(conn, catalog, graph.sa_tables, graph.schema_cache)
+    )
+    refs = _protected_referrers_restrict(conn, catalog, holds, refs)
+    bulk: dict[str, Step] = {}
+    rows_by_table = _find_rows(
+        conn, catalog, graph, idmap, _bulk_check(conn, graph, holds, refs), bulk
+    )
     kept: dict[tuple[Any, ...], Kept] = {}
 
     def keep(row: _Row, entry: Kept) -> None:
@@ -295,9 +312,6 @@ def plan_erasure(
         k.parties[row.key] = tuple(sorted(row.parties))
         row.kept = k
 
-    refs = _erasure_references(
-        catalog, references(conn, catalog, graph.sa_tables, graph.schema_cache)
-    )
     leaving: dict[str, set[Any]] = {}
     # referring tables first: a row kept only while others refer to it knows which go
     for tname in _order(rows_by_table, refs):
@@ -329,24 +343,68 @@ def plan_erasure(
                 keep(row, Kept(table=tname, action="kept", reason=NOTHING_TO_CLEAR))
         leaving[tname] = {r.key for r in rows if r.action == "delete"}
 
-    _resolve_references(conn, catalog, graph, rows_by_table, refs, keep)
-    plan.steps = _steps(conn, rows_by_table, refs)
+    _resolve_references(conn, catalog, graph, rows_by_table, refs, keep, bulk)
+    plan.steps = _steps(conn, rows_by_table, refs, bulk)
     _unlinked_from_person(catalog, rows_by_table, plan.steps)
     plan.kept = [k for k in kept.values() if k.keys]
     plan.packages = _packages(conn, keys, ids)
     plan.ledger_holds, plan.ledger_requests = _finished_ledger_records(
         conn, catalog, keys, ids, clock
     )
-    items = [{"table": s.table, "rows": len(s.keys), "action": s.action} for s in plan.steps]
+    items = [{"table": s.table, "rows": s.count, "action": s.action} for s in plan.steps]
     plan.notices = build_notices(catalog, "erasure", items, [i.spec for i in ids])
     return plan
 
 
+def _bulk_check(
+    conn: Connection, graph: SubjectGraph, holds: HoldIndex | None, refs: References
+) -> Callable[[Table], bool]:
+    """Whether the person's rows of a table can go in one statement, undecided one by one:
+    every party says delete_row, and no hold, statutory rule or reference can stand in the
+    way of any row (nothing points at the table, it anchors no rule kept while referenced)."""
+    catalog = graph.catalog
+    if is_mysql(conn.dialect.name):
+        return lambda t: False  # MariaDB refuses a DELETE whose subqueries read its own table
+    anchored = {
+        r.anchor.related_table for r in catalog.retention.values() if r.anchor.while_referenced
+    }
+
+    def check(t: Table) -> bool:
+        return (
+            bool(t.key)
+            and all(p.erase == "delete_row" for p in t.parties.values())
+            and not any(r.statutory for r in catalog.rules_for(t.name))
+            and not refs.get(t.name)
+            and t.name not in anchored
+            and (holds is None or not holds.coverage(t.name, graph.sa_tables[t.name]))
+        )
+
+    return check
+
+
 def _find_rows(
-    conn: Connection, catalog: Catalog, graph: SubjectGraph, idmap: dict[str, list[str]]
+    conn: Connection,
+    catalog: Catalog,
+    graph: SubjectGraph,
+    idmap: dict[str, list[str]],
+    bulk_ok: Callable[[Table], bool],
+    bulk: dict[str, Step],
 ) -> dict[str, list[_Row]]:
     out: dict[str, list[_Row]] = {}
+    params = bind_values_flat(idmap)
     for t in catalog.personal_tables():
+        if bulk_ok(t):
+            conds = [c for p in t.parties if (c := graph.condition(t.name, p, idmap)) is not None]
+            if not conds:
+                continue
+            where = or_(*conds)
+            sa = graph.sa_tables[t.name]
+            n = int(
+                conn.execute(select(func.count()).select_from(sa).where(where), params).scalar_one()
+            )
+            if n:
+                bulk[t.name] = Step(t.name, "delete", [], rows=n, where=where, params=params)
+            continue
         by_key: dict[Any, _Row] = {}
         for pname in t.parties:
             stmt = graph.party_select(t.name, pname, idmap, fields=[])
@@ -455,6 +513,31 @@ def _erasure_references(catalog: Catalog, refs: References) -> References:
     }
 
 
+def _protected_referrers_restrict(
+    conn: Connection, catalog: Catalog, holds: HoldIndex | None, refs: References
+) -> References:
+    """A reference gives way (unlink, tombstone) only where nothing protects the referring
+    table's rows from being changed: a hold on it, a restricted row in it or a statutory rule
+    for it make the reference keep its target instead, as ``restrict`` does."""
+    from dataclasses import replace
+
+    restricted = restricted_tables(conn)
+
+    def protected(ref: Reference) -> bool:
+        if ref.child in restricted:
+            return True
+        if ref.child not in catalog.tables:
+            return False
+        if any(r.statutory for r in catalog.rules_for(ref.child)):
+            return True
+        return holds is not None and bool(holds.coverage(ref.child, ref.child_table))
+
+    return {
+        parent: [replace(r, on_remove="restrict") if r.detaches and protected(r) else r for r in rs]
+        for parent, rs in refs.items()
+    }
+
+
 def _order(rows_by_table: dict[str, list[_Row]], refs: References) -> list[str]:
     try:
         return strict_order(rows_by_table, refs)
@@ -469,6 +552,7 @@ def _resolve_references(
     rows_by_table: dict[str, list[_Row]],
     refs: References,
     keep: Callable[[_Row, Kept], None],
+    bulk: dict[str, Step],
 ) -> None:
     """Turn deletes of rows still referenced by rows that stay into clears (to a fixpoint).
 
@@ -492,7 +576,8 @@ def _resolve_references(
                 if not parents:
                     continue
                 column = ref.columns[0]
-                for pkey in _referenced_by_staying(conn, ref, rows_by_table, list(parents)):
+                staying = _referenced_by_staying(conn, ref, rows_by_table, list(parents), bulk)
+                for pkey in staying:
                     row = parents.get(pkey)
                     if row is None:
                         continue
@@ -529,7 +614,11 @@ def _unlinked_from_person(
 
 
 def _referenced_by_staying(
-    conn: Connection, ref: Reference, rows_by_table: dict[str, list[_Row]], parent_keys: list[Any]
+    conn: Connection,
+    ref: Reference,
+    rows_by_table: dict[str, list[_Row]],
+    parent_keys: list[Any],
+    bulk: dict[str, Step],
 ) -> dict[Any, int]:
     """Per key of ``parent_keys``, how many rows of ``ref.child`` that this erasure does not
     delete refer to it."""
@@ -537,8 +626,17 @@ def _referenced_by_staying(
     csa = ref.child_table
     col = csa.c[ref.columns[0]]
     out: dict[Any, int] = {}
+    gone = bulk.get(ref.child)
     for chunk in chunks(parent_keys, conn):
-        if ref.child_key:
+        if gone is not None and gone.where is not None:
+            # the person's rows of a bulk table all go: count the others
+            stmt = (
+                select(col, func.count())
+                .where(key_in([col], chunk, conn), ~gone.where)
+                .group_by(col)
+            )
+            out.update((r[0], int(r[1])) for r in conn.execute(stmt, gone.params))
+        elif ref.child_key:
             ckey_cols = [csa.c[c] for c in ref.child_key]
             width = len(ckey_cols)
             stmt = select(*ckey_cols, col).where(key_in([col], chunk, conn))
@@ -653,10 +751,15 @@ def _pointed_at_only(t: Table, party: str) -> bool:
     return bool(p.pointed_by) and not p.identities and not p.via
 
 
-def _steps(conn: Connection, rows_by_table: dict[str, list[_Row]], refs: References) -> list[Step]:
-    """Updates first (any order), then deletes children before parents; right before a
-    table's deletes, the references that give way to them are unlinked or tombstoned."""
-    steps: list[Step] = []
+def _steps(
+    conn: Connection, rows_by_table: dict[str, list[_Row]], refs: References, bulk: dict[str, Step]
+) -> list[Step]:
+    """Bulk deletes first, then updates (any order), then deletes children before parents;
+    right before a table's deletes, the references that give way to them are unlinked or
+    tombstoned."""
+    # bulk deletes first: nothing refers to their rows, and the conditions that select them
+    # read the person's other rows, which must not have been anonymised yet
+    steps: list[Step] = list(bulk.values())
     for tname, rows in rows_by_table.items():
         by_fields: dict[tuple[tuple[str, ...], bool], list[Any]] = {}
         for r in rows:
@@ -678,7 +781,7 @@ def _steps(conn: Connection, rows_by_table: dict[str, list[_Row]], refs: Referen
         for ref in refs.get(tname, []):
             if not ref.detaches:
                 continue
-            counts = _referenced_by_staying(conn, ref, rows_by_table, ks)
+            counts = _referenced_by_staying(conn, ref, rows_by_table, ks, bulk)
             if counts:
                 steps.append(
                     Step(
@@ -738,6 +841,17 @@ def apply_erasure(
         t = catalog.tables[step.table]
         sa = graph.sa_tables[t.name]
         pk = graph.key_columns(t.name)
+        if step.where is not None:
+            _forget_ledger_notes(conn, step, graph)
+            done = conn.execute(delete(sa).where(step.where), step.params).rowcount
+            if done != step.rows:
+                raise ErasureError(
+                    f"expected {step.rows} rows, the database deleted {done}; nothing was changed",
+                    where=step.table,
+                )
+            if after_step is not None:
+                after_step(step)
+            continue
         values: dict[str, ColumnElement[Any]] = {}
         if step.kind == "update":
             values = {f: _placeholder(t.fields[f], sa.c[f], pk[0]) for f in step.fields}
@@ -756,7 +870,7 @@ def apply_erasure(
                 "nothing was changed",
                 where=step.table,
             )
-        _forget_ledger_notes(conn, step)
+        _forget_ledger_notes(conn, step, graph)
         if after_step is not None:
             after_step(step)
     since = now.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0)
@@ -803,7 +917,8 @@ def _detach(conn: Connection, graph: SubjectGraph, step: Step) -> None:
     done = 0
     for chunk in chunks(step.keys, conn):
         done += detach(conn, ref, select(pcol).where(key_in([pcol], chunk, conn)))
-    if done != step.rows and not is_mysql(conn.dialect.name):
+    # a self-reference also detaches the person's own referring rows, deleted right after
+    if done != step.rows and ref.child != ref.parent and not is_mysql(conn.dialect.name):
         raise ErasureError(
             f"expected to {step.kind} {step.rows} references in {ref.label}, the database "
             f"changed {done}; nothing was changed",
@@ -858,7 +973,7 @@ def _forget_sealed_identities(conn: Connection, keys: KeyProvider, plan: Erasure
         )
 
 
-def _forget_ledger_notes(conn: Connection, step: Step) -> None:
+def _forget_ledger_notes(conn: Connection, step: Step, graph: SubjectGraph) -> None:
     """Drop supplementary statements on the erased rows (they hold the person's corrected
     values) and, for deleted rows, their restriction marks (a reused key must not inherit one).
     """
@@ -872,13 +987,22 @@ def _forget_ledger_notes(conn: Connection, step: Step) -> None:
         if conn.execute(probe).first() is None:
             continue
         if names is None:
-            names = [key_text(k) for k in step.keys]
+            names = [key_text(k) for k in _step_keys(conn, step, graph)]
         for chunk in chunks(names, conn):
             conn.execute(
                 delete(table).where(
                     table.c.table_name == step.table, key_in([table.c.row_key], chunk, conn)
                 )
             )
+
+
+def _step_keys(conn: Connection, step: Step, graph: SubjectGraph) -> list[Any]:
+    """The keys of the rows a step changes (a bulk delete's read before it runs)."""
+    if step.where is None:
+        return step.keys
+    pk = graph.key_columns(step.table)
+    stmt = select(*pk).where(step.where)
+    return [row_key(r, len(pk)) for r in conn.execute(stmt, step.params)]
 
 
 def erase(

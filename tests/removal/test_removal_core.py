@@ -540,3 +540,48 @@ def test_malformed_rules_name_the_file_and_key(tmp_path: Path, rule: str, messag
     with pytest.raises(CatalogError) as info:
         load_catalog(path)
     assert message in str(info.value) and "rules.yaml:" in str(info.value)
+
+
+def test_an_anchor_on_the_detached_rows_still_lets_the_target_go(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The batch's rows are read before their references are detached: an account expiring a
+    month after its newest log line is deleted, though detaching empties that very anchor."""
+    text = CATALOG.replace(
+        "    period: 1 year\n    anchor: {column: left_on}\n"
+        "    when: {column: active, equals: false}",
+        "    period: 1 month\n"
+        "    anchor: {column: at, newest_of: {table: access_log, link: account}}",
+    )
+    path = tmp_path / "newest.yaml"
+    path.write_text(text, encoding="utf-8")
+    cat = load_catalog(path)
+    e = connect(db_url)
+    seed(e)
+    try:
+        dry = by_rule(purge(e, cat, KEYS, as_of=NOW, dry_run=True))[("staff_accounts", "account")]
+        real = by_rule(purge(e, cat, KEYS, as_of=NOW))[("staff_accounts", "account")]
+        assert dry["rows"] == real["rows"] == 4
+        assert dry["references_detached"] == real["references_detached"]
+        assert rows(e, account, "id") == []
+    finally:
+        e.dispose()
+
+
+def test_held_referring_rows_are_never_detached(engine: Engine, catalog: Catalog) -> None:
+    """A hold on the security log keeps its lines as they are: the account they point at is
+    withheld by the purge and anonymised (not deleted) by an erasure."""
+    from dsr.ledger.holds import add_hold
+
+    with engine.begin() as c:
+        add_hold(c, KEYS, catalog, table="access_log", reason="litigation", clock=FixedClock(NOW))
+    before = rows(engine, access_log, "id", "account_id")
+    report = purge(engine, catalog, KEYS, as_of=NOW)
+    step = by_rule(report)[("staff_accounts", "account")]
+    assert step["rows"] == 0 and step["withheld"] == 1
+    assert all(d["rows"] == 0 for d in step["references_detached"])
+    plan = erase(engine, catalog, KEYS, ["here@krause.example"], clock=FixedClock(NOW))
+    kept = {k["table"]: k["action"] for k in plan.to_json()["kept"]}
+    assert kept["account"] == "anonymised"
+    assert rows(engine, access_log, "id", "account_id") == before
+    assert rows(engine, account, "id") == [(1,), (2,), (3,), (4,)]

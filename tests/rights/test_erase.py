@@ -313,7 +313,7 @@ def test_failure_mid_way_rolls_everything_back(
 
     with pytest.raises(RuntimeError):
         erase(engine, catalog, keys, DUAL, clock=CLOCK, after_step=crash_on_second)
-    assert done[0] == "update customers"  # the first statement ran ...
+    assert len(done) == 2  # a first statement ran ...
     assert snapshot(engine) == before  # ... and was rolled back with the rest
     with engine.connect() as c:
         assert audit.count(c) == 0
