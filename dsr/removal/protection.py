@@ -44,6 +44,7 @@ from dsr.ledger.holds import HoldIndex
 from dsr.ledger.tables import ERASURE_REASON_PREFIX
 from dsr.ledger.tables import restrictions as restrictions_table
 from dsr.removal.periods import applies, expired_condition, expires_at, last_day_kept
+from dsr.removal.references import Reference
 from dsr.subject.graph import SubjectGraph
 from dsr.subject.rowkey import chunks, key_in, key_text_sql, row_key
 
@@ -123,6 +124,36 @@ def uncorrelated(cond: ColumnElement[bool]) -> ColumnElement[bool]:
         select_._auto_correlate = False
 
     return visitors.cloned_traverse(cond, {}, {"select": off})
+
+
+def unprotected_table(
+    catalog: Catalog,
+    table: str,
+    sa: SATable,
+    holds: HoldIndex | None,
+    restricted: set[str] | frozenset[str] = frozenset(),
+) -> bool:
+    """No row of ``table`` can be protected: no hold covers it, no statutory rule keeps it,
+    and it is not among the ``restricted`` tables (tables outside the catalog have neither)."""
+    if table in restricted:
+        return False
+    if table not in catalog.tables:
+        return True
+    if any(r.statutory for r in catalog.rules_for(table)):
+        return False
+    return holds is None or not holds.coverage(table, sa)
+
+
+def gives_way(
+    ref: Reference, catalog: Catalog, holds: HoldIndex | None, restricted: set[str]
+) -> bool:
+    """The reference is unlinked or tombstoned rather than keeping its target: the catalog
+    says so, and nothing protects the referring rows from being changed (a hold, a
+    restriction, a statutory rule on their table); else it keeps its target, as ``restrict``
+    does. The one answer erasure and purge give."""
+    return ref.detaches and unprotected_table(
+        catalog, ref.child, ref.child_table, holds, restricted
+    )
 
 
 # -- per row (erasure) -------------------------------------------------------------------------
@@ -276,8 +307,10 @@ __all__ = [
     "STATUTORY_REFERENCE",
     "Protection",
     "anchor_values",
+    "gives_way",
     "protected_rows",
     "restricted_condition",
     "restricted_tables",
     "uncorrelated",
+    "unprotected_table",
 ]

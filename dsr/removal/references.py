@@ -20,7 +20,7 @@ referring row stays (``on_remove``):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from graphlib import TopologicalSorter
 from typing import Any
@@ -30,13 +30,11 @@ from sqlalchemy import (
     Connection,
     Integer,
     MetaData,
-    Select,
     String,
     cast,
     func,
     inspect,
     literal,
-    select,
     update,
 )
 from sqlalchemy import Table as SATable
@@ -45,6 +43,7 @@ from sqlalchemy.sql import sqltypes
 from dsr.catalog.bind import link_target
 from dsr.catalog.model import Catalog
 from dsr.db import is_mysql
+from dsr.subject.rowkey import chunks, key_in
 
 #: the key under which a graph's schema cache keeps the references
 CACHE_KEY = "removal.references"
@@ -71,6 +70,11 @@ class Reference:
     def detaches(self) -> bool:
         """The reference gives way (unlink, tombstone) instead of keeping its target."""
         return self.on_remove != "restrict"
+
+    @property
+    def action(self) -> str:
+        """What detaching did to the referring rows, as reports say it."""
+        return "unlinked" if self.on_remove == "unlink" else "tombstoned"
 
     @property
     def label(self) -> str:
@@ -197,17 +201,17 @@ def strict_order(tables: Iterable[str], refs: References) -> list[str]:
     return list(sorter.static_order())
 
 
-def detach(conn: Connection, ref: Reference, targets: Select[Any]) -> int:
-    """Unlink or tombstone the references of ``ref`` to the parent rows ``targets`` selects
-    (their ``parent_columns``); returns the number of referring rows changed."""
+def detach(conn: Connection, ref: Reference, targets: Sequence[Any]) -> int:
+    """Unlink or tombstone the references of ``ref`` to the parent rows whose
+    ``parent_columns`` hold the values ``targets``; returns the number of referring rows
+    changed."""
     column = ref.child_table.c[ref.columns[0]]
-    sub: Any = targets
-    if is_mysql(conn.dialect.name):
-        # MariaDB refuses a subquery on the table being updated; a derived table it accepts
-        sub = select(targets.subquery("detached").c[0])
     value = _tombstone(column, conn.dialect.name) if ref.on_remove == "tombstone" else None
-    stmt = update(ref.child_table).where(column.in_(sub)).values({column.name: value})
-    return max(int(conn.execute(stmt).rowcount or 0), 0)
+    done = 0
+    for chunk in chunks(targets, conn):
+        stmt = update(ref.child_table).where(key_in([column], chunk, conn))
+        done += max(int(conn.execute(stmt.values({column.name: value})).rowcount or 0), 0)
+    return done
 
 
 def _tombstone(column: Any, dialect: str) -> ColumnElement[Any]:

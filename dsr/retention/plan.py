@@ -36,7 +36,12 @@ from dsr.catalog.model import Catalog, RetentionRule
 from dsr.crypto.keys import KeyProvider
 from dsr.ledger.holds import HoldIndex, load_holds
 from dsr.ledger.tables import holds as holds_table
-from dsr.removal.protection import restricted_condition, restricted_tables, uncorrelated
+from dsr.removal.protection import (
+    gives_way,
+    restricted_condition,
+    restricted_tables,
+    uncorrelated,
+)
 from dsr.removal.references import Reference, References, children_first, references
 from dsr.retention.rules import anonymised_value, expired_condition, pending_condition
 from dsr.subject.graph import SubjectGraph
@@ -96,7 +101,7 @@ class PurgeStep:
                 {
                     "table": ref.child,
                     "column": ref.columns[0],
-                    "action": "unlinked" if ref.on_remove == "unlink" else "tombstoned",
+                    "action": ref.action,
                     "rows": planned if dry_run else done,
                 }
                 for ref, planned, done in self.detached
@@ -182,20 +187,8 @@ class PurgePlan:
         return [ref for ref in self.references.get(table, []) if self.gives_way(ref)]
 
     def gives_way(self, ref: Reference) -> bool:
-        """The reference is unlinked or tombstoned rather than keeping its target: the catalog
-        says so, and nothing protects the referring table's rows from being changed (no hold
-        covers it, no row of it is restricted, no statutory rule keeps it); else it keeps
-        its target, as ``restrict`` does."""
-        if not ref.detaches:
-            return False
-        if ref.child in self.restricted_tables:
-            return False
-        if ref.child in self.catalog.tables:
-            if any(r.statutory for r in self.catalog.rules_for(ref.child)):
-                return False
-            if self.holds.coverage(ref.child, ref.child_table):
-                return False
-        return True
+        """The reference is unlinked or tombstoned (:func:`dsr.removal.protection.gives_way`)."""
+        return gives_way(ref, self.catalog, self.holds, self.restricted_tables)
 
     def referenced_after(self, table: str, before: int) -> list[tuple[str, ColumnElement[bool]]]:
         """As :meth:`referenced_now`, ignoring child rows that steps before ``before`` delete."""
@@ -273,17 +266,18 @@ def count_step(conn: Connection, plan: PurgePlan, index: int) -> None:
     blockers = plan.referenced_after(step.table, index) if step.action == "delete" else []
     for child, cond in blockers:
         reasons.append((Withheld(f"referenced by {child}", 0), cond))
+    unprotected = [
+        *plan.protected(step.table, restricted=is_restricted, index=index),
+        *(not_(c) for _, c in blockers),
+    ]
     if step.action == "delete":
-        _count_detached(conn, plan, index, base, blockers)
+        _count_detached(conn, plan, index, [*base, *unprotected])
     if not reasons:
         row = conn.execute(select(func.count(), func.min(pk), func.max(pk)).where(*base)).one()
         step.rows, step.first_key, step.last_key = int(row[0]), row[1], row[2]
         step.withheld, step.reasons = 0, []
         return
-    ok = and_(
-        *plan.protected(step.table, restricted=is_restricted, index=index),
-        *(not_(c) for _, c in blockers),
-    )
+    ok = and_(*unprotected)
     cols: list[Any] = [
         func.count(),
         func.coalesce(func.sum(case((ok, 1), else_=0)), 0),
@@ -303,21 +297,15 @@ def count_step(conn: Connection, plan: PurgePlan, index: int) -> None:
 
 
 def _count_detached(
-    conn: Connection,
-    plan: PurgePlan,
-    index: int,
-    base: list[ColumnElement[bool]],
-    blockers: list[tuple[str, ColumnElement[bool]]],
+    conn: Connection, plan: PurgePlan, index: int, deleted: list[ColumnElement[bool]]
 ) -> None:
-    """How many referring rows each giving-way reference detaches from this step's deletes."""
+    """How many referring rows each giving-way reference detaches from the rows of this step
+    that ``deleted`` selects (expired, protected by nothing)."""
     step = plan.steps[index]
     step.detached = []
     sa = plan.sa_tables[step.table]
-    restricted = step.table in plan.restricted_tables
-    free = [*base, *plan.protected(step.table, restricted=restricted, index=index)]
-    free += [not_(c) for _, c in blockers]
     for ref in plan.detaching(step.table):
-        targets = select(sa.c[ref.parent_columns[0]]).where(*free)
+        targets = select(sa.c[ref.parent_columns[0]]).where(*deleted)
         column = ref.child_table.c[ref.columns[0]]
         referring: list[ColumnElement[bool]] = [column.in_(targets)]
         gone = plan.deletable(ref.child, index) if ref.child != step.table else None

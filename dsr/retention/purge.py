@@ -436,23 +436,13 @@ def _detach_and_delete(
     sa = plan.sa_tables[step.table]
     pk = [sa.c[c] for c in t.key]
     width = len(pk)
-    targets = {ref.parent_columns[0] for ref, _, _ in step.detached}
-    shown = [*pk, *(sa.c[c] for c in sorted(targets))]
-    found = conn.execute(select(*shown).where(and_(*where))).all()
-    index = {c: width + i for i, c in enumerate(sorted(targets))}
+    targets = sorted({ref.parent_columns[0] for ref, _, _ in step.detached})
+    found = conn.execute(select(*pk, *(sa.c[c] for c in targets)).where(and_(*where))).all()
     out = []
     for entry in step.detached:
         ref = entry[0]
-        values = sorted({r[index[ref.parent_columns[0]]] for r in found}, key=str)
-        n = 0
-        for chunk in chunks(values, conn):
-            n += detach(
-                conn,
-                ref,
-                select(sa.c[ref.parent_columns[0]]).where(
-                    key_in([sa.c[ref.parent_columns[0]]], chunk, conn)
-                ),
-            )
+        at = width + targets.index(ref.parent_columns[0])
+        n = detach(conn, ref, sorted({r[at] for r in found}, key=str))
         entry[2] += n
         if n:
             out.append({"table": ref.child, "column": ref.columns[0], "rows": n})

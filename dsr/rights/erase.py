@@ -65,8 +65,15 @@ from dsr.ledger.tables import holds as holds_table
 from dsr.log import get, log_step
 from dsr.portability.storage import PackageStorage
 from dsr.removal.periods import expires_at, last_day_kept
-from dsr.removal.protection import protected_rows, restricted_tables
-from dsr.removal.references import Reference, References, detach, references, strict_order
+from dsr.removal.protection import gives_way, protected_rows, restricted_tables, unprotected_table
+from dsr.removal.references import (
+    Reference,
+    References,
+    children_first,
+    detach,
+    references,
+    strict_order,
+)
 from dsr.rights.notices import Notice, build_notices
 from dsr.rights.restrict import ERASURE_REASON_PREFIX, mark_restricted
 from dsr.subject.graph import SubjectGraph, bind_values, bind_values_flat, identity_map
@@ -112,8 +119,8 @@ class Step:
 
     @property
     def action(self) -> str:
-        if self.kind in ("unlink", "tombstone"):
-            return "unlinked" if self.kind == "unlink" else "tombstoned"
+        if self.reference is not None:
+            return self.reference.action
         return "deleted" if self.kind == "delete" else "anonymised"
 
     @property
@@ -314,7 +321,7 @@ def plan_erasure(
 
     leaving: dict[str, set[Any]] = {}
     # referring tables first: a row kept only while others refer to it knows which go
-    for tname in _order(rows_by_table, refs):
+    for tname in children_first(rows_by_table, refs):
         rows = rows_by_table[tname]
         t = catalog.tables[tname]
         protected = _protected(conn, graph, t, [r.key for r in rows], now, holds, leaving)
@@ -373,10 +380,9 @@ def _bulk_check(
         return (
             bool(t.key)
             and all(p.erase == "delete_row" for p in t.parties.values())
-            and not any(r.statutory for r in catalog.rules_for(t.name))
             and not refs.get(t.name)
             and t.name not in anchored
-            and (holds is None or not holds.coverage(t.name, graph.sa_tables[t.name]))
+            and unprotected_table(catalog, t.name, graph.sa_tables[t.name], holds)
         )
 
     return check
@@ -516,33 +522,20 @@ def _erasure_references(catalog: Catalog, refs: References) -> References:
 def _protected_referrers_restrict(
     conn: Connection, catalog: Catalog, holds: HoldIndex | None, refs: References
 ) -> References:
-    """A reference gives way (unlink, tombstone) only where nothing protects the referring
-    table's rows from being changed: a hold on it, a restricted row in it or a statutory rule
-    for it make the reference keep its target instead, as ``restrict`` does."""
+    """References keep their target (as ``restrict``) unless they give way
+    (:func:`dsr.removal.protection.gives_way`, the purge's own answer)."""
     from dataclasses import replace
 
     restricted = restricted_tables(conn)
-
-    def protected(ref: Reference) -> bool:
-        if ref.child in restricted:
-            return True
-        if ref.child not in catalog.tables:
-            return False
-        if any(r.statutory for r in catalog.rules_for(ref.child)):
-            return True
-        return holds is not None and bool(holds.coverage(ref.child, ref.child_table))
-
     return {
-        parent: [replace(r, on_remove="restrict") if r.detaches and protected(r) else r for r in rs]
+        parent: [
+            replace(r, on_remove="restrict")
+            if r.detaches and not gives_way(r, catalog, holds, restricted)
+            else r
+            for r in rs
+        ]
         for parent, rs in refs.items()
     }
-
-
-def _order(rows_by_table: dict[str, list[_Row]], refs: References) -> list[str]:
-    try:
-        return strict_order(rows_by_table, refs)
-    except CycleError:
-        return list(rows_by_table)
 
 
 def _resolve_references(
@@ -834,7 +827,7 @@ def apply_erasure(
     now = clock.now()
     for step in plan.steps:
         if step.reference is not None:
-            _detach(conn, graph, step)
+            _detach(conn, step)
             if after_step is not None:
                 after_step(step)
             continue
@@ -909,14 +902,10 @@ def apply_erasure(
     return plan
 
 
-def _detach(conn: Connection, graph: SubjectGraph, step: Step) -> None:
+def _detach(conn: Connection, step: Step) -> None:
     ref = step.reference
     assert ref is not None
-    psa = graph.sa_tables[ref.parent]
-    pcol = psa.c[ref.parent_columns[0]]
-    done = 0
-    for chunk in chunks(step.keys, conn):
-        done += detach(conn, ref, select(pcol).where(key_in([pcol], chunk, conn)))
+    done = detach(conn, ref, step.keys)
     # a self-reference also detaches the person's own referring rows, deleted right after
     if done != step.rows and ref.child != ref.parent and not is_mysql(conn.dialect.name):
         raise ErasureError(
