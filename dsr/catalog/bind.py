@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy import Connection, Engine, MetaData, UniqueConstraint, inspect
 from sqlalchemy import Table as SATable
 from sqlalchemy.exc import SAWarning
+from sqlalchemy.sql import sqltypes
 
 from dsr.catalog.model import Catalog, Table
 from dsr.errors import SchemaMismatch
@@ -193,3 +195,42 @@ def _check_links(
                     "which does not exist in the database",
                     key=str(catalog.retention[rid].location),
                 )
+
+
+#: fewer random characters than this and two tombstones of a column would meet too often
+TOMBSTONE_MIN_LENGTH = 16
+TOMBSTONE_PREFIX = "tombstone-"
+#: the largest value of the signed integer types a reference column may have
+_INTEGER_MAX = {"TINYINT": 127, "SMALLINT": 32767, "MEDIUMINT": 8388607}
+
+
+def integer_max(type_: Any) -> int:
+    """The largest value a signed integer column of ``type_`` holds."""
+    for cls in type(type_).__mro__:
+        if cls.__name__.upper() in _INTEGER_MAX:
+            return _INTEGER_MAX[cls.__name__.upper()]
+        if cls is sqltypes.SmallInteger:
+            return _INTEGER_MAX["SMALLINT"]
+    return 2147483647
+
+
+def tombstone_unfit(type_: Any) -> str | None:
+    """Why a column of ``type_`` cannot take a tombstone (None: it can): a tombstone is a
+    negative integer, a random UUID or random hexadecimal text, of the column's own type."""
+    if isinstance(type_, sqltypes.Integer):
+        if getattr(type_, "unsigned", False):
+            return "is unsigned and cannot hold the negative value a tombstone is"
+        if integer_max(type_) < 32767:
+            return "is too small an integer for tombstones that rows do not share"
+        return None
+    if isinstance(type_, sqltypes.Uuid):
+        return None
+    if isinstance(type_, sqltypes.String) and not isinstance(type_, sqltypes.Enum):
+        length = getattr(type_, "length", None)
+        if length is not None and length < TOMBSTONE_MIN_LENGTH:
+            return (
+                f"holds at most {length} characters; a tombstone needs "
+                f"{TOMBSTONE_MIN_LENGTH} random ones"
+            )
+        return None
+    return "is neither an integer, a UUID nor text"

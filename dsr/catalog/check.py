@@ -21,6 +21,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
@@ -28,10 +29,10 @@ from sqlalchemy import Table as SATable
 from sqlalchemy import types as sqltypes
 from sqlalchemy.exc import DBAPIError
 
-from dsr.catalog.bind import LiveSchema, settle_key
+from dsr.catalog.bind import LiveSchema, settle_key, tombstone_unfit
 from dsr.catalog.indexes import missing_indexes
 from dsr.catalog.loader import key_locator
-from dsr.catalog.model import Catalog, Location, Table
+from dsr.catalog.model import Catalog, Condition, Location, Table
 from dsr.db import redact_url
 from dsr.errors import ConfigError, SchemaMismatch
 
@@ -96,6 +97,43 @@ def _family(t: sqltypes.TypeEngine[Any]) -> str:
     if name in ("INET", "CIDR"):
         return "inet"
     return name.lower()
+
+
+#: per type family, the YAML values a ``when`` condition may compare it with
+_WHEN_VALUES: dict[str, tuple[tuple[type, ...], str]] = {
+    "boolean": ((bool,), "true or false (without quotes)"),
+    "integer": ((int,), "a whole number (without quotes)"),
+    "numeric": ((int, float), "a number (without quotes)"),
+    "string": ((str,), "text (quoted where YAML would read it as a number or true/false)"),
+    "date": ((date, str), "a date, YYYY-MM-DD"),
+    "datetime": ((date, str), "a date and time, YYYY-MM-DD HH:MM:SS"),
+}
+
+
+def _value_fault(type_: sqltypes.TypeEngine[Any], cond: Condition) -> str | None:
+    """What ``cond`` should compare the column with, when its values are of another kind
+    (engines disagree on such comparisons: 'false' matches a boolean 0 on MariaDB only);
+    None when they fit."""
+    if cond.op == "is_null":
+        return None
+    family = _family(type_)
+    if type(type_).__name__ == "TINYINT" and getattr(type_, "display_width", None) == 1:
+        family = "boolean"  # MySQL and MariaDB spell BOOLEAN so
+    if family not in _WHEN_VALUES:
+        return None
+    kinds, wanted = _WHEN_VALUES[family]
+    values = list(cond.value) if cond.op in ("in", "not_in") else [cond.value]
+    for value in values:
+        if isinstance(value, bool) and family != "boolean":
+            return wanted
+        if not isinstance(value, kinds):
+            return wanted
+        if isinstance(value, str) and family in ("date", "datetime"):
+            try:
+                (date.fromisoformat if family == "date" else datetime.fromisoformat)(value)
+            except ValueError:
+                return wanted
+    return None
 
 
 _FORMAT_FAMILIES: dict[str, tuple[str, ...]] = {
@@ -390,6 +428,13 @@ class _Checker:
                     f"link {lk.name!r} says on_remove: unlink, but {t.name}.{lk.column} is "
                     "NOT NULL; allow NULL or use tombstone",
                 )
+            unfit = tombstone_unfit(col.type) if lk.on_remove == "tombstone" else None
+            if unfit is not None:
+                self.error(
+                    lw,
+                    f"link {lk.name!r} says on_remove: tombstone, but {t.name}.{lk.column} "
+                    f"({_type_name(col.type)}) {unfit}; use unlink",
+                )
             if lk.on_remove == "tombstone" and refs:
                 self.error(
                     lw,
@@ -419,13 +464,21 @@ class _Checker:
             rule = self.catalog.retention[rid]
             own = self.live[t.name]
             for i, cond in enumerate(rule.when):
+                cw = self.where("retention", rid, "when", *([str(i)] if len(rule.when) > 1 else []))
                 if cond.column not in own.c:
                     self.error(
-                        self.where(
-                            "retention", rid, "when", *([str(i)] if len(rule.when) > 1 else [])
-                        ),
+                        cw,
                         f"retention rule {rid!r} tests column {cond.column!r} of table "
                         f"{t.name!r}, which does not exist in the database",
+                    )
+                    continue
+                column = own.c[cond.column]
+                wanted = _value_fault(column.type, cond)
+                if wanted is not None:
+                    self.error(
+                        cw,
+                        f"retention rule {rid!r} compares {t.name}.{cond.column} "
+                        f"({_type_name(column.type)}) with {cond.value!r}; write {wanted}",
                     )
             if rule.anchor.while_referenced:
                 continue

@@ -318,7 +318,13 @@ def _validate_schema(data: dict[str, Any], lines: _Lines) -> None:
     if not errors:
         _remember_valid(digest)
         return
-    err = errors[0]
+    _explain(errors[0], lines)
+
+
+def _explain(err: Any, lines: _Lines) -> None:
+    """Raise the catalog error a person can act on for one schema error: for a choice of
+    forms (oneOf), the complaint of the form the value was meant to have (an object with a
+    misspelt key, rather than "is not of type 'array'")."""
     path = [str(p) for p in err.absolute_path]
     if err.validator == "additionalProperties":
         extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
@@ -331,6 +337,9 @@ def _validate_schema(data: dict[str, Any], lines: _Lines) -> None:
     if err.validator == "pattern" and path and path[-1] in _PATTERN_MESSAGES:
         raise lines.error(path, f"{excerpt(err.instance)} {_PATTERN_MESSAGES[path[-1]]}")
     if err.validator in ("oneOf", "anyOf") and err.context:
+        meant = [e for e in err.context if e.validator != "type" or e.relative_path]
+        if meant:
+            _explain(min(meant, key=lambda e: (-len(e.absolute_path), len(e.message))), lines)
         best = min(err.context, key=lambda e: len(e.message))
         raise lines.error(path, _shorten(best.message))
     raise lines.error(path, _shorten(err.message))

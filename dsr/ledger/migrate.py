@@ -167,6 +167,15 @@ def require_ledger(bind: Engine | Connection, cache: dict[str, Any] | None = Non
         cache["ledger.version"] = LEDGER_VERSION
 
 
+def has_ledger_table(conn: Connection, name: str, cache: dict[str, Any] | None = None) -> bool:
+    """Whether the ledger table ``name`` exists: known without asking the database once
+    :func:`require_ledger` or :func:`create_ledger` confirmed this dsr's ledger with
+    ``cache`` (a graph's ``schema_cache``); a dry run on a database without one asks."""
+    if cache is not None and cache.get("ledger.version") == LEDGER_VERSION:
+        return name in ledger_metadata.tables
+    return bool(inspect(conn).has_table(name))
+
+
 def create_ledger(engine: Engine, cache: dict[str, Any] | None = None) -> list[str]:
     """Make the ledger usable by this dsr: create it, or upgrade an older one; its table names."""
     upgrade_ledger(engine)

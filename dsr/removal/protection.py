@@ -27,10 +27,10 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     and_,
+    case,
     exists,
     false,
     func,
-    inspect,
     not_,
     or_,
     select,
@@ -41,6 +41,7 @@ from sqlalchemy.sql import visitors
 from dsr.catalog.bind import link_target
 from dsr.catalog.model import Catalog, RetentionRule, Table
 from dsr.ledger.holds import HoldIndex
+from dsr.ledger.migrate import has_ledger_table
 from dsr.ledger.tables import ERASURE_REASON_PREFIX
 from dsr.ledger.tables import restrictions as restrictions_table
 from dsr.removal.periods import applies, expired_condition, expires_at, last_day_kept
@@ -106,10 +107,11 @@ def restricted_condition(
     )
 
 
-def restricted_tables(conn: Connection) -> set[str]:
-    """Tables with at least one restriction not lifted (none: no ledger yet)."""
+def restricted_tables(conn: Connection, cache: dict[str, Any] | None = None) -> set[str]:
+    """Tables with at least one restriction not lifted (none: no ledger yet); ``cache`` as
+    for :func:`dsr.ledger.migrate.has_ledger_table`."""
     r = restrictions_table
-    if not inspect(conn).has_table(r.name):
+    if not has_ledger_table(conn, r.name, cache):
         return set()
     return set(
         conn.execute(select(r.c.table_name).where(r.c.lifted_at.is_(None)).distinct()).scalars()
@@ -198,6 +200,21 @@ def protected_rows(
             continue
         legal = f"{rule.legal_reference}; {STATUTORY_REFERENCE}"
         if rule.anchor.while_referenced:
+            if rule.when:
+                for chunk in chunks(row_keys, conn, width):
+                    # not TRUE (FALSE or NULL): the rule's period has not started
+                    waiting = case((applies(rule, sa), 1), else_=0) == 0
+                    stmt = select(*pk).where(key_in(pk, chunk, conn), waiting)
+                    for r in conn.execute(stmt):
+                        key = row_key(r, width)
+                        if key in out:
+                            continue
+                        out[key] = Protection(
+                            reason=f"statutory retention ({rule.id}); the period has not "
+                            "started yet",
+                            legal_reference=legal,
+                            rule=rule.id,
+                        )
             for key, referrer in _still_referenced(conn, graph, t, rule, row_keys, leaving):
                 if key not in out:
                     out[key] = Protection(

@@ -40,9 +40,10 @@ from sqlalchemy import (
 from sqlalchemy import Table as SATable
 from sqlalchemy.sql import sqltypes
 
-from dsr.catalog.bind import link_target
+from dsr.catalog.bind import TOMBSTONE_PREFIX, integer_max, link_target, tombstone_unfit
 from dsr.catalog.model import Catalog
 from dsr.db import is_mysql
+from dsr.errors import SchemaMismatch
 from dsr.subject.rowkey import chunks, key_in
 
 #: the key under which a graph's schema cache keeps the references
@@ -216,21 +217,40 @@ def detach(conn: Connection, ref: Reference, targets: Sequence[Any]) -> int:
 
 def _tombstone(column: Any, dialect: str) -> ColumnElement[Any]:
     """A random value per row, of the column's type, that no key takes: negative integers
-    (keys and sequences count from 1), or text beginning ``tombstone-``."""
+    (keys and sequences count from 1), random UUIDs, or random hexadecimal text (beginning
+    ``tombstone-`` where the column is long enough). :func:`tombstone_unfit` says which
+    columns cannot take one; ``dsr catalog check`` reports them."""
+    unfit = tombstone_unfit(column.type)
+    if unfit is not None:
+        raise SchemaMismatch(
+            f"{column.table.name}.{column.name} {unfit}; use on_remove: unlink",
+            key=f"{column.table.name}.{column.name}",
+        )
     if isinstance(column.type, sqltypes.Integer):
+        top = integer_max(column.type) - 1
         if dialect == "postgresql":
-            return -cast(func.floor(func.random() * 2147483646), Integer) - 1
+            return -cast(func.floor(func.random() * top), Integer) - 1
         if is_mysql(dialect):
-            return -cast(func.floor(func.rand() * 2147483646), Integer) - 1
-        return -(func.abs(func.random()) % 2147483646) - 1
+            return -cast(func.floor(func.rand() * top), Integer) - 1
+        return -(func.abs(func.random()) % top) - 1
+    if isinstance(column.type, sqltypes.Uuid):
+        if dialect == "postgresql":
+            return func.gen_random_uuid()
+        if is_mysql(dialect):
+            return func.uuid()
+        return func.lower(func.hex(func.randomblob(16)))
     if dialect == "postgresql":
-        digits: Any = func.md5(cast(func.random(), String))
+        digits: Any = func.md5(cast(func.random(), String), type_=String) + func.md5(
+            cast(func.random(), String), type_=String
+        )
     elif is_mysql(dialect):
-        digits = func.md5(func.rand())
+        digits = func.concat(func.md5(func.rand()), func.md5(func.rand()))
     else:
-        digits = func.lower(func.hex(func.randomblob(16)))
-    length = getattr(column.type, "length", None) or 42
-    return func.substr(literal("tombstone-") + digits, 1, length)
+        digits = func.lower(func.hex(func.randomblob(32)))
+    length = getattr(column.type, "length", None) or len(TOMBSTONE_PREFIX) + 32
+    if length < len(TOMBSTONE_PREFIX) + 32:
+        return func.substr(digits, 1, length)
+    return func.substr(literal(TOMBSTONE_PREFIX) + digits, 1, length)
 
 
 __all__ = [

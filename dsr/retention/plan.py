@@ -163,15 +163,44 @@ class PurgePlan:
         return restricted_condition(self.catalog, table, self.sa_tables, self.as_of, gone)
 
     def protected(
-        self, table: str, *, restricted: bool, index: int | None = None
+        self,
+        table: str,
+        *,
+        restricted: bool,
+        index: int | None = None,
+        step: PurgeStep | None = None,
     ) -> list[ColumnElement[bool]]:
-        """Conditions TRUE for rows no hold or restriction covers."""
+        """Conditions TRUE for rows no hold or restriction covers, nor, for the deletes of
+        ``step``, another statutory rule of the table whose period still runs."""
         out: list[ColumnElement[bool]] = []
         free = self.holds.exclusion(table, self.sa_tables[table])
         if free is not None:
             out.append(uncorrelated(free))
         if restricted:
             out.append(not_(self.restricted(table, index)))
+        if step is not None:
+            out += [not_(running) for _, running in self.kept_by_law(step, index)]
+        return out
+
+    def kept_by_law(
+        self, step: PurgeStep, index: int | None = None
+    ) -> list[tuple[str, ColumnElement[bool]]]:
+        """Per other statutory rule of the step's table, TRUE for rows whose period under it
+        still runs: a delete step of a shorter rule (a CRM's 3 years) leaves them to the law
+        (10 years under § 147 AO); anonymising steps may change them. ``index`` as for
+        :meth:`expired`."""
+        if step.action != "delete":
+            return []
+        gone = None if index is None else (lambda table: self.deletable(table, index))
+        out = []
+        for rule in self.catalog.rules_for(step.table):
+            if not rule.statutory or rule.id == step.rule.id:
+                continue
+            ended = expired_condition(
+                self.catalog, step.table, rule, self.sa_tables, self.as_of, gone
+            )
+            # not expired, also where the rule's condition is NULL for the row
+            out.append((rule.id, case((ended, 0), else_=1) == 1))
         return out
 
     def referenced_now(self, table: str) -> list[tuple[str, ColumnElement[bool]]]:
@@ -207,7 +236,9 @@ class PurgePlan:
             if step.table != table or step.action != "delete":
                 continue
             parts = [self.expired(step, i)]
-            parts += self.protected(table, restricted=table in self.restricted_tables, index=i)
+            parts += self.protected(
+                table, restricted=table in self.restricted_tables, index=i, step=step
+            )
             parts += [not_(c) for _, c in self.referenced_after(table, i)]
             conds.append(and_(*parts))
         return or_(*conds) if conds else None
@@ -263,11 +294,13 @@ def count_step(conn: Connection, plan: PurgePlan, index: int) -> None:
         )
     if is_restricted:
         reasons.append((Withheld(RESTRICTED, 0), plan.restricted(step.table, index)))
+    for rule_id, running in plan.kept_by_law(step, index):
+        reasons.append((Withheld(f"statutory retention ({rule_id})", 0), running))
     blockers = plan.referenced_after(step.table, index) if step.action == "delete" else []
     for child, cond in blockers:
         reasons.append((Withheld(f"referenced by {child}", 0), cond))
     unprotected = [
-        *plan.protected(step.table, restricted=is_restricted, index=index),
+        *plan.protected(step.table, restricted=is_restricted, index=index, step=step),
         *(not_(c) for _, c in blockers),
     ]
     if step.action == "delete":

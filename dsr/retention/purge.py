@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import FrameType
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Connection,
@@ -238,9 +237,10 @@ def end_erasure_restrictions(
     conn: Connection, plan: PurgePlan, keys: KeyProvider, clock: Clock
 ) -> int:
     """Remove the restriction marks an erasure left on rows this purge deleted after their
-    retention period ran out (they would name rows that no longer exist); audited."""
+    retention period ran out, with or without an ``until`` day (they would name rows that no
+    longer exist, and a key the database hands out again would find itself restricted);
+    audited."""
     r = restrictions_table
-    today = plan.as_of.astimezone(ZoneInfo(plan.catalog.timezone)).date()
     removed = 0
     for table in sorted({s.table for s in plan.steps if s.action == "delete"}):
         t = plan.catalog.tables[table]
@@ -252,8 +252,6 @@ def end_erasure_restrictions(
             delete(r).where(
                 r.c.table_name == table,
                 r.c.reason.startswith(ERASURE_REASON_PREFIX, autoescape=True),
-                r.c.until.is_not(None),
-                r.c.until < today,
                 gone,
             )
         )
@@ -417,7 +415,7 @@ def _where(plan: PurgePlan, step: PurgeStep, lo: Any, hi: Any, restricted: bool)
         pk = sa.c[t.key[0]]
         where += [pk >= lo, pk < hi]
     where.append(plan.expired(step))
-    where += plan.protected(step.table, restricted=restricted)
+    where += plan.protected(step.table, restricted=restricted, step=step)
     if step.action == "delete":
         where += [not_(c) for _, c in plan.referenced_now(step.table)]
     else:

@@ -65,9 +65,14 @@ class RestrictionResult:
         return out
 
 
-def active_restrictions(conn: Connection, table: str, row_keys: Sequence[Any]) -> set[str]:
-    """Which of ``row_keys`` of ``table`` are restricted now (as strings)."""
+def active_restrictions(
+    conn: Connection, table: str, row_keys: Sequence[Any], *, erasure: bool | None = None
+) -> set[str]:
+    """Which of ``row_keys`` of ``table`` are restricted now (as strings); ``erasure`` True or
+    False counts only the marks an erasure made, or only the others."""
     r = restrictions_table
+    made_by_erasure = r.c.reason.startswith(ERASURE_REASON_PREFIX, autoescape=True)
+    kind = [] if erasure is None else [made_by_erasure if erasure else ~made_by_erasure]
     found: set[str] = set()
     keys = [key_text(k) for k in row_keys]
     for i in range(0, len(keys), CHUNK):
@@ -75,7 +80,10 @@ def active_restrictions(conn: Connection, table: str, row_keys: Sequence[Any]) -
         found.update(
             conn.execute(
                 select(r.c.row_key).where(
-                    r.c.table_name == table, r.c.row_key.in_(chunk), r.c.lifted_at.is_(None)
+                    r.c.table_name == table,
+                    r.c.row_key.in_(chunk),
+                    r.c.lifted_at.is_(None),
+                    *kind,
                 )
             ).scalars()
         )
@@ -93,8 +101,12 @@ def mark_restricted(
     until: date | None = None,
     request_id: int | None = None,
 ) -> tuple[int, int]:
-    """Insert restriction marks for rows not yet restricted; returns (new, already)."""
-    already = active_restrictions(conn, table, row_keys)
+    """Insert restriction marks for rows not yet restricted the same way; returns (new,
+    already). The two kinds stand apart: a restriction the person asked for outlives the one
+    an erasure made (which ends with the duty that kept the row), and lifting the person's
+    leaves the erasure's in place."""
+    erasure = reason.startswith(ERASURE_REASON_PREFIX)
+    already = active_restrictions(conn, table, row_keys, erasure=erasure)
     new = [key_text(k) for k in row_keys if key_text(k) not in already]
     if new:
         conn.execute(
@@ -129,6 +141,12 @@ def restrict(
     """Restrict processing of every row about the person (Art. 18(1)), with an audit entry."""
     if not reason.strip():
         raise ValidationError("a reason is required (Art. 18(1)(a)-(d))", where="--reason")
+    if reason.strip().lower().startswith(ERASURE_REASON_PREFIX.strip().lower()):
+        raise ValidationError(
+            f"a reason may not begin {ERASURE_REASON_PREFIX.strip()!r}: dsr marks the "
+            "restrictions an erasure makes that way",
+            where="--reason",
+        )
     clock = clock or SystemClock()
     graph = graph or SubjectGraph(catalog, engine)
     ids = parse_identities(identities, graph.catalog)

@@ -585,3 +585,196 @@ def test_held_referring_rows_are_never_detached(engine: Engine, catalog: Catalog
     assert kept["account"] == "anonymised"
     assert rows(engine, access_log, "id", "account_id") == before
     assert rows(engine, account, "id") == [(1,), (2,), (3,), (4,)]
+
+
+def restriction_marks(engine: Engine, table: str) -> list[tuple[str, str, bool]]:
+    from dsr.ledger.tables import restrictions
+
+    r = restrictions
+    with engine.connect() as c:
+        found = c.execute(
+            select(r.c.row_key, r.c.reason, r.c.lifted_at.is_(None))
+            .where(r.c.table_name == table)
+            .order_by(r.c.id)
+        )
+        return [(k, reason, bool(active)) for k, reason, active in found]
+
+
+def test_a_restriction_the_person_asks_for_outlives_the_erasures(
+    engine: Engine, catalog: Catalog
+) -> None:
+    """Rows an erasure kept are restricted until their period ends; when the person then asks
+    for a restriction of their own (Art. 18(1)(c): needed for legal claims), it is recorded
+    beside the erasure's and the purge keeps the rows past their period, until it is lifted."""
+    from dsr.rights.restrict import lift, restrict
+
+    clock = FixedClock(NOW)
+    erase(engine, catalog, KEYS, ["neu@example.org"], clock=clock)
+    result = restrict(engine, catalog, KEYS, ["neu@example.org"], "legal claims", clock=clock)
+    assert result.counts == {"customer": 1, "invoice": 1}
+    assert [(k, active) for k, _, active in restriction_marks(engine, "invoice")] == [
+        ("2", True),
+        ("2", True),
+    ]
+
+    later = datetime(2031, 1, 2, 12, 0, tzinfo=timezone.utc)
+    report = purge(engine, catalog, KEYS, as_of=later)
+    assert by_rule(report)[("invoices", "invoice")]["withheld"] == 1
+    assert rows(engine, invoice, "id") == [(2,)]
+    assert (2,) in rows(engine, customer, "id")
+
+    lift(engine, catalog, KEYS, ["neu@example.org"], informed_at=later, clock=FixedClock(later))
+    # the erasure's own mark is left to its period, which has run out: the rows go now
+    purge(engine, catalog, KEYS, as_of=later)
+    assert rows(engine, invoice, "id") == []
+    assert (2,) not in rows(engine, customer, "id")
+    # and no mark names a row that no longer exists, dated or not
+    assert [m for m in restriction_marks(engine, "customer") if m[2]] == []
+    assert [m for m in restriction_marks(engine, "invoice") if m[2]] == []
+
+
+def test_a_reason_may_not_pass_for_an_erasures(engine: Engine, catalog: Catalog) -> None:
+    from dsr.errors import ValidationError
+    from dsr.rights.restrict import restrict
+
+    with pytest.raises(ValidationError, match="may not begin"):
+        restrict(engine, catalog, KEYS, ["alt@example.org"], "Erasure withheld: x")
+    assert restriction_marks(engine, "customer") == []
+
+
+def test_the_erasures_undated_marks_end_when_the_purge_removes_the_row(
+    engine: Engine, catalog: Catalog
+) -> None:
+    clock = FixedClock(NOW)
+    erase(engine, catalog, KEYS, ["neu@example.org"], clock=clock)
+    marks = restriction_marks(engine, "customer")
+    assert [(k, active) for k, _, active in marks] == [("2", True)]
+    purge(engine, catalog, KEYS, as_of=datetime(2031, 1, 2, 12, 0, tzinfo=timezone.utc))
+    assert (2,) not in rows(engine, customer, "id")
+    assert restriction_marks(engine, "customer") == []
+
+
+def test_erasure_keeps_master_data_a_rules_condition_keeps(
+    engine: Engine, catalog: Catalog
+) -> None:
+    """Customer 3 is not closed: its master-data rule has not started, so the purge keeps it
+    although its only invoice has run out; the erasure keeps it the same way."""
+    clock = FixedClock(NOW)
+    dry = purge(engine, catalog, KEYS, as_of=NOW, dry_run=True)
+    assert by_rule(dry)[("customer_master_data", "customer")]["rows"] == 1  # customer 1 only
+    plan = erase(engine, catalog, KEYS, ["open@example.org"], clock=clock)
+    out = plan.to_json()
+    kept = {k["table"]: k for k in out["kept"]}
+    assert {e["table"] for e in out["erased"]} == {"invoice"}
+    assert kept["customer"]["action"] == "restricted"
+    assert "has not started yet" in kept["customer"]["reason"]
+    assert (3,) in rows(engine, customer, "id")
+
+
+@pytest.mark.parametrize(
+    ("condition", "message"),
+    [
+        ('{column: active, equals: "false"}', "write true or false"),
+        ("{column: active, in: [0]}", "write true or false"),
+        ("{column: left_on, equals: 2020}", "write a date"),
+        ('{column: left_on, equals: "31.03.2020"}', "write a date"),
+        ("{column: name, equals: 7}", "write text"),
+    ],
+)
+def test_catalog_check_refuses_conditions_engines_would_read_differently(
+    engine: Engine, tmp_path: Path, condition: str, message: str
+) -> None:
+    text = CATALOG.replace("when: {column: active, equals: false}", f"when: {condition}", 1)
+    path = tmp_path / "when.yaml"
+    path.write_text(text, encoding="utf-8")
+    report = check_catalog(load_catalog(path), engine)
+    assert [
+        (f.where, "staff_accounts" in f.message, message in f.message) for f in report.errors
+    ] == [(f"{path}:17: retention.staff_accounts.when", True, True)], report.errors
+
+
+def test_a_misspelt_condition_is_named_as_such(tmp_path: Path) -> None:
+    from dsr.errors import CatalogError
+
+    text = CATALOG.replace("{column: active, equals: false}", "{column: active, equal: false}")
+    path = tmp_path / "when.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(CatalogError) as info:
+        load_catalog(path)
+    assert "unknown key 'equal'" in str(info.value), str(info.value)
+    assert "when.yaml:17" in str(info.value)
+
+
+def test_tombstones_fit_a_small_integer_column(db_url: str, tmp_path: Path) -> None:
+    """A log whose account column is a SMALLINT: each tombstone stays within its range."""
+    from sqlalchemy import SmallInteger
+
+    small = MetaData()
+    Table(
+        "access_log",
+        small,
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("account_id", SmallInteger),
+        Column("at", DateTime, nullable=False),
+        Column("path", String(200), nullable=False),
+    )
+    e = connect(db_url)
+    try:
+        small.create_all(e)
+        seed(e)
+        path = tmp_path / "catalog.yaml"
+        path.write_text(CATALOG, encoding="utf-8")
+        cat = load_catalog(path)
+        assert check_catalog(cat, e).errors == []
+        purge(e, cat, KEYS, as_of=NOW)
+        log = dict(rows(e, access_log, "id", "account_id"))
+        assert all(-32767 <= log[i] < 0 for i in (4, 8, 12)), log
+    finally:
+        e.dispose()
+
+
+def test_which_columns_take_a_tombstone() -> None:
+    from sqlalchemy import Uuid
+    from sqlalchemy.dialects import mysql
+
+    from dsr.catalog.bind import tombstone_unfit
+
+    assert tombstone_unfit(Integer()) is None
+    assert tombstone_unfit(mysql.SMALLINT()) is None
+    assert tombstone_unfit(Uuid()) is None
+    assert tombstone_unfit(String(16)) is None and tombstone_unfit(String()) is None
+    assert "unsigned" in (tombstone_unfit(mysql.INTEGER(unsigned=True)) or "")
+    assert "too small" in (tombstone_unfit(mysql.TINYINT()) or "")
+    assert "at most 8 characters" in (tombstone_unfit(String(8)) or "")
+    assert "neither" in (tombstone_unfit(Date()) or "")
+
+
+def test_a_shorter_rule_never_deletes_what_the_law_still_keeps(db_url: str, tmp_path: Path) -> None:
+    """Invoices under a CRM's 3-year rule and § 147 AO's 10 years: the 2020 invoice has run
+    out under the first only, so the purge withholds it, naming the statutory rule."""
+    text = CATALOG.replace(
+        "retention:\n  staff_accounts:",
+        "retention:\n  crm_invoices:\n    period: 3 years\n    anchor: {column: issued_on}\n"
+        '    action: delete\n    legal_reference: "Art. 6(1)(f) GDPR"\n  staff_accounts:',
+    ).replace("    retention: invoices\n", "    retention: [crm_invoices, invoices]\n")
+    path = tmp_path / "two.yaml"
+    path.write_text(text, encoding="utf-8")
+    cat = load_catalog(path)
+    e = connect(db_url)
+    seed(e)
+    try:
+        dry = by_rule(purge(e, cat, KEYS, as_of=NOW, dry_run=True))
+        crm = dry[("crm_invoices", "invoice")]
+        assert (crm["rows"], crm["withheld"]) == (2, 1)
+        assert [(r["reason"], r["rows"]) for r in crm["withheld_reasons"]] == [
+            ("statutory retention (invoices)", 1)
+        ]
+        real = by_rule(purge(e, cat, KEYS, as_of=NOW))
+        assert real[("crm_invoices", "invoice")]["rows"] == 2
+        assert rows(e, invoice, "id") == [(2,)]
+        # once the law's period has run out too, the shorter rule's step takes it
+        later = datetime(2031, 1, 2, 12, 0, tzinfo=timezone.utc)
+        assert by_rule(purge(e, cat, KEYS, as_of=later))[("crm_invoices", "invoice")]["rows"] == 1
+        assert rows(e, invoice, "id") == []
+    finally:
+        e.dispose()
