@@ -128,6 +128,21 @@ def missing_indexes(
                     _create(conn, t.name, c, "plain"),
                     (*ppath, "via"),
                 )
+    for lname, lk in t.links.items():
+        # before an erasure or a purge deletes a row of the target, it asks whether any other
+        # row still points at it: without an index every such question scans this table
+        c = lk.column
+        if c in sa.c and (c, "plain") not in seen and not _plain_index(sa, c):
+            seen.add((c, "plain"))
+            yield MissingIndex(
+                t.name,
+                c,
+                "plain",
+                f"link {lname!r} (erasure and purge ask whether a row of {lk.table} is still "
+                "referenced)",
+                _create(conn, t.name, c, "plain"),
+                ("tables", t.name, "links", lname),
+            )
 
 
 def _plain_index(sa: SATable, column: str) -> bool:

@@ -40,9 +40,9 @@ from sqlalchemy import (
     String,
     cast,
     delete,
+    exists,
     func,
     insert,
-    inspect,
     literal,
     null,
     or_,
@@ -60,6 +60,7 @@ from dsr.errors import ErasureError
 from dsr.ledger.audit import append as audit_append
 from dsr.ledger.holds import HoldIndex, load_holds
 from dsr.ledger.lock import destructive_transaction
+from dsr.ledger.migrate import has_ledger_table
 from dsr.ledger.requests import identities_aad
 from dsr.ledger.tables import holds as holds_table
 from dsr.log import get, log_step
@@ -297,7 +298,7 @@ def plan_erasure(
     refs = _erasure_references(
         catalog, references(conn, catalog, graph.sa_tables, graph.schema_cache)
     )
-    refs = _protected_referrers_restrict(conn, catalog, holds, refs)
+    refs = _protected_referrers_restrict(conn, catalog, holds, refs, graph.schema_cache)
     bulk: dict[str, Step] = {}
     rows_by_table = _find_rows(
         conn, catalog, graph, idmap, _bulk_check(conn, graph, holds, refs), bulk
@@ -354,9 +355,9 @@ def plan_erasure(
     plan.steps = _steps(conn, rows_by_table, refs, bulk)
     _unlinked_from_person(catalog, rows_by_table, plan.steps)
     plan.kept = [k for k in kept.values() if k.keys]
-    plan.packages = _packages(conn, keys, ids)
+    plan.packages = _packages(conn, keys, ids, graph.schema_cache)
     plan.ledger_holds, plan.ledger_requests = _finished_ledger_records(
-        conn, catalog, keys, ids, clock
+        conn, catalog, keys, ids, clock, graph.schema_cache
     )
     items = [{"table": s.table, "rows": s.count, "action": s.action} for s in plan.steps]
     plan.notices = build_notices(catalog, "erasure", items, [i.spec for i in ids])
@@ -413,7 +414,7 @@ def _find_rows(
             continue
         by_key: dict[Any, _Row] = {}
         for pname in t.parties:
-            stmt = graph.party_select(t.name, pname, idmap, fields=[])
+            stmt = graph.party_select(t.name, pname, idmap, fields=[], ordered=False)
             if stmt is None:
                 continue
             if t.keyless:
@@ -520,13 +521,17 @@ def _erasure_references(catalog: Catalog, refs: References) -> References:
 
 
 def _protected_referrers_restrict(
-    conn: Connection, catalog: Catalog, holds: HoldIndex | None, refs: References
+    conn: Connection,
+    catalog: Catalog,
+    holds: HoldIndex | None,
+    refs: References,
+    cache: dict[str, Any],
 ) -> References:
     """References keep their target (as ``restrict``) unless they give way
     (:func:`dsr.removal.protection.gives_way`, the purge's own answer)."""
     from dataclasses import replace
 
-    restricted = restricted_tables(conn)
+    restricted = restricted_tables(conn, cache)
     return {
         parent: [
             replace(r, on_remove="restrict")
@@ -553,12 +558,16 @@ def _resolve_references(
     person's row; :func:`_steps` detaches it. A row that is the person's only because their
     rows point at it (a shared address) is never detached from anyone else: it stays.
     """
-    changed = True
-    while changed:
-        changed = False
+    dirty: set[str] | None = None  # None: every reference still to be looked at
+    while dirty is None or dirty:
+        # a reference needs another look only when rows of its referring table stopped
+        # being deleted in the round before (they now refer as rows that stay)
+        looking, dirty = dirty, set()
         for parent, rs in refs.items():
             t = catalog.tables[parent]
             for ref in rs:
+                if looking is not None and ref.child not in looking:
+                    continue
                 parents = {r.key: r for r in rows_by_table.get(parent, []) if r.action == "delete"}
                 if ref.detaches:
                     parents = {
@@ -574,7 +583,7 @@ def _resolve_references(
                     row = parents.get(pkey)
                     if row is None:
                         continue
-                    changed = True
+                    dirty.add(parent)
                     _keep_referenced(t, graph, row, ref.child, column, keep)
 
 
@@ -677,12 +686,12 @@ def _keep_referenced(
 
 
 def _packages(
-    conn: Connection, keys: KeyProvider, ids: Sequence[Identity]
+    conn: Connection, keys: KeyProvider, ids: Sequence[Identity], cache: dict[str, Any]
 ) -> list[tuple[str, str]]:
     """The person's delivered packages still stored: made for these identities or any one."""
     from dsr.ledger.tables import exports
 
-    if not inspect(conn).has_table(exports.name):
+    if not has_ledger_table(conn, exports.name, cache):
         return []
     subjects = _subjects(keys, ids)
     rows = conn.execute(
@@ -700,7 +709,12 @@ def _subjects(keys: KeyProvider, ids: Sequence[Identity]) -> list[str]:
 
 
 def _finished_ledger_records(
-    conn: Connection, catalog: Catalog, keys: KeyProvider, ids: Sequence[Identity], clock: Clock
+    conn: Connection,
+    catalog: Catalog,
+    keys: KeyProvider,
+    ids: Sequence[Identity],
+    clock: Clock,
+    cache: dict[str, Any],
 ) -> tuple[list[int], list[int]]:
     """Holds released or lapsed and requests closed that still keep the person's identities
     sealed: nothing needs them any more once the person's data is erased. Active holds keep
@@ -710,7 +724,7 @@ def _finished_ledger_records(
     from dsr.crypto.seal import unseal_identities
     from dsr.ledger.tables import holds, requests
 
-    if not inspect(conn).has_table(holds.name):
+    if not has_ledger_table(conn, holds.name, cache):
         return [], []  # a dry run on a database without a ledger
     subjects = _subjects(keys, ids)
     today = clock.now().astimezone(ZoneInfo(catalog.timezone)).date()
@@ -796,7 +810,7 @@ def _load_holds(
     conn: Connection, catalog: Catalog, graph: SubjectGraph, keys: KeyProvider, now: datetime
 ) -> HoldIndex | None:
     """The legal holds in force (:mod:`dsr.ledger.holds`); None when the ledger has none."""
-    if not inspect(conn).has_table(holds_table.name):
+    if not has_ledger_table(conn, holds_table.name, graph.schema_cache):
         return None
     return load_holds(conn, catalog, graph, keys, now)
 
@@ -825,6 +839,7 @@ def apply_erasure(
     """
     catalog = graph.catalog
     now = clock.now()
+    noted = _tables_with_ledger_notes(conn, [s.table for s in plan.steps if s.reference is None])
     for step in plan.steps:
         if step.reference is not None:
             _detach(conn, step)
@@ -835,7 +850,7 @@ def apply_erasure(
         sa = graph.sa_tables[t.name]
         pk = graph.key_columns(t.name)
         if step.where is not None:
-            _forget_ledger_notes(conn, step, graph)
+            _forget_ledger_notes(conn, step, graph, noted)
             done = conn.execute(delete(sa).where(step.where), step.params).rowcount
             if done != step.rows:
                 raise ErasureError(
@@ -863,7 +878,7 @@ def apply_erasure(
                 "nothing was changed",
                 where=step.table,
             )
-        _forget_ledger_notes(conn, step, graph)
+        _forget_ledger_notes(conn, step, graph, noted)
         if after_step is not None:
             after_step(step)
     since = now.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0)
@@ -962,18 +977,43 @@ def _forget_sealed_identities(conn: Connection, keys: KeyProvider, plan: Erasure
         )
 
 
-def _forget_ledger_notes(conn: Connection, step: Step, graph: SubjectGraph) -> None:
+def _tables_with_ledger_notes(conn: Connection, tables: list[str]) -> set[tuple[str, str]]:
+    """(ledger table, table) for each of ``tables`` that has supplementary statements,
+    restriction marks or kept-row notes: most have none, and one round trip of indexed
+    probes says which."""
+    from dsr.ledger.tables import kept_rows, restrictions, supplements
+
+    probes = [
+        (ledger.name, table)
+        for table in dict.fromkeys(tables)
+        for ledger in (supplements, restrictions, kept_rows)
+    ]
+    if not probes:
+        return set()
+    by_name = {t.name: t for t in (supplements, restrictions, kept_rows)}
+    found = conn.execute(
+        select(
+            *(
+                exists().where(by_name[ledger].c.table_name == table).label(f"p{i}")
+                for i, (ledger, table) in enumerate(probes)
+            )
+        )
+    ).one()
+    return {probe for probe, hit in zip(probes, found, strict=True) if hit}
+
+
+def _forget_ledger_notes(
+    conn: Connection, step: Step, graph: SubjectGraph, noted: set[tuple[str, str]]
+) -> None:
     """Drop supplementary statements on the erased rows (they hold the person's corrected
     values) and, for deleted rows, their restriction marks (a reused key must not inherit one).
-    """
+    ``noted``: which ledger tables have notes on which tables at all."""
     from dsr.ledger.tables import kept_rows, restrictions, supplements
 
     ledger = [supplements] + ([restrictions, kept_rows] if step.kind == "delete" else [])
     names: list[str] | None = None
     for table in ledger:
-        # most tables carry no ledger notes at all: one indexed probe instead of a long IN
-        probe = select(table.c.id).where(table.c.table_name == step.table).limit(1)
-        if conn.execute(probe).first() is None:
+        if (table.name, step.table) not in noted:
             continue
         if names is None:
             names = [key_text(k) for k in _step_keys(conn, step, graph)]

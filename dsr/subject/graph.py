@@ -35,6 +35,7 @@ from sqlalchemy import (
     bindparam,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy.sql import sqltypes
 
@@ -149,7 +150,8 @@ class SubjectGraph:
         self.catalog = bound.catalog
         self.dialect = engine.dialect.name
         self.sa_tables = bound.sa_tables
-        self._cache: dict[tuple[str, str, Signature, bool], Select[Any] | None] = {}
+        self._cache: dict[tuple[Any, ...], Select[Any] | None] = {}
+        self._conditions: dict[tuple[str, str, Signature], ColumnElement[bool] | None] = {}
         self._compiled: dict[tuple[Node, Signature, tuple[int, ...]], _Compiled | None] = {}
         #: what services learn of the live schema beyond the catalogued tables (foreign keys),
         #: reflected once per graph: build a new graph after a migration
@@ -170,8 +172,17 @@ class SubjectGraph:
 
         The party's identity columns, its ``via`` links (the row points at a row of theirs)
         and its ``pointed_by`` links (a row of theirs points at this row) are alternatives,
-        each nested as a subquery, across as many hops as the catalog describes.
+        each nested as a subquery, across as many hops as the catalog describes. Built once
+        per shape of ``idmap`` (its values are bound when the statement runs).
         """
+        sig: Signature = tuple(sorted((k, len(v)) for k, v in idmap.items()))
+        if (table, party, sig) not in self._conditions:
+            self._conditions[table, party, sig] = self._condition(table, party, idmap)
+        return self._conditions[table, party, sig]
+
+    def _condition(
+        self, table: str, party: str, idmap: dict[str, list[str]]
+    ) -> ColumnElement[bool] | None:
         t = self.catalog.tables[table]
         p = t.parties[party]
         sa = self.sa_tables[table]
@@ -179,14 +190,15 @@ class SubjectGraph:
         direct = self._direct(table, party, idmap)
         if direct is not None:
             found.append(direct)
+        # per column of this table, the subqueries whose values it must be among
+        among: dict[str, list[Select[Any]]] = {}
         for v in p.via:
             link = t.links[v.link]
             inner = self.condition(link.table, v.party, idmap)
             if inner is None:
                 continue
             target_col = self.sa_tables[link.table].c[link_target(t, v.link, self.catalog.tables)]
-            sub = select(target_col).where(inner)
-            found.append(sa.c[link.column].in_(sub.scalar_subquery()))
+            among.setdefault(link.column, []).append(select(target_col).where(inner))
         for b in p.pointed_by:
             source = self.catalog.tables[b.table]
             inner = self.condition(b.table, b.party, idmap)
@@ -194,9 +206,15 @@ class SubjectGraph:
                 continue
             link = source.links[b.link]
             ref = self.sa_tables[b.table].c[link.column]
-            sub = select(ref).where(inner, ref.is_not(None))
-            here = sa.c[link_target(source, b.link, self.catalog.tables)]
-            found.append(here.in_(sub.scalar_subquery()))
+            here = link_target(source, b.link, self.catalog.tables)
+            among.setdefault(here, []).append(select(ref).where(inner, ref.is_not(None)))
+        for column, subs in among.items():
+            # one IN over a UNION ALL, not an OR of INs: PostgreSQL turns an OR of
+            # subqueries into a scan of the whole table (an address pointed at by customers,
+            # orders and cards: 0.34 s on 1.2M addresses, against 1 ms)
+            found.append(
+                sa.c[column].in_(subs[0].scalar_subquery() if len(subs) == 1 else union_all(*subs))
+            )
         if not found:
             return None
         return found[0] if len(found) == 1 else or_(*found)
@@ -233,8 +251,8 @@ class SubjectGraph:
         Returns None when the identities cannot reach the party.
         """
         sig: Signature = tuple(sorted((k, len(v)) for k, v in idmap.items()))
-        cache_key = (table, party, sig, ordered)
-        if fields is None and cache_key in self._cache:
+        cache_key = (table, party, sig, ordered, None if fields is None else tuple(fields))
+        if cache_key in self._cache:
             return self._cache[cache_key]
         t = self.catalog.tables[table]
         cond = self.condition(table, party, idmap)
@@ -245,8 +263,7 @@ class SubjectGraph:
             stmt = select(*cols).where(cond)
             if ordered and t.key:
                 stmt = stmt.order_by(*self.key_columns(table))
-        if fields is None:
-            self._cache[cache_key] = stmt
+        self._cache[cache_key] = stmt
         return stmt
 
     def identity_map(self, ids: Sequence[Identity]) -> dict[str, list[str]]:

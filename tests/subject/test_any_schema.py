@@ -380,6 +380,10 @@ def test_catalog_check_names_every_lookup_without_an_index_and_its_statement_wor
             "employee.manager_id",
             "service_request.customer_id",
             "service_request.handled_by",
+            # asked before an address is deleted: does anyone else still point at it?
+            "customer.address_id",
+            "orders.shipping_address_id",
+            "payment_card.billing_address_id",
         }
     assert columns == expected
     statements = [f.message.split("Create one: ")[1] for f in missing if "Create one" in f.message]
