@@ -15,7 +15,8 @@ pair by pair, every side committing its own work:
 * **dsr warm**: ``Toolkit.erase`` on a toolkit that has served a request before (catalog
   bound, references and holds cached, as in a portal or a worker): lookup, plan,
   statements, the ledger's kept-row and audit entries, commit (and on SQLite the WAL
-  checkpoint, which the raw side runs too).
+  checkpoint, which the raw side runs too), on a ledger bound to its key as ``dsr init``
+  leaves it.
 
 Both sides' row changes are checked to be the same for every pair. Prints min/median/max
 seconds per side and of the ratio dsr / raw. Not part of CI::
@@ -47,6 +48,7 @@ from bench_shop_access import create_recommended_indexes, own_database, populate
 import dsr  # noqa: E402
 from dsr.db import connect  # noqa: E402
 from dsr.ledger.migrate import create_ledger  # noqa: E402
+from dsr.ledger.setup import bind_key  # noqa: E402
 
 KEYS = dsr.StaticKeys(b"s" * 32)
 CLOCK = dsr.FixedClock(datetime(2026, 6, 1, 10, 0, tzinfo=timezone.utc))
@@ -126,6 +128,7 @@ def run(url: str, customers: int, pairs: int, reuse: bool, first: int) -> dict[s
         populate(engine, customers)
         create_recommended_indexes(engine, catalog)
         create_ledger(engine)
+    bind_key(engine, KEYS)  # as `dsr init` does: the ledger knows its key
     build = time.perf_counter() - t0
     # typical persons, spread over the table; each is erased once, by one side
     step = max(customers // (2 * pairs + 2) // 30, 1) * 30

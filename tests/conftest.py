@@ -13,10 +13,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from dsr.catalog.loader import load_catalog
+from dsr.catalog.model import Catalog
 from dsr.crypto.keys import StaticKeys
+from dsr.db import connect
 
 BACKENDS = ("sqlite", "postgresql", "mariadb")
 SERVER_URLS = {
@@ -99,3 +102,19 @@ def module_db_url(
 @pytest.fixture
 def keys() -> StaticKeys:
     return StaticKeys(b"k" * 32)
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    """The example catalog (policies/comparex.yaml: the seed system); a module that tests its
+    own schema defines its own ``catalog``."""
+    return load_catalog()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on the test's empty database (tests/rights seeds it; modules with a schema
+    of their own define their own ``engine``)."""
+    e = connect(db_url)
+    yield e
+    e.dispose()

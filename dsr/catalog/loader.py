@@ -70,7 +70,9 @@ class _Lines:
     def error(self, path: Iterable[Any], message: str) -> CatalogError:
         path = [str(x) for x in path]
         file, line = self.at(path)
-        return CatalogError(message, file=file, line=line, key=".".join(path) or None)
+        # a key the file got wrong may be any length: the error quotes an excerpt of it
+        shown = [x if len(x) <= EXCERPT else excerpt(x) for x in path]
+        return CatalogError(message, file=file, line=line, key=".".join(shown) or None)
 
     def location(self, path: Iterable[Any]) -> Location:
         path = [str(x) for x in path]
@@ -329,7 +331,7 @@ def _explain(err: Any, lines: _Lines) -> None:
     if err.validator == "additionalProperties":
         extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
         if extra:
-            raise lines.error([*path, extra[0]], f"unknown key {extra[0]!r}")
+            raise lines.error([*path, extra[0]], f"unknown key {excerpt(extra[0])}")
     if err.validator == "required":
         raise lines.error(
             path, _shorten(err.message.replace("is a required property", "is required"))

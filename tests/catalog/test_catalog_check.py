@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -41,13 +40,6 @@ def example_line(starts_with: str, after: str | None = None) -> int:
     numbers = [i for i, ln in enumerate(lines, 1) if ln.startswith(starts_with) and i > first]
     assert len(numbers) == 1 or (after and numbers)
     return numbers[0]
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    e = connect(db_url)
-    yield e
-    e.dispose()
 
 
 @pytest.fixture(scope="module")

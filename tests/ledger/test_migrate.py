@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ from sqlalchemy import Engine, inspect, select, text
 
 from dsr.cli import main
 from dsr.crypto.keys import StaticKeys
-from dsr.db import connect
 from dsr.demo.run import run_demo
 from dsr.errors import LedgerError
 from dsr.ledger.migrate import (
@@ -84,13 +82,6 @@ def _cli(capsys: pytest.CaptureFixture[str], url: str, key: Path, *args: str) ->
     code = main(["--database-url", url, "--key-file", str(key), *args])
     out, err = capsys.readouterr()
     return code, (json.loads(out) if "--json" in args and out.strip() else out), err
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    e = connect(db_url)
-    yield e
-    e.dispose()
 
 
 def test_the_revision_list_in_the_code_is_the_chain_of_migration_scripts() -> None:

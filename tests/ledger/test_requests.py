@@ -40,11 +40,6 @@ def at(day: date, hour: int = 10) -> FixedClock:
     return FixedClock(datetime(day.year, day.month, day.day, hour, tzinfo=timezone.utc))
 
 
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return load_catalog()
-
-
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
     eng = connect(db_url)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
 from datetime import date, datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -40,20 +39,6 @@ from dsr.ledger.migrate import create_ledger
 from dsr.ledger.tables import restrictions
 from dsr.rights.erase import Step, erase, expires_at, last_day_kept
 from dsr.subject.graph import SubjectGraph
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return load_catalog()
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    e = connect(db_url)
-    seed(e)
-    create_ledger(e)
-    yield e
-    e.dispose()
 
 
 def _resolve(engine: Engine, catalog: Catalog, ids: list[str]) -> dict[str, list[int]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,35 +14,18 @@ from _rights_seed import (
     DUAL_EMAIL,
     DUAL_LAST,
     EMPLOYEE,
-    seed,
     snapshot,
 )
 from sqlalchemy import Engine, func, select
 
-from dsr.catalog.loader import load_catalog
 from dsr.catalog.model import Catalog
 from dsr.cli import main
 from dsr.crypto.keys import StaticKeys
-from dsr.db import connect
 from dsr.errors import ValidationError
 from dsr.ledger import audit
 from dsr.ledger.migrate import create_ledger
 from dsr.ledger.tables import supplements
 from dsr.rights.rectify import rectify, supplements_for
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return load_catalog()
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    e = connect(db_url)
-    seed(e)
-    create_ledger(e)
-    yield e
-    e.dispose()
 
 
 def _changed_cells(before: dict, after: dict) -> set[tuple[str, int, int]]:  # type: ignore[type-arg]

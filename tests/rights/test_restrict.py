@@ -3,38 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date
 
 import pytest
-from _rights_seed import CLOCK, DUAL, DUAL_EMAIL, EMPLOYEE, seed, snapshot
+from _rights_seed import CLOCK, DUAL, DUAL_EMAIL, EMPLOYEE, snapshot
 from sqlalchemy import Engine, select
 
-from dsr.catalog.loader import load_catalog
 from dsr.catalog.model import Catalog
 from dsr.cli import main
 from dsr.crypto.keys import StaticKeys
-from dsr.db import connect
 from dsr.errors import ValidationError
 from dsr.ledger import audit
-from dsr.ledger.migrate import create_ledger
 from dsr.ledger.tables import restrictions
 from dsr.rights.erase import erase
 from dsr.rights.restrict import active_restrictions, lift, restrict
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return load_catalog()
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    e = connect(db_url)
-    seed(e)
-    create_ledger(e)
-    yield e
-    e.dispose()
 
 
 def _marks(engine: Engine) -> list[dict]:  # type: ignore[type-arg]
