@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from dsr.ledger.audit import AuditVerdict
     from dsr.ledger.migrate import LedgerState, Migration
     from dsr.ledger.requests import Request
+    from dsr.letters import Letter
     from dsr.portability.delivery import Delivery, Download
     from dsr.portability.scope import ExportResult
     from dsr.portability.storage import PackageStorage
@@ -617,14 +618,55 @@ class Ledger:
                 catalog=self._tk.catalog,
             )
 
-    def close(self, request_id: int, outcome: str | None = None) -> Request:
-        """Close a request with its outcome (``done``, ``refused``, ...)."""
+    def close(
+        self, request_id: int, outcome: str | None = None, *, refused: bool = False
+    ) -> Request:
+        """Close a request with its outcome (``done``, ...); ``refused`` only once its refusal
+        letter was produced (Art. 12(4): the person is told why, and of their remedies)."""
         from dsr.ledger.requests import close_request
 
         with self._writing() as conn:
             return close_request(
-                conn, self._tk.keys, request_id, outcome, self._tk.clock, catalog=self._tk.catalog
+                conn,
+                self._tk.keys,
+                request_id,
+                outcome,
+                self._tk.clock,
+                catalog=self._tk.catalog,
+                refused=refused,
             )
+
+    def letter(
+        self,
+        request_id: int,
+        kind: str,
+        *,
+        lang: str = "en",
+        fmt: str = "html",
+        grounds: Sequence[str] = (),
+        reasons: Sequence[str] = (),
+        partial: bool = False,
+    ) -> tuple[Letter, bytes]:
+        """Write the letter ``kind`` to the person of a request (:mod:`dsr.letters`) and record
+        on the request that it was produced; returns the letter and the document."""
+        from dsr.letters import build_letter, record_letter, render_letter
+
+        with self._writing() as conn:
+            letter = build_letter(
+                conn,
+                self._tk.catalog,
+                self._tk.keys,
+                request_id,
+                kind,
+                lang=lang,
+                clock=self._tk.clock,
+                grounds=tuple(grounds),
+                reasons=tuple(reasons),
+                partial=partial,
+            )
+            document = render_letter(letter, fmt)
+            record_letter(conn, self._tk.keys, letter, document, fmt, self._tk.clock)
+        return letter, document
 
     # -- legal holds ---------------------------------------------------------------------
 

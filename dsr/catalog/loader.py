@@ -42,6 +42,7 @@ from dsr.catalog.model import (
     PointedBy,
     Purpose,
     Recipient,
+    RegisterRetention,
     RetentionRule,
     Table,
     Text,
@@ -527,6 +528,12 @@ def _build(data: dict[str, Any], lines: _Lines, files: tuple[str, ...]) -> Catal
         files=files,
         identity_types=identity_types,
         phone_region=data.get("phone_region", hol["country"]),
+        request_register=RegisterRetention(
+            period=Period.parse(data["request_register"]["period"]),
+            legal_reference=_text(data["request_register"]["legal_reference"]),
+        )
+        if "request_register" in data
+        else None,
     )
 
 

@@ -412,6 +412,15 @@ class Table:
 
 
 @dataclass(frozen=True)
+class RegisterRetention:
+    """How long the request register keeps a closed request (its entry, letters and audit
+    entries): what a negative answer tells the person about the record of their request."""
+
+    period: Period
+    legal_reference: Text
+
+
+@dataclass(frozen=True)
 class Catalog:
     """What personal data is held, about whom, why, for whom and how long: the whole catalog.
 
@@ -436,6 +445,7 @@ class Catalog:
         default_factory=lambda: dict(BUILTIN_IDENTITY_TYPES)
     )
     phone_region: str = "DE"
+    request_register: RegisterRetention | None = None
     bound: bool = False
 
     def table(self, name: str) -> Table:

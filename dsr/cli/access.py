@@ -70,7 +70,9 @@ def access(
 
         data = render_json(report)
     if output:
-        Path(output).write_bytes(data)
+        from dsr.portability.storage import write_private
+
+        write_private(Path(output), data)
         click.echo(f"dsr: wrote {fmt} report ({report.row_count} records) to {output}", err=True)
     else:
         sys.stdout.buffer.write(data)

@@ -12,6 +12,7 @@ from dsr.cli.doctor import doctor_command
 from dsr.cli.export import download_command, export_command
 from dsr.cli.hold import hold_group
 from dsr.cli.ledger import audit_group, init_command, migrate_command, request_group
+from dsr.cli.letter import letter_command
 from dsr.cli.purge import purge_command
 from dsr.cli.rights import erase_command, rectify_command, restrict_group
 
@@ -25,6 +26,7 @@ ALL: list[click.Command] = [
     purge_command,
     hold_group,
     request_group,
+    letter_command,
     audit_group,
     catalog,
     init_command,

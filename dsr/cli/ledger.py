@@ -240,24 +240,60 @@ def request_show(app: AppContext, request_id: int, as_json: bool) -> None:
 @click.argument("request_id", type=int, metavar="ID")
 @click.option("--months", type=click.IntRange(1, 2), required=True, help="1 or 2 months.")
 @click.option("--reason", required=True, help="Why (told to the person, Art. 12(3)).")
+@click.option(
+    "--letter",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Also write the extension notice to the person to this file (.html or .pdf).",
+)
+@click.option(
+    "--lang", type=click.Choice(["en", "de"]), default="en", show_default=True, help="Of --letter."
+)
 @json_option
 @pass_app
 def request_extend(
-    app: AppContext, request_id: int, months: int, reason: str, as_json: bool
+    app: AppContext,
+    request_id: int,
+    months: int,
+    reason: str,
+    letter: str | None,
+    lang: str,
+    as_json: bool,
 ) -> None:
-    """Extend the period (Art. 12(3)): within the first month, two months at most in total."""
-    req = app.toolkit().ledger.extend(request_id, months, reason)
+    """Extend the period (Art. 12(3)): within the first month, two months at most in total.
+
+    With --letter FILE the extension notice to the person is written there too (HTML, or
+    PDF for a .pdf name) and recorded on the request as sent.
+    """
+    tk = app.toolkit()
+    req = tk.ledger.extend(request_id, months, reason)
+    if letter:
+        from pathlib import Path
+
+        from dsr.portability.storage import write_private
+
+        fmt = "pdf" if letter.lower().endswith(".pdf") else "html"
+        _, document = tk.ledger.letter(request_id, "extension", lang=lang, fmt=fmt)
+        write_private(Path(letter), document)
+        click.echo(f"dsr: wrote the extension letter to {letter}", err=True)
+        req = tk.ledger.request(request_id)
     _emit_request(app, req, as_json)
 
 
 @request_group.command("close")
 @click.argument("request_id", type=int, metavar="ID")
 @click.option("--outcome", help="What the answer was (kept in the register).")
+@click.option(
+    "--refused",
+    is_flag=True,
+    help="Closed as refused: needs its refusal letter ('dsr letter refusal') first.",
+)
 @json_option
 @pass_app
-def request_close(app: AppContext, request_id: int, outcome: str | None, as_json: bool) -> None:
+def request_close(
+    app: AppContext, request_id: int, outcome: str | None, refused: bool, as_json: bool
+) -> None:
     """Close an answered request."""
-    req = app.toolkit().ledger.close(request_id, outcome)
+    req = app.toolkit().ledger.close(request_id, outcome, refused=refused)
     _emit_request(app, req, as_json)
 
 

@@ -5,8 +5,11 @@ then, as an organisation would run them: the nightly retention purge (plan and r
 demo person a registered access request answered with an Art. 15 report (JSON, HTML, PDF), a
 portability package delivered and downloaded (Art. 20) and an explained refusal where nothing
 is portable, a rectification with its Art. 19 letters, the erasure of the dual-role person
-(Art. 17, with the invoice kept under statutory retention) and the access report after it, and
-finally the audit trail verified. File names carry roles, never personal data.
+(Art. 17, with the invoice kept under statutory retention) and the access report after it,
+one of each letter to a data subject (acknowledgement and completion of the erasure, an
+extension, a refusal of portability for data processed under Art. 6(1)(f), the negative answer
+to the unknown person), and finally the audit trail verified. File names carry roles, never
+personal data.
 """
 
 from __future__ import annotations
@@ -68,6 +71,8 @@ class _Demo:
     lang: str
     result: DemoResult
     say: Callable[[str], None]
+    #: the request each step registered, by the step's name
+    requests: dict[str, int] = field(default_factory=dict)
 
     def write(self, relative: str, data: bytes | str) -> Path:
         path = self.directory / relative
@@ -91,6 +96,7 @@ class _Demo:
 
     def access(self, key: str, person: DemoPerson, suffix: str = "", pdf: bool = True) -> None:
         request_id = self.open_request("access", person)
+        self.requests[f"access:{key}{suffix}"] = request_id
         produced = "json+html+pdf" if pdf else "json+html"
         report = self.toolkit.access(
             person.identities, lang=self.lang, request_id=request_id, output_format=produced
@@ -151,12 +157,35 @@ class _Demo:
         """Art. 17 for the dual-role person: plan, act, and look again."""
         person = self.people.dual_role
         request_id = self.open_request("erasure", person)
+        self.requests["erasure"] = request_id
         plan = self.toolkit.erase(person.identities, dry_run=True)
         self.write_json("erasure/dual-role-plan.json", plan.to_json())
         done = self.toolkit.erase(person.identities, request_id=request_id)
         self.write_json("erasure/dual-role.json", done.to_json())
         self.access("dual_role", person, suffix="-after-erasure", pdf=False)
         self.say("erasure of the dual-role person; statutory records kept and restricted")
+
+    def letters(self) -> None:
+        """One of each letter to a data subject, as a DPO sends them (PDF)."""
+        ledger = self.toolkit.ledger
+
+        def letter(name: str, request_id: int, kind: str, **kw: Any) -> None:
+            _, document = ledger.letter(request_id, kind, lang=self.lang, fmt="pdf", **kw)
+            self.write(f"letters/{name}.pdf", document)
+
+        erasure = self.requests["erasure"]
+        letter("acknowledgement", erasure, "acknowledgement")
+        letter("completion-erasure", erasure, "completion")
+        ledger.close(erasure, "erased; statutory records kept and restricted")
+        busy = self.open_request("access", self.people.employee)
+        ledger.extend(busy, 1, "Your data are held in several systems, some searched by hand.")
+        letter("extension", busy, "extension")
+        contact = self.people.customer_contact
+        refused = self.open_request("portability", contact)
+        letter("refusal", refused, "refusal", grounds=["portability_not_applicable"])
+        ledger.close(refused, refused=True)
+        letter("negative", self.requests["access:nobody"], "negative")
+        self.say("letters to the data subjects: acknowledgement, extension, refusal, ...")
 
 
 #: Written beside the demo database, so that ``cd DIR && dsr access ...`` works after the demo.
@@ -221,6 +250,7 @@ def run_demo(
     demo.portability()
     demo.rectification()
     demo.erasure()
+    demo.letters()
     verdict = toolkit.ledger.verify()
     demo.write_json("audit-verify.json", verdict.to_json())
     say(f"audit trail verified: {verdict.entries} entries, ok={verdict.ok}")

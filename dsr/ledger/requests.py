@@ -374,12 +374,27 @@ def close_request(
     clock: Clock | None = None,
     *,
     catalog: object | None = None,
+    refused: bool = False,
 ) -> Request:
-    """Mark a request answered, with an optional outcome note; a closed one stays closed."""
+    """Mark a request answered, with an optional outcome note; a closed one stays closed.
+
+    ``refused``: the request is closed as refused (outcome ``refused`` unless another note is
+    given), which needs its refusal letter (:mod:`dsr.letters`) to have been produced first:
+    Art. 12(4) requires the person to be told the reasons and their remedies.
+    """
     clock = clock or SystemClock()
     row = _load(conn, request_id, lock=True)
     if row.status == "closed":
         raise RequestError("the request is already closed", where=f"request {request_id}")
+    if refused:
+        log = json.loads(row.outcome_log) if row.outcome_log else []
+        if not any(e.get("action") == "letter.refusal" for e in log):
+            raise RequestError(
+                "a refused request is closed only after its refusal letter was produced "
+                "(Art. 12(4)): run 'dsr letter refusal --request ID ...' first",
+                where=f"request {request_id}",
+            )
+        outcome = outcome or "refused"
     now = _utc_naive(clock)
     conn.execute(
         update(requests_table)
@@ -392,7 +407,7 @@ def close_request(
         conn,
         keys,
         "request.close",
-        details={"type": row.type, "late": today > current_due},
+        details={"type": row.type, "late": today > current_due, "refused": refused},
         subject=row.subject,
         request_id=request_id,
         at=clock.now(),
@@ -407,12 +422,15 @@ def record_outcome(
     action: str,
     summary: dict[str, Any],
     clock: Clock | None = None,
+    *,
+    advance: bool = True,
 ) -> Request:
     """Record what a service did for a request (``--request ID``), in the caller's transaction.
 
     Appends ``{action, at, summary}`` to the request's outcome log (``summary`` holds counts,
-    never data) and moves an ``open`` request to ``in_progress``. An unknown or closed request
-    is a :class:`RequestError`, so a mistyped id fails the whole run rather than being lost.
+    never data) and, with ``advance`` (a service's work, not a letter), moves an ``open``
+    request to ``in_progress``. An unknown or closed request is a :class:`RequestError`, so a
+    mistyped id fails the whole run rather than being lost.
     """
     clock = clock or SystemClock()
     row = _load(conn, request_id, lock=True)
@@ -429,7 +447,7 @@ def record_outcome(
         .where(requests_table.c.id == request_id)
         .values(
             outcome_log=json.dumps(log, sort_keys=True, default=str),
-            status="in_progress" if row.status == "open" else row.status,
+            status="in_progress" if row.status == "open" and advance else row.status,
         )
     )
     audit_append(

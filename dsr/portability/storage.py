@@ -85,6 +85,20 @@ def open_private(part: Path, target: Path) -> int:
         raise ConfigError(f"cannot write {target} ({exc.strerror})", where="-o") from None
 
 
+def write_private(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` as a file of mode 0600 (reports and letters hold personal
+    data), through a temporary file renamed into place, so a failure leaves no half file."""
+    part = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+    fd = open_private(part, target)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(part, target)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+
+
 class DirectoryStorage:
     """Packages as files of mode 0600 in a directory of mode 0700."""
 

@@ -10,3 +10,14 @@ REQUEST_TYPES = ("access", "portability", "rectification", "erasure", "restricti
 #: Request statuses: ``open`` until a service acts on it, ``in_progress`` after, ``closed``
 #: when answered.
 STATUSES = ("open", "in_progress", "closed")
+#: The letters to the person of a request (:mod:`dsr.letters`).
+LETTER_KINDS = ("acknowledgement", "extension", "refusal", "negative", "completion")
+#: Preset grounds of a refusal letter, each with its article (texts in reports/i18n).
+REFUSAL_GROUNDS = (
+    "manifestly_unfounded",
+    "excessive",
+    "identity_not_verified",
+    "portability_not_applicable",
+    "legal_obligation",
+    "legal_claims",
+)
