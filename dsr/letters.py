@@ -39,6 +39,7 @@ from dsr.errors import RequestError
 from dsr.i18n import count_text, date_text, plural, texts
 from dsr.ledger.requests import Request, get_request, record_outcome
 from dsr.rights import LETTER_KINDS, REFUSAL_GROUNDS
+from dsr.subject.graph import SubjectGraph
 from dsr.subject.identity import parse_identity
 
 KINDS = LETTER_KINDS
@@ -101,13 +102,30 @@ def build_letter(
     grounds: tuple[str, ...] | list[str] = (),
     reasons: tuple[str, ...] | list[str] = (),
     partial: bool = False,
+    graph: SubjectGraph | None = None,
 ) -> Letter:
-    """The letter ``kind`` for request ``request_id``, built from the register and catalog."""
+    """The letter ``kind`` for request ``request_id``, built from the register and catalog.
+
+    A negative answer searches the request's identities itself with ``graph`` (required for
+    it), so it can only say "nothing" of exactly what was searched.
+    """
     if kind not in KINDS:
         raise RequestError(f"unknown letter {kind!r}; use one of {', '.join(KINDS)}", where="KIND")
     t = texts(lang)["letter"]
     req = get_request(conn, keys, request_id, with_identities=True)
+    where = f"request {req.id}"
+    if req.status == "closed":
+        raise RequestError(
+            "the request is closed; its letters are written before it is closed", where=where
+        )
     tz = ZoneInfo(catalog.timezone)
+    today = clock.now().astimezone(tz).date()
+    if kind in ("acknowledgement", "extension") and today > req.original_due:
+        raise RequestError(
+            f"the first month ended on {req.original_due.isoformat()}: an {kind} is told "
+            "within it (Art. 12(3))",
+            where=where,
+        )
 
     def d(value: date) -> str:
         return date_text(value, lang)
@@ -124,7 +142,7 @@ def build_letter(
         request_id=req.id,
         controller=catalog.controller,
         addressees=_addressees(req, catalog),
-        date_text=d(clock.now().astimezone(tz).date()),
+        date_text=d(today),
         reference=f"DSR-{req.id}",
         your_request=d(req.received),
         title="",
@@ -149,37 +167,26 @@ def build_letter(
         letter.title = k["title"]
         months = plural(k["months"], req.extension.months, lang)
         letter.paragraphs = [k["body"].format(**what, months=months), k["reasons"]]
-        letter.items = [req.extension.reason]
+        letter.items = [r for r in req.extension.reason.splitlines() if r.strip()]
     elif kind == "refusal":
-        unknown = sorted(set(grounds) - set(GROUNDS))
-        if unknown:
-            raise RequestError(
-                f"unknown ground {unknown[0]!r}; use one of {', '.join(GROUNDS)}",
-                where="--ground",
-            )
         free = [r.strip() for r in reasons if r.strip()]
-        if not grounds and not free:
-            raise RequestError(
-                "a refusal states its reasons (Art. 12(4)): give --ground or --reason",
-                where="--reason",
-            )
+        _check_grounds(req, list(grounds), free)
         letter.title = k["title_partial" if partial else "title_total"]
         letter.paragraphs = [k["body_partial" if partial else "body_total"].format(**what)]
         letter.items = [k["grounds"][g] for g in grounds] + free
-        authority = catalog.supervisory_authority
-        lines = [authority.address.get(lang)] if authority.address else []
-        lines += [x for x in (authority.email, authority.website) if x]
-        letter.sections = [
-            Section(
-                title=k["remedies_title"],
-                paragraphs=[k["complaint"]],
-                authority={"name": authority.name.get(lang), "lines": lines},
-                after=[k["judicial"]],
-            )
-        ]
+        letter.sections = [_remedies(catalog, t, lang)]
         letter.details = {"grounds": list(grounds), "reasons": len(free), "partial": partial}
     elif kind == "negative":
-        _require_nothing_found(req)
+        if graph is None:
+            raise RequestError("a negative answer searches the identities: pass the graph")
+        found = graph.resolve(conn, list(req.identities or ())).row_count
+        if found:
+            raise RequestError(
+                f"the request's identities find {found} record(s) now; a negative answer "
+                "would be untrue",
+                where=where,
+            )
+        letter.details = {"searched": True}
         letter.title = k["title"]
         shown = ", ".join(parse_identity(i, catalog).value for i in req.identities or ())
         register = catalog.request_register
@@ -197,6 +204,7 @@ def build_letter(
             k["other_identifiers"],
         ]
     else:
+        _require_work_done(req)
         letter.title = k["title"]
         letter.paragraphs = [k["body"].format(**what)]
         letter.items, kept, recipients = _completion(catalog, req, lang, t)
@@ -211,27 +219,86 @@ def build_letter(
                     paragraphs=[k["recipients"].format(names=", ".join(recipients))],
                 )
             )
+        if kept:
+            # keeping records is a refusal in part: the person may complain or go to court
+            letter.sections.append(_remedies(catalog, t, lang))
     return letter
 
 
-def _require_nothing_found(req: Request) -> None:
-    """A negative answer rests on a search recorded for the request that found nothing."""
-    searches = [e for e in req.outcome_log if e.get("action") in ("access", "export")]
-    found = sum(
-        int((e.get("summary") or {}).get("rows", 0) or 0)
-        + sum(int(c) for c in ((e.get("summary") or {}).get("counts") or {}).values())
-        for e in searches
-    )
-    if not searches:
+#: refusal grounds and the request types they can answer (None: any)
+_GROUND_TYPES: dict[str, tuple[str, ...] | None] = {
+    "manifestly_unfounded": None,
+    "excessive": None,
+    "identity_not_verified": None,
+    "portability_not_applicable": ("portability",),
+    "legal_obligation": ("erasure",),
+    "legal_claims": ("erasure",),
+}
+
+
+def _check_grounds(req: Request, grounds: list[str], free: list[str]) -> None:
+    """Refuse a refusal that would state no reasons, or grounds that do not fit the request."""
+    for g in grounds:
+        if g not in _GROUND_TYPES:
+            raise RequestError(
+                f"unknown ground {g!r}; use one of {', '.join(GROUNDS)}", where="--ground"
+            )
+        fits = _GROUND_TYPES[g]
+        if fits is not None and req.type not in fits:
+            raise RequestError(
+                f"ground {g!r} is for {' or '.join(fits)} requests, not for a {req.type} request",
+                where="--ground",
+            )
+    if not grounds and not free:
         raise RequestError(
-            "a negative answer needs the search it reports: run 'dsr access IDENTITY... "
-            f"--request {req.id}' first",
+            "a refusal states its reasons (Art. 12(4)): give --ground or --reason",
+            where="--reason",
+        )
+    if {"manifestly_unfounded", "excessive"} & set(grounds) and not free:
+        raise RequestError(
+            "a request refused as manifestly unfounded or excessive needs the facts that show "
+            "it (Art. 12(5)): add --reason",
+            where="--reason",
+        )
+    if "identity_not_verified" in grounds and req.verified_by:
+        raise RequestError(
+            "the register says the identity was verified; correct the register first",
+            where="--ground",
+        )
+
+
+def _remedies(catalog: Catalog, t: dict[str, Any], lang: str) -> Section:
+    """The person's remedies (Art. 12(4)): the supervisory authority, the courts."""
+    k = t["refusal"]
+    authority = catalog.supervisory_authority
+    lines = [authority.address.get(lang)] if authority.address else []
+    lines += [x for x in (authority.email, authority.website) if x]
+    return Section(
+        title=k["remedies_title"],
+        paragraphs=[k["complaint"]],
+        authority={"name": authority.name.get(lang), "lines": lines},
+        after=[k["judicial"]],
+    )
+
+
+#: the request types a completion letter reports on, and the services that do their work
+_COMPLETES = {"erasure": "erase", "rectification": "rectify", "restriction": "restrict"}
+
+
+def _require_work_done(req: Request) -> None:
+    """A completion letter reports work recorded for the request: an access or portability
+    request is answered by its report or package instead."""
+    service = _COMPLETES.get(req.type)
+    if service is None:
+        raise RequestError(
+            f"a completion letter reports an erasure, rectification or restriction; a "
+            f"{req.type} request is answered with its report or package",
             where=f"request {req.id}",
         )
-    if found:
+    if not any(e.get("action") == service for e in req.outcome_log):
         raise RequestError(
-            f"the search recorded for this request found {found} record(s); a negative "
-            "answer would be untrue",
+            f"nothing was recorded for this request yet: run 'dsr {service} IDENTITY... "
+            f"--request {req.id}' first",
             where=f"request {req.id}",
         )
 
@@ -307,7 +374,8 @@ def _completion(
 
 def _kept(catalog: Catalog, e: dict[str, Any], k: dict[str, Any], lang: str) -> str:
     until = e.get("until")
-    if e.get("holds"):
+    basis = e.get("basis") or ""
+    if e.get("holds") or basis == "hold":
         reason = k["kept_hold"]
     elif e.get("action") == "restricted" and e.get("rule") in catalog.retention:
         legal = catalog.retention[e["rule"]].legal_reference.get(lang)
@@ -317,8 +385,12 @@ def _kept(catalog: Catalog, e: dict[str, Any], k: dict[str, Any], lang: str) -> 
             else ""
         )
         return str(k["kept_statutory"].format(legal=legal, until=when))
-    elif e.get("action") == "anonymised":
-        reason = k["kept_referenced"]
+    elif e.get("action") == "anonymised" or basis == "referenced":
+        reason = k["kept_referenced" if e.get("action") == "anonymised" else "kept_referring"]
+    elif basis == "other_role":
+        reason = k["kept_other_role"]
+    elif basis == "nothing_to_clear":
+        reason = k["kept_nothing_to_clear"]
     else:
         reason = k["kept_other"]
     if until:

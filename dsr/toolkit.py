@@ -663,6 +663,7 @@ class Ledger:
                 grounds=tuple(grounds),
                 reasons=tuple(reasons),
                 partial=partial,
+                graph=self._tk.graph if kind == "negative" else None,
             )
             document = render_letter(letter, fmt)
             record_letter(conn, self._tk.keys, letter, document, fmt, self._tk.clock)

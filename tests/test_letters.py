@@ -9,6 +9,7 @@ import json
 import re
 import stat
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,7 @@ def test_acknowledgement_gives_receipt_and_due_date(tk: dsr.Toolkit) -> None:
     assert "25 November 2026" in en and "28 December 2026" in en  # received, due (Art. 12(3))
     assert "two further months" in en and f"DSR-{req.id}" in en
     de = letter_text(tk, req.id, "acknowledgement", "de")
-    assert "25.11.2026" in de and "28.12.2026" in de and "Art. 12 Abs. 3 DSGVO" in de
+    assert "25.11.2026" in de and "28.12.2026" in de and "Art. 12 Abs. 3 Satz 1 DSGVO" in de
     assert german_only(de) == []
     # recorded twice, without the letter's text; the request stays open
     again = tk.ledger.request(req.id)
@@ -92,9 +93,13 @@ def test_refusal_states_grounds_and_remedies_and_gates_closing(tk: dsr.Toolkit) 
         tk.ledger.close(req.id, refused=True)
     with pytest.raises(RequestError, match="states its reasons"):
         tk.ledger.letter(req.id, "refusal")
+    with pytest.raises(RequestError, match="is for erasure requests"):
+        tk.ledger.letter(req.id, "refusal", grounds=["legal_claims"])
+    with pytest.raises(RequestError, match="needs the facts"):
+        tk.ledger.letter(req.id, "refusal", grounds=["excessive"])
     en = letter_text(tk, req.id, "refusal", "en", grounds=["portability_not_applicable"])
-    assert "Art. 20(1)(a)" in en and "Art. 15(3)" in en  # not met; an Art. 15 copy offered
-    assert "Art. 77" in en and "Art. 78 and 79" in en  # complaint, judicial remedy
+    assert "Art. 20(1)(a) and (b)" in en and "Art. 15(3)" in en  # not met; a copy offered
+    assert "Art. 77" in en and "Art. 79(2)" in en  # complaint, judicial remedy
     assert "Saxon Data Protection and Transparency Commissioner" in en
     assert "Postfach 11 01 32, 01330 Dresden" in en
     de = letter_text(
@@ -108,7 +113,7 @@ def test_refusal_states_grounds_and_remedies_and_gates_closing(tk: dsr.Toolkit) 
     )
     assert "nur teilweise" in de and "Art. 20 Abs. 1 lit. a" in de
     assert "Sächsische Datenschutz- und Transparenzbeauftragte" in de
-    assert "Art. 77 DSGVO" in de and "Art. 78 und 79 DSGVO" in de
+    assert "Art. 77 DSGVO" in de and "Art. 79 Abs. 2 DSGVO" in de
     assert "Arbeitsverhältnis beim Partner" in de
     assert german_only(de) == []
     closed = tk.ledger.close(req.id, refused=True)
@@ -117,40 +122,43 @@ def test_refusal_states_grounds_and_remedies_and_gates_closing(tk: dsr.Toolkit) 
 
 def test_negative_answer_describes_the_record_and_nothing_else(tk: dsr.Toolkit) -> None:
     req = tk.ledger.open_request(type="access", identities=UNKNOWN, received=RECEIVED)
-    with pytest.raises(RequestError, match="needs the search"):
-        tk.ledger.letter(req.id, "negative")
-    report = tk.access(UNKNOWN, request_id=req.id)
-    assert not report.found
     en = letter_text(tk, req.id, "negative", "en")
-    assert "We hold no personal data about you" in en
+    assert "We hold no personal data about you under the identifiers you gave" in en
     assert "niemand.hier@nirgends.example" in en  # the identifiers searched: the person's own
     assert "3 years after the request was closed" in en and "Art. 5(2)" in en
     assert DUAL_EMAIL.lower() not in en.lower()
     de = letter_text(tk, req.id, "negative", "de")
     assert "3 Jahre nach Abschluss des Antrags" in de and german_only(de) == []
-    # a request whose search found something gets no negative answer
-    found = tk.ledger.open_request(type="access", identities=DUAL, received=RECEIVED)
-    tk.access(DUAL, request_id=found.id)
+    # the letter searches exactly the request's identities: one unknown address beside a
+    # known one gets no negative answer
+    mixed = tk.ledger.open_request(type="access", identities=UNKNOWN + DUAL, received=RECEIVED)
     with pytest.raises(RequestError, match="would be untrue"):
-        tk.ledger.letter(found.id, "negative")
+        tk.ledger.letter(mixed.id, "negative")
 
 
 def test_completion_of_an_erasure_says_what_was_kept_until_when_and_why(
     tk: dsr.Toolkit,
 ) -> None:
     req = tk.ledger.open_request(type="erasure", identities=DUAL, received=RECEIVED)
+    with pytest.raises(RequestError, match="nothing was recorded"):
+        tk.ledger.letter(req.id, "completion")
     plan = tk.erase(DUAL, request_id=req.id)
     kept = {k["table"]: k for k in plan.to_json()["kept"]}
     assert kept["invoices"]["until"] == "2032-12-31"
     en = letter_text(tk, req.id, "completion", "en")
     assert "Erased: 1 record in “Partner contact persons”" in en
     assert "until 31 December 2032" in en and "§ 147(1) no. 4" in en
-    assert "Recipients informed" in en and "Hosting service provider" in en
+    assert "Under Art. 19 GDPR we inform" in en and "Hosting service provider" in en
+    assert "Art. 77" in en  # keeping records refuses in part: the remedies are told
     de = letter_text(tk, req.id, "completion", "de")
     assert "Gelöscht: 1 Datensatz in „Ansprechpartner der Partner“" in de
     assert "bis zum 31.12.2032 gesetzlich zur Aufbewahrung verpflichtet" in de
     assert german_only(de) == []
     assert tk.ledger.request(req.id).status == "in_progress"  # the letter does not advance it
+    access = tk.ledger.open_request(type="access", identities=DUAL, received=RECEIVED)
+    tk.access(DUAL, request_id=access.id)
+    with pytest.raises(RequestError, match="answered with its report"):
+        tk.ledger.letter(access.id, "completion")
 
 
 def test_extension_letter_from_the_cli_names_reasons_and_new_date(
@@ -183,6 +191,9 @@ def test_extension_letter_from_the_cli_names_reasons_and_new_date(
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     text = pdf_text(out.read_bytes())
     assert "um 2 Monate" in text and shown["due"] == "2027-02-25"
+    # a request closed as refused in words needs the letter as much as with --refused
+    with pytest.raises(RequestError, match="refusal letter"):
+        tk.ledger.close(req.id, "Refused")
     assert "25.02.2027" in text and "28.12.2026" in text  # new and original due dates
     assert "drei Systemen" in text and german_only(text) == []
     # without an extension there is nothing to announce
@@ -223,3 +234,22 @@ def test_refused_close_from_the_cli(
     assert "Art. 17(3)(e)" in out.read_text(encoding="utf-8")
     assert main([*base, "request", "close", str(req.id), "--refused", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["outcome"] == "refused"
+
+
+def test_letters_that_would_come_too_late_or_untrue_are_refused(tk: dsr.Toolkit) -> None:
+    from dsr.clock import FixedClock
+
+    req = tk.ledger.open_request(
+        type="access", identities=DUAL, received=RECEIVED, verified_by="reply from the address"
+    )
+    later = dsr.Toolkit(tk.engine, tk.catalog, KEYS, clock=FixedClock(CLOCK.now() + timedelta(40)))
+    # the first month is over: neither receipt nor an extension can be told any more
+    for kind in ("acknowledgement", "extension"):
+        with pytest.raises(RequestError, match="first month ended"):
+            later.ledger.letter(req.id, kind)
+    with pytest.raises(RequestError, match="identity was verified"):
+        tk.ledger.letter(req.id, "refusal", grounds=["identity_not_verified"])
+    tk.ledger.close(req.id, "answered")
+    with pytest.raises(RequestError, match="before it is closed"):
+        tk.ledger.letter(req.id, "acknowledgement")
+    assert letters_of(tk.ledger.request(req.id)) == []

@@ -349,7 +349,10 @@ def extend_request(
         .values(
             extended_due=new_due,
             extension_months=total,
-            extension_reason=reason,
+            # a second extension adds its reason: the notice gives every reason
+            extension_reason=(
+                f"{row.extension_reason}\n{reason}" if row.extension_reason else reason
+            ),
             extended_at=_utc_naive(clock),
         )
     )
@@ -386,6 +389,7 @@ def close_request(
     row = _load(conn, request_id, lock=True)
     if row.status == "closed":
         raise RequestError("the request is already closed", where=f"request {request_id}")
+    refused = refused or (outcome or "").strip().lower() == "refused"
     if refused:
         log = json.loads(row.outcome_log) if row.outcome_log else []
         if not any(e.get("action") == "letter.refusal" for e in log):

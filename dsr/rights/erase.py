@@ -157,6 +157,10 @@ class Kept:
     fields: tuple[str, ...] = ()
     #: per kept key, the parties the person is on that row (to find it again later)
     parties: dict[Any, tuple[str, ...]] = field(default_factory=dict)
+    #: why, as a code the letters word: ``statutory``, ``hold``, ``referenced`` (other kept
+    #: records point at it), ``shared`` (someone else's too), ``other_role`` (the person is
+    #: only referenced there, the catalog keeps it), ``nothing_to_clear``
+    basis: str = ""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -242,6 +246,7 @@ class ErasurePlan:
                     "rule": k.rule,
                     "holds": list(k.holds),
                     "until": k.until.isoformat() if k.until else None,
+                    "basis": k.basis,
                 }
                 for k in self.kept
             ],
@@ -334,7 +339,7 @@ def plan_erasure(
                 row.action = "keep"
                 names = ", ".join(sorted(row.parties))
                 reason = f"the catalog keeps this record (party {names}: erase keep)"
-                keep(row, Kept(table=tname, action="kept", reason=reason))
+                keep(row, Kept(table=tname, action="kept", reason=reason, basis="other_role"))
                 continue
             why = protected.get(row.key)
             if why is not None:
@@ -348,7 +353,15 @@ def plan_erasure(
             row.fields = _clear_fields(t, graph.sa_tables[tname], row.parties)
             if not row.fields:
                 row.action = "keep"
-                keep(row, Kept(table=tname, action="kept", reason=NOTHING_TO_CLEAR))
+                keep(
+                    row,
+                    Kept(
+                        table=tname,
+                        action="kept",
+                        reason=NOTHING_TO_CLEAR,
+                        basis="nothing_to_clear",
+                    ),
+                )
         leaving[tname] = {r.key for r in rows if r.action == "delete"}
 
     _resolve_references(conn, catalog, graph, rows_by_table, refs, keep, bulk)
@@ -458,6 +471,7 @@ def _protected(
             legal_reference=p.legal_reference,
             rule=p.rule,
             holds=p.holds,
+            basis="hold" if p.holds else "statutory",
         )
         for key, p in found.items()
     }
@@ -670,7 +684,7 @@ def _keep_referenced(
             f"also referenced by another record of {child} ({where}); left as it is, the "
             "person's own references to it are erased"
         )
-        keep(row, Kept(table=t.name, action="kept", reason=reason))
+        keep(row, Kept(table=t.name, action="kept", reason=reason, basis="shared"))
         return
     row.action = "clear"
     row.fields = _clear_fields(t, graph.sa_tables[t.name], row.parties)
@@ -678,11 +692,25 @@ def _keep_referenced(
         row.action = "keep"
         keep(
             row,
-            Kept(table=t.name, action="kept", reason=f"referenced by {where}; " + NOTHING_TO_CLEAR),
+            Kept(
+                table=t.name,
+                action="kept",
+                reason=f"referenced by {where}; " + NOTHING_TO_CLEAR,
+                basis="referenced",
+            ),
         )
         return
     reason = f"referenced by {where}; the person's fields were anonymised and the record kept"
-    keep(row, Kept(table=t.name, action="anonymised", fields=row.fields, reason=reason))
+    keep(
+        row,
+        Kept(
+            table=t.name,
+            action="anonymised",
+            fields=row.fields,
+            reason=reason,
+            basis="referenced",
+        ),
+    )
 
 
 def _packages(
