@@ -188,6 +188,9 @@ class RowView:
     ip_only: bool = False
     #: kept by an erasure (statutory retention, a hold, a reference) and restricted
     kept: bool = False
+    #: under an Art. 18 restriction: ``request`` (the person's), ``erasure`` (kept instead of
+    #: erased), or None
+    restricted: str | None = None
     #: Supplementary statements (Art. 16) on an evidence row: raw for JSON, text for pages.
     supplements: list[dict[str, Any]] = field(default_factory=list)
     supplement_texts: list[str] = field(default_factory=list)
@@ -215,8 +218,10 @@ class RowView:
         }
         if self.ip_only:
             out["matched_by_ip_only"] = True
-        if self.kept:
+        if self.kept or self.restricted == "erasure":
             out["kept_after_erasure"] = True
+        if self.restricted is not None:
+            out["restricted"] = self.restricted
         if self.supplements:
             out["supplements"] = [
                 {k: to_json_value(v) for k, v in s.items()} for s in self.supplements
@@ -620,7 +625,10 @@ class _Builder:
         )
 
     def section(
-        self, rec: TableRecords, supplements: Sequence[dict[str, Any]] = ()
+        self,
+        rec: TableRecords,
+        supplements: Sequence[dict[str, Any]] = (),
+        restricted: dict[str, str] | None = None,
     ) -> TableSection:
         table = rec.table
         fields = rec.fields
@@ -636,6 +644,7 @@ class _Builder:
                 # Redacted fields (e.g. a password hash) are dropped here and never displayed.
                 values={n: m.values[n] for n in shown_names if n in m.values},
                 kept=m.kept,
+                restricted=(restricted or {}).get(key_text(m.key)),
             )
             for m in rec.rows
         ]
@@ -913,8 +922,13 @@ def access_report(
         add_kept_rows(conn, keys, graph, record)
     today = clock.now().astimezone(ZoneInfo(catalog.timezone)).date()
     b = _Builder(catalog, lang, _link_names(conn, catalog, graph, record.tables), today)
+    marked = _restricted_rows(conn, graph, record.tables)
     sections = [
-        b.section(rec, _supplements(conn, keys, rec) if keys is not None else ())
+        b.section(
+            rec,
+            _supplements(conn, keys, rec) if keys is not None else (),
+            marked.get(rec.table.name),
+        )
         for rec in record.tables
         if rec.rows
     ]
@@ -954,6 +968,28 @@ def access_report(
         art15=b.art15(scope),
         ambiguous=list(record.ambiguous),
     )
+
+
+def _restricted_rows(
+    conn: Connection, graph: SubjectGraph, tables: Sequence[TableRecords]
+) -> dict[str, dict[str, str]]:
+    """Per table, the person's rows under an Art. 18 restriction: ``request`` where the
+    person asked for it (it wins), ``erasure`` where an erasure kept the row instead."""
+    from dsr.removal.protection import restricted_tables
+    from dsr.rights.restrict import active_restrictions
+
+    marked = restricted_tables(conn, graph.schema_cache)
+    out: dict[str, dict[str, str]] = {}
+    for rec in tables:
+        if rec.table.name not in marked or rec.table.keyless or not rec.rows:
+            continue
+        keys = [m.key for m in rec.rows]
+        mine = out.setdefault(rec.table.name, {})
+        for k in active_restrictions(conn, rec.table.name, keys, erasure=True):
+            mine[k] = "erasure"
+        for k in active_restrictions(conn, rec.table.name, keys, erasure=False):
+            mine[k] = "request"
+    return out
 
 
 def ledger_present(conn: Connection) -> bool:

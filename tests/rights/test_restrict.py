@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from typing import Any
 
 import pytest
 from _rights_seed import CLOCK, DUAL, DUAL_EMAIL, EMPLOYEE, snapshot
@@ -115,3 +116,33 @@ def test_cli_restrict_and_lift(
     out = capsys.readouterr()
     assert code == 0 and json.loads(out.out)["restricted"] == []
     assert DUAL_EMAIL not in out.err
+
+
+def test_access_report_marks_restricted_rows_where_they_appear(
+    engine: Engine, catalog: Catalog, keys: StaticKeys
+) -> None:
+    """A row the person had restricted, and a row an erasure kept restricted, each carry
+    their mark in the JSON and a note in the page, in both languages."""
+    import dsr
+    from dsr.render.html import render_html
+
+    tk = dsr.Toolkit(engine, catalog, keys, clock=CLOCK)
+    restrict(engine, catalog, keys, EMPLOYEE, "accuracy contested", clock=CLOCK)
+    erase(engine, catalog, keys, DUAL, clock=CLOCK)  # keeps the 2024 invoice, restricted
+
+    def marks(ids: list[str]) -> dict[str, set[Any]]:
+        report = tk.access(ids, record=False)
+        rows = [
+            (s["table"], r.get("restricted"), r.get("kept_after_erasure", False))
+            for s in report.to_json()["records"]
+            for r in s["rows"]
+        ]
+        return {t: {(m, k) for tt, m, k in rows if tt == t} for t, _, _ in rows}
+
+    employee = marks(EMPLOYEE)
+    assert employee["user_accounts"] == {("request", False)}
+    assert employee["usage_log"] == {("request", False)}
+    assert marks(DUAL)["invoices"] == {("erasure", True)}
+    page = render_html(tk.access(EMPLOYEE, lang="de", record=False))
+    assert "auf Ihren Antrag in der Verarbeitung eingeschränkt (Art. 18 DSGVO)" in page
+    assert "restricted at your request" in render_html(tk.access(EMPLOYEE, record=False))
