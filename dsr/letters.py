@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -44,9 +44,6 @@ from dsr.subject.identity import parse_identity
 
 KINDS = LETTER_KINDS
 GROUNDS = REFUSAL_GROUNDS
-
-#: the outcome-log actions a completion letter reports
-_DONE = ("erase", "rectify", "restrict")
 
 
 @dataclass
@@ -78,16 +75,6 @@ class Letter:
     signatory: str = ""
     #: what the register records: grounds (refusal), partial
     details: dict[str, Any] = field(default_factory=dict)
-
-    def text(self) -> str:
-        """The letter as plain text (for a mail body and for tests)."""
-        parts = [self.title, *self.paragraphs, *self.items]
-        for s in self.sections:
-            parts += [s.title, *s.paragraphs, *s.items]
-            if s.authority:
-                parts += [s.authority["name"], *s.authority["lines"]]
-            parts += s.after
-        return "\n".join([*parts, self.contact])
 
 
 def build_letter(
@@ -225,11 +212,8 @@ def build_letter(
     return letter
 
 
-#: refusal grounds and the request types they can answer (None: any)
-_GROUND_TYPES: dict[str, tuple[str, ...] | None] = {
-    "manifestly_unfounded": None,
-    "excessive": None,
-    "identity_not_verified": None,
+#: refusal grounds that answer only some request types (the others answer any)
+_GROUND_TYPES: dict[str, tuple[str, ...]] = {
     "portability_not_applicable": ("portability",),
     "legal_obligation": ("erasure",),
     "legal_claims": ("erasure",),
@@ -239,11 +223,11 @@ _GROUND_TYPES: dict[str, tuple[str, ...] | None] = {
 def _check_grounds(req: Request, grounds: list[str], free: list[str]) -> None:
     """Refuse a refusal that would state no reasons, or grounds that do not fit the request."""
     for g in grounds:
-        if g not in _GROUND_TYPES:
+        if g not in GROUNDS:
             raise RequestError(
                 f"unknown ground {g!r}; use one of {', '.join(GROUNDS)}", where="--ground"
             )
-        fits = _GROUND_TYPES[g]
+        fits = _GROUND_TYPES.get(g)
         if fits is not None and req.type not in fits:
             raise RequestError(
                 f"ground {g!r} is for {' or '.join(fits)} requests, not for a {req.type} request",
@@ -337,7 +321,7 @@ def _completion(
     told: list[str] = []
     for entry in req.outcome_log:
         action, summary = entry.get("action"), entry.get("summary") or {}
-        if action not in _DONE:
+        if action not in _COMPLETES.values():
             continue
         if action == "erase":
             for e in summary.get("erased", []):
@@ -451,19 +435,12 @@ def letters_of(req: Request) -> list[dict[str, Any]]:
     ]
 
 
-def produced_at(req: Request, kind: str) -> datetime | None:
-    """When the latest letter ``kind`` was produced for ``req`` (None: never)."""
-    found = [e["at"] for e in letters_of(req) if e["kind"] == kind and e.get("at")]
-    return datetime.fromisoformat(found[-1].replace("Z", "+00:00")) if found else None
-
-
 __all__ = [
     "GROUNDS",
     "KINDS",
     "Letter",
     "build_letter",
     "letters_of",
-    "produced_at",
     "record_letter",
     "render_letter",
 ]

@@ -100,6 +100,8 @@ restrictions = Table(
     Column("informed_at", DateTime),
 )
 Index("ix_dsr_restrictions_table_key", restrictions.c.table_name, restrictions.c.row_key)
+#: TRUE for restriction marks an erasure made (their reason carries the prefix)
+MADE_BY_ERASURE = restrictions.c.reason.startswith(ERASURE_REASON_PREFIX, autoescape=True)
 
 #: Rows an erasure kept (statutory, held, referenced, or the catalog's ``keep``), by keyed
 #: pseudonym of each identity the erasure was asked with: once the row that linked them to the

@@ -22,6 +22,7 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import (
     ColumnElement,
     and_,
+    case,
     exists,
     or_,
     select,
@@ -140,6 +141,12 @@ def expired_condition(
     if rule.when:
         out = and_(applies(rule, sa_tables[table]), out)
     return out
+
+
+def not_true(cond: ColumnElement[bool]) -> ColumnElement[bool]:
+    """TRUE where ``cond`` is FALSE or NULL (``NOT cond`` is NULL where ``cond`` is): a rule
+    whose ``when`` is NULL for a row has not started for it."""
+    return case((cond, 1), else_=0) == 0
 
 
 def applies(rule: RetentionRule, sa: SATable) -> ColumnElement[bool]:

@@ -27,7 +27,6 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     and_,
-    case,
     exists,
     false,
     func,
@@ -42,9 +41,15 @@ from dsr.catalog.bind import link_target
 from dsr.catalog.model import Catalog, RetentionRule, Table
 from dsr.ledger.holds import HoldIndex
 from dsr.ledger.migrate import has_ledger_table
-from dsr.ledger.tables import ERASURE_REASON_PREFIX
+from dsr.ledger.tables import MADE_BY_ERASURE
 from dsr.ledger.tables import restrictions as restrictions_table
-from dsr.removal.periods import applies, expired_condition, expires_at, last_day_kept
+from dsr.removal.periods import (
+    applies,
+    expired_condition,
+    expires_at,
+    last_day_kept,
+    not_true,
+)
 from dsr.removal.references import Reference
 from dsr.subject.graph import SubjectGraph
 from dsr.subject.rowkey import chunks, key_in, key_text_sql, row_key
@@ -93,7 +98,7 @@ def restricted_condition(
         if rule.statutory
     ]
     ended = and_(
-        r.c.reason.startswith(ERASURE_REASON_PREFIX, autoescape=True),
+        MADE_BY_ERASURE,
         or_(
             and_(r.c.until.is_not(None), r.c.until < today),
             and_(r.c.until.is_(None), *statutory),
@@ -202,8 +207,7 @@ def protected_rows(
         if rule.anchor.while_referenced:
             if rule.when:
                 for chunk in chunks(row_keys, conn, width):
-                    # not TRUE (FALSE or NULL): the rule's period has not started
-                    waiting = case((applies(rule, sa), 1), else_=0) == 0
+                    waiting = not_true(applies(rule, sa))  # the period has not started
                     stmt = select(*pk).where(key_in(pk, chunk, conn), waiting)
                     for r in conn.execute(stmt):
                         key = row_key(r, width)

@@ -36,6 +36,7 @@ from dsr.catalog.model import Catalog, RetentionRule
 from dsr.crypto.keys import KeyProvider
 from dsr.ledger.holds import HoldIndex, load_holds
 from dsr.ledger.tables import holds as holds_table
+from dsr.removal.periods import not_true
 from dsr.removal.protection import (
     gives_way,
     restricted_condition,
@@ -200,7 +201,7 @@ class PurgePlan:
                 self.catalog, step.table, rule, self.sa_tables, self.as_of, gone
             )
             # not expired, also where the rule's condition is NULL for the row
-            out.append((rule.id, case((ended, 0), else_=1) == 1))
+            out.append((rule.id, not_true(ended)))
         return out
 
     def referenced_now(self, table: str) -> list[tuple[str, ColumnElement[bool]]]:

@@ -43,7 +43,7 @@ from dsr.ledger import audit
 from dsr.ledger.holds import holds_version, load_holds
 from dsr.ledger.lock import exclusive
 from dsr.ledger.migrate import require_ledger
-from dsr.ledger.tables import ERASURE_REASON_PREFIX, kept_rows, purge_checkpoints
+from dsr.ledger.tables import MADE_BY_ERASURE, kept_rows, purge_checkpoints
 from dsr.ledger.tables import restrictions as restrictions_table
 from dsr.log import get, log_step
 from dsr.portability.delivery import purge_expired_packages
@@ -251,7 +251,7 @@ def end_erasure_restrictions(
         result = conn.execute(
             delete(r).where(
                 r.c.table_name == table,
-                r.c.reason.startswith(ERASURE_REASON_PREFIX, autoescape=True),
+                MADE_BY_ERASURE,
                 gone,
             )
         )

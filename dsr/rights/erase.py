@@ -1012,22 +1012,21 @@ def _tables_with_ledger_notes(conn: Connection, tables: list[str]) -> set[tuple[
     from dsr.ledger.tables import kept_rows, restrictions, supplements
 
     probes = [
-        (ledger.name, table)
+        (ledger, table)
         for table in dict.fromkeys(tables)
         for ledger in (supplements, restrictions, kept_rows)
     ]
     if not probes:
         return set()
-    by_name = {t.name: t for t in (supplements, restrictions, kept_rows)}
     found = conn.execute(
         select(
             *(
-                exists().where(by_name[ledger].c.table_name == table).label(f"p{i}")
+                exists().where(ledger.c.table_name == table).label(f"p{i}")
                 for i, (ledger, table) in enumerate(probes)
             )
         )
     ).one()
-    return {probe for probe, hit in zip(probes, found, strict=True) if hit}
+    return {(ledger.name, table) for (ledger, table), hit in zip(probes, found, strict=True) if hit}
 
 
 def _forget_ledger_notes(

@@ -27,7 +27,7 @@ from dsr.crypto.keys import KeyProvider, pseudonym
 from dsr.errors import ValidationError
 from dsr.ledger.audit import append as audit_append
 from dsr.ledger.migrate import require_ledger
-from dsr.ledger.tables import ERASURE_REASON_PREFIX
+from dsr.ledger.tables import ERASURE_REASON_PREFIX, MADE_BY_ERASURE
 from dsr.ledger.tables import restrictions as restrictions_table
 from dsr.subject.graph import SubjectGraph
 from dsr.subject.identity import Identity, parse_identities
@@ -71,8 +71,7 @@ def active_restrictions(
     """Which of ``row_keys`` of ``table`` are restricted now (as strings); ``erasure`` True or
     False counts only the marks an erasure made, or only the others."""
     r = restrictions_table
-    made_by_erasure = r.c.reason.startswith(ERASURE_REASON_PREFIX, autoescape=True)
-    kind = [] if erasure is None else [made_by_erasure if erasure else ~made_by_erasure]
+    kind = [] if erasure is None else [MADE_BY_ERASURE if erasure else ~MADE_BY_ERASURE]
     found: set[str] = set()
     keys = [key_text(k) for k in row_keys]
     for i in range(0, len(keys), CHUNK):
@@ -241,7 +240,7 @@ def lift(
                             r.c.table_name == rec.table.name,
                             r.c.row_key.in_(row_keys[i : i + CHUNK]),
                             r.c.lifted_at.is_(None),
-                            ~r.c.reason.startswith(ERASURE_REASON_PREFIX, autoescape=True),
+                            ~MADE_BY_ERASURE,
                         )
                     )
                     .values(lifted_at=utc_naive(now), informed_at=utc_naive(informed))
