@@ -328,6 +328,10 @@ def _completion(
                 key = "anonymised" if e.get("action") == "anonymised" else "erased"
                 done.append(k[key].format(rows=rows(e["rows"]), table=title(e["table"])))
             for e in summary.get("kept", []):
+                if e.get("action") == "anonymised":
+                    # kept because others refer to it, but the person's fields were removed
+                    count, name = rows(e["rows"]), title(e["table"])
+                    done.append(k["anonymised"].format(rows=count, table=name))
                 kept.append(
                     k["kept"].format(
                         rows=rows(e["rows"]),

@@ -15,7 +15,7 @@ from typing import Any
 
 import pypdf
 import pytest
-from _rights_seed import CLOCK, DUAL, DUAL_EMAIL, NOW, seed
+from _rights_seed import CLOCK, DUAL, DUAL_EMAIL, EMPLOYEE, NOW, seed
 from sqlalchemy import select
 
 import dsr
@@ -159,6 +159,21 @@ def test_completion_of_an_erasure_says_what_was_kept_until_when_and_why(
     tk.access(DUAL, request_id=access.id)
     with pytest.raises(RequestError, match="answered with its report"):
         tk.ledger.letter(access.id, "completion")
+
+
+def test_completion_counts_a_record_anonymised_because_others_refer_to_it(
+    tk: dsr.Toolkit,
+) -> None:
+    """The employee's account stays because customer records refer to it, with her fields
+    removed: that is work done, not "nothing changed" (seen on the Chinook corpus)."""
+    req = tk.ledger.open_request(type="erasure", identities=EMPLOYEE, received=RECEIVED)
+    plan = tk.erase(EMPLOYEE, request_id=req.id)
+    kept = {k["table"]: k["action"] for k in plan.to_json()["kept"]}
+    assert kept["user_accounts"] == "anonymised"
+    en = letter_text(tk, req.id, "completion", "en")
+    assert "No records needed to be changed" not in en
+    assert "Anonymised (your personal fields removed, the record kept): 1 record in" in en
+    assert "other records we must keep refer to them" in en
 
 
 def test_extension_letter_from_the_cli_names_reasons_and_new_date(
