@@ -19,6 +19,7 @@ personal-data value: no email, name, phone number or IP address ever appears in 
     ├── ErasureError              an erasure that cannot be carried out safely
     ├── PurgeError                a retention purge that cannot be planned or run
     ├── DeliveryError             tampered, expired or reused token; undecryptable package
+    ├── MailError                 the mail server refused a message or cannot be reached
     └── LockBusy                  another run holds the lock (exit code 75)
 """
 
@@ -106,6 +107,11 @@ class DeliveryError(DSRError):
     """A tampered, expired or reused download token, or a package that fails to decrypt."""
 
 
+class MailError(DSRError):
+    """The mail server refused a message or could not be reached (its reply code, never an
+    address)."""
+
+
 class DatabaseError(DSRError):
     """The database refused or failed a step; the message names the step, never a value."""
 
@@ -145,6 +151,7 @@ __all__ = [
     "KeyError_",
     "LedgerError",
     "LockBusy",
+    "MailError",
     "PurgeError",
     "RequestError",
     "SchemaMismatch",

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from dsr.ledger.audit import AuditVerdict
     from dsr.ledger.migrate import LedgerState, Migration
     from dsr.ledger.requests import Request
+    from dsr.ledger.staff import StaffUser
     from dsr.letters import Letter
     from dsr.portability.delivery import Delivery, Download
     from dsr.portability.scope import ExportResult
@@ -560,8 +561,10 @@ class Ledger:
         identities: Sequence[Identity | str],
         received: date,
         verified_by: str | None = None,
+        message: str | None = None,
     ) -> Request:
-        """Register a request; its due date follows Art. 12(3) (one month, holidays moved)."""
+        """Register a request; its due date follows Art. 12(3) (one month, holidays moved).
+        ``message``: what the person wrote with it, kept sealed."""
         from dsr.ledger.requests import open_request
 
         with self._writing() as conn:
@@ -574,6 +577,7 @@ class Ledger:
                 received=received,
                 verified_by=verified_by,
                 clock=self._tk.clock,
+                message=message,
             )
 
     def request(self, request_id: int, *, with_identities: bool = False) -> Request:
@@ -669,6 +673,29 @@ class Ledger:
             record_letter(conn, self._tk.keys, letter, document, fmt, self._tk.clock)
         return letter, document
 
+    # -- staff of the console (dsr serve) -----------------------------------------------
+
+    def add_user(self, name: str, role: str, password: str) -> StaffUser:
+        """A staff account of the console: ``support`` or ``dpo`` (:mod:`dsr.ledger.staff`)."""
+        from dsr.ledger.staff import add_user
+
+        with self._writing() as conn:
+            return add_user(conn, self._tk.keys, name, role, password, clock=self._tk.clock)
+
+    def users(self) -> list[dict[str, Any]]:
+        """The staff accounts: name, role, created, disabled."""
+        from dsr.ledger.staff import list_users
+
+        with self._reading() as conn:
+            return list_users(conn)
+
+    def disable_user(self, name: str) -> None:
+        """Disable a staff account; its sessions end at once."""
+        from dsr.ledger.staff import disable_user
+
+        with self._writing() as conn:
+            disable_user(conn, self._tk.keys, name, clock=self._tk.clock)
+
     # -- legal holds ---------------------------------------------------------------------
 
     def hold(
@@ -730,7 +757,7 @@ class Ledger:
         request_id: int | None = None,
     ) -> None:
         """Append an entry of the embedder's own: ``action`` in a namespace of its own
-        (``portal.login``, not one of dsr's: ``access``, ``erase``, ...), ``details`` counts,
+        (``crm.sync``, not one of dsr's: ``access``, ``erase``, ...), ``details`` counts,
         ids and codes only (a value that looks like an e-mail address or repeats one of the
         given identities is refused: the trail keeps what it holds for good). The person, if
         any, is recorded by keyed pseudonym only; ``request_id`` must exist."""
@@ -786,10 +813,12 @@ _OWN_ACTIONS = frozenset(
         "hold",
         "ledger",
         "migrate",
+        "portal",
         "purge",
         "rectify",
         "request",
         "restrict",
+        "staff",
     }
 )
 _SCALARS = (str, int, float, bool)

@@ -225,10 +225,10 @@ def test_an_embedders_entries_are_its_own_and_hold_no_personal_data(
 
     tk = chinook_toolkit
     tk.ledger.init()
-    with tk.acting_as("portal:support-7"):
-        tk.ledger.record("portal.login", {"method": "otp", "attempts": 2}, identities=[LEONIE])
+    with tk.acting_as("crm:support-7"):
+        tk.ledger.record("crm.login", {"method": "otp", "attempts": 2}, identities=[LEONIE])
     last = _audit(tk)[-1]
-    assert (last["action"], last["actor"]) == ("portal.login", "portal:support-7")
+    assert (last["action"], last["actor"]) == ("crm.login", "crm:support-7")
     assert last["subject"].startswith("ps_") and "leonekohler" not in last["details"]
     for action in ("erase", "access.fake", "Portal.Login", "portal"):
         with pytest.raises(ValidationError, match="namespace"):
@@ -236,10 +236,10 @@ def test_an_embedders_entries_are_its_own_and_hold_no_personal_data(
     personal = [{"email": "someone@example.org"}, {"who": "leonekohler@surfeu.de"}]
     for details in [*personal, {"nested": {"a": 1}}]:
         with pytest.raises(ValidationError, match="details"):
-            tk.ledger.record("portal.note", details, identities=[LEONIE])
+            tk.ledger.record("crm.note", details, identities=[LEONIE])
     with pytest.raises(RequestError):
-        tk.ledger.record("portal.note", {"n": 1}, request_id=999)
-    assert [e["action"] for e in _audit(tk)].count("portal.login") == 1
+        tk.ledger.record("crm.note", {"n": 1}, request_id=999)
+    assert [e["action"] for e in _audit(tk)].count("crm.login") == 1
 
 
 def test_library_errors_are_dsr_errors_and_building_never_fails(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from dsr.cli.ledger import audit_group, init_command, migrate_command, request_g
 from dsr.cli.letter import letter_command
 from dsr.cli.purge import purge_command
 from dsr.cli.rights import erase_command, rectify_command, restrict_group
+from dsr.cli.serve import serve_command, user_group
 
 ALL: list[click.Command] = [
     access,
@@ -28,6 +29,8 @@ ALL: list[click.Command] = [
     request_group,
     letter_command,
     audit_group,
+    serve_command,
+    user_group,
     catalog,
     init_command,
     migrate_command,

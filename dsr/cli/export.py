@@ -94,6 +94,7 @@ def export_command(
         delivery = toolkit.deliver(identities, expires=expiry, request_id=request_id)
         data = delivery.to_json()
         result = delivery.export
+        assert result is not None  # a package, not a document
     else:
         assert output is not None
         result = toolkit.export(identities, output, request_id=request_id)

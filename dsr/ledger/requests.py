@@ -25,7 +25,7 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from dsr.clock import Clock, SystemClock, utc_naive
 from dsr.crypto.keys import KeyProvider, pseudonym
-from dsr.crypto.seal import seal_identities, unseal_identities
+from dsr.crypto.seal import seal, seal_identities, unseal, unseal_identities
 from dsr.errors import RequestError
 from dsr.ledger.audit import append as audit_append
 from dsr.ledger.deadlines import (
@@ -39,6 +39,8 @@ from dsr.rights import REQUEST_TYPES, STATUSES
 from dsr.subject.identity import Identity, parse_identity
 
 DEFAULT_TIMEZONE = "Europe/Berlin"
+#: The longest message a person can send with a request.
+MAX_MESSAGE = 4000
 
 
 @dataclass(frozen=True)
@@ -194,8 +196,12 @@ def open_request(
     received: date,
     verified_by: str | None = None,
     clock: Clock | None = None,
+    message: str | None = None,
 ) -> Request:
     """Register a request received on ``received``; its due date is one month later.
+
+    ``message``: what the person wrote with it (a rectification's correct value, say), kept
+    sealed like the identities (:func:`request_message`).
 
     Art. 12(3) GDPR: the deadline runs from receipt (see :func:`dsr.ledger.deadlines.due_date`,
     holidays from the catalog). The identities are stored encrypted, the subject as keyed
@@ -231,10 +237,15 @@ def open_request(
     # Sealed after the insert so the ciphertext is bound to its row id (aad): a blob copied
     # into another row does not decrypt.
     sealed = seal_identities(keys, [i.spec for i in parsed], identities_aad(request_id))
+    sealed_message = None
+    if message is not None and message.strip():
+        if len(message) > MAX_MESSAGE:
+            raise RequestError(f"at most {MAX_MESSAGE} characters", where="message")
+        sealed_message = seal(keys, "message", message.strip().encode(), identities_aad(request_id))
     conn.execute(
         update(requests_table)
         .where(requests_table.c.id == request_id)
-        .values(identities_enc=sealed)
+        .values(identities_enc=sealed, message_enc=sealed_message)
     )
     audit_append(
         conn,
@@ -246,6 +257,14 @@ def open_request(
         at=clock.now(),
     )
     return _from_row(_load(conn, request_id))
+
+
+def request_message(conn: Connection, keys: KeyProvider, request_id: int) -> str | None:
+    """What the person wrote with the request, decrypted (personal data: staff eyes only)."""
+    row = _load(conn, request_id)
+    if row.message_enc is None:
+        return None
+    return unseal(keys, "message", row.message_enc, identities_aad(request_id)).decode()
 
 
 def get_request(

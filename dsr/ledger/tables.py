@@ -46,6 +46,8 @@ requests = Table(
     Column("outcome_log", Text),
     Column("created_at", DateTime, nullable=False),
     Column("closed_at", DateTime),
+    #: what the person wrote with the request (the portal's free text), sealed like identities
+    Column("message_enc", LargeBinary),
 )
 
 Index("ix_dsr_requests_status_due", requests.c.status, requests.c.due)
@@ -182,4 +184,71 @@ exports = Table(
     Column("downloaded_at", DateTime),
     Column("deleted_at", DateTime),
     Column("size", BigId),
+    #: what the sealed file is: None for an Art. 20 package (ZIP), else e.g. application/pdf
+    Column("media_type", String(100)),
 )
+
+
+#: Proof that a person controls an identity they gave with a request (EDPB Guidelines 01/2022,
+#: proportionate verification): a one-time code mailed to an address (``channel`` email,
+#: ``code_mac`` a keyed hash, never the code), or a check a staff member recorded (``method``).
+#: ``identity`` is the keyed pseudonym of that one identity: rate limits count by it.
+verifications = Table(
+    "dsr_verifications",
+    ledger_metadata,
+    Column("id", String(32), primary_key=True),
+    Column("request_id", Integer, nullable=False),
+    Column("identity", String(40), nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("method", String(200), nullable=False),
+    Column("code_mac", String(64)),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime),
+    Column("attempts", Integer, nullable=False),
+    Column("verified_at", DateTime),
+    Column("verified_by", String(100)),
+)
+Index("ix_dsr_verifications_identity", verifications.c.identity, verifications.c.created_at)
+Index("ix_dsr_verifications_request", verifications.c.request_id)
+
+#: Staff of the console (``dsr user add``): passwords as scrypt hashes.
+staff = Table(
+    "dsr_staff",
+    ledger_metadata,
+    Column("name", String(100), primary_key=True),
+    Column("role", String(20), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("disabled_at", DateTime),
+)
+
+#: Console sessions: ``id`` is the SHA-256 of the cookie's random token, never the token.
+staff_sessions = Table(
+    "dsr_staff_sessions",
+    ledger_metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+)
+
+#: Answers staff prepared for a request and a DPO approved before they reached the person
+#: (a sealed report or package: ``package_id`` in dsr_exports, its token sealed) or ran (an
+#: erasure's plan, approved, then executed).
+answers = Table(
+    "dsr_answers",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", Integer, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("package_id", String(40)),
+    Column("token_enc", LargeBinary),
+    Column("prepared_by", String(100), nullable=False),
+    Column("prepared_at", DateTime, nullable=False),
+    Column("approved_by", String(100)),
+    Column("approved_at", DateTime),
+    Column("withdrawn_at", DateTime),
+)
+Index("ix_dsr_answers_request", answers.c.request_id)

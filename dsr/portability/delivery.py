@@ -48,6 +48,7 @@ from dsr.subject.graph import SubjectGraph
 from dsr.subject.identity import Identity
 
 DEFAULT_EXPIRY = timedelta(days=7)
+PACKAGE_MEDIA_TYPE = "application/zip"
 MAX_EXPIRY = timedelta(days=30)
 #: Sealed files nobody registered (a crash between writing and committing) go after this.
 ORPHAN_AGE = timedelta(days=1)
@@ -58,9 +59,10 @@ _DURATION = re.compile(r"^\s*(\d+)\s*(m|h|d|w)\s*$")
 
 @dataclass
 class Delivery:
-    """A stored package and the token that redeems it (or, nothing portable: neither)."""
+    """A stored package and the token that redeems it (or, nothing portable: neither).
+    ``export`` is None for a sealed document (:func:`deliver_document`)."""
 
-    export: ExportResult
+    export: ExportResult | None
     token: str | None = None
     package_id: str | None = None
     expires_at: datetime | None = None
@@ -71,21 +73,27 @@ class Delivery:
             "token": self.token,
             "package_id": self.package_id,
             "expires_at": _iso(self.expires_at) if self.expires_at else None,
-            **self.export.to_json(),
+            **(self.export.to_json() if self.export is not None else {}),
             "size": self.size,
         }
 
 
 @dataclass
 class Download:
-    """A redeemed token: where the package went."""
+    """A redeemed token: where the package (or document) went and what it is."""
 
     file: str
     size: int
     package_id: str
+    media_type: str = PACKAGE_MEDIA_TYPE
 
     def to_json(self) -> dict[str, Any]:
-        return {"file": self.file, "size": self.size, "package_id": self.package_id}
+        return {
+            "file": self.file,
+            "size": self.size,
+            "package_id": self.package_id,
+            "media_type": self.media_type,
+        }
 
 
 def parse_duration(text: str) -> timedelta:
@@ -232,6 +240,98 @@ def deliver(
     )
 
 
+def deliver_document(
+    conn: Connection,
+    storage: PackageStorage,
+    keys: KeyProvider,
+    document: bytes,
+    *,
+    media_type: str,
+    subject: str,
+    clock: Clock,
+    expires: timedelta = DEFAULT_EXPIRY,
+    request_id: int | None = None,
+) -> Delivery:
+    """Seal a finished document (an Art. 15 report as PDF) into ``storage`` the way
+    :func:`deliver` seals a package, and return its single-use token. ``subject`` is the
+    person's keyed pseudonym; the audit entry ``export.deliver`` names the media type and
+    size, in the caller's transaction."""
+    if expires <= timedelta(0) or expires > MAX_EXPIRY:
+        raise ConfigError("must be more than 0 and at most 30 days", where="--expires")
+    package_id = secrets.token_hex(16)
+    name = new_name()
+    with storage.create(name) as fh:
+        sealer = SealingWriter(fh, derive(keys, "storage"), context=package_id.encode())
+        sealer.write(document)
+        sealer.close()
+        size = sealer.ciphertext_size
+    now = clock.now()
+    expires_at = utc_naive(now + expires)
+    try:
+        conn.execute(
+            exports.insert().values(
+                id=package_id,
+                file_name=name,
+                subject=subject,
+                request_id=request_id,
+                created_at=utc_naive(now),
+                expires_at=expires_at,
+                size=size,
+                media_type=media_type,
+            )
+        )
+        from dsr.ledger.audit import append
+
+        append(
+            conn,
+            keys,
+            "export.deliver",
+            details={
+                "package": package_id,
+                "media_type": media_type,
+                "size": len(document),
+                "expires_at": _iso(expires_at),
+            },
+            subject=subject,
+            request_id=request_id,
+            at=now,
+        )
+    except BaseException:
+        storage.delete(name)
+        raise
+    return Delivery(
+        export=None,
+        token=make_token(keys, package_id, expires_at),
+        package_id=package_id,
+        expires_at=expires_at.replace(tzinfo=timezone.utc),
+        size=size,
+    )
+
+
+def package_state(engine: Engine, keys: KeyProvider, token: str, *, clock: Clock) -> dict[str, Any]:
+    """What a token would redeem, without redeeming it: ``state`` ``ready``, ``used``,
+    ``expired`` or ``invalid`` (tampered, malformed, unknown); for a ready one its media type
+    and expiry. For a page that explains a link before anyone presses Download."""
+    try:
+        package_id, expires_at = read_token(keys, token, clock)
+    except DeliveryError as exc:
+        return {"state": "expired" if "expired" in exc.message else "invalid"}
+    with engine.connect() as conn:
+        row = conn.execute(select(exports).where(exports.c.id == package_id)).first()
+    if row is None:
+        return {"state": "invalid"}
+    if row.downloaded_at is not None:
+        return {"state": "used"}
+    if row.deleted_at is not None or row.expires_at <= utc_naive(clock.now()):
+        return {"state": "expired"}
+    return {
+        "state": "ready",
+        "media_type": row.media_type or PACKAGE_MEDIA_TYPE,
+        "expires_at": expires_at,
+        "size": row.size,
+    }
+
+
 def download(
     engine: Engine,
     storage: PackageStorage,
@@ -299,7 +399,12 @@ def download(
     storage.delete(row.file_name)
     with engine.begin() as conn:
         conn.execute(update(exports).where(exports.c.id == package_id).values(deleted_at=now))
-    return Download(file=str(target), size=size, package_id=package_id)
+    return Download(
+        file=str(target),
+        size=size,
+        package_id=package_id,
+        media_type=row.media_type or PACKAGE_MEDIA_TYPE,
+    )
 
 
 def purge_expired_packages(

@@ -1,0 +1,166 @@
+"""Answers prepared for a request and approved before they take effect (four eyes).
+
+Support staff prepare; a DPO approves. A prepared **report** or **package** is already sealed
+in the export storage (its row in ``dsr_exports``) with its download token sealed here (subkey
+``answer``, bound to the answer's id), so approving is what sends the link to the person. A
+prepared **erasure** is the plan of a dry run (counts only); approving runs the erasure itself,
+on the identities verified by then. Each step is audited with the staff member as actor.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from dsr.clock import Clock, utc_naive
+from dsr.crypto.keys import KeyProvider
+from dsr.crypto.seal import seal, unseal
+from dsr.errors import RequestError
+from dsr.ledger.audit import append, default_actor
+from dsr.ledger.tables import answers
+
+KINDS = ("report", "package", "erasure")
+
+
+@dataclass(frozen=True)
+class Answer:
+    id: int
+    request_id: int
+    kind: str
+    summary: dict[str, Any]
+    package_id: str | None
+    prepared_by: str
+    prepared_at: datetime
+    approved_by: str | None
+    approved_at: datetime | None
+    withdrawn_at: datetime | None
+
+    @property
+    def state(self) -> str:
+        if self.withdrawn_at is not None:
+            return "withdrawn"
+        return "approved" if self.approved_at is not None else "prepared"
+
+
+def _aad(answer_id: int) -> bytes:
+    return f"dsr-answer:{answer_id}".encode()
+
+
+def _from_row(row: Any) -> Answer:
+    return Answer(
+        id=row.id,
+        request_id=row.request_id,
+        kind=row.kind,
+        summary=json.loads(row.summary),
+        package_id=row.package_id,
+        prepared_by=row.prepared_by,
+        prepared_at=row.prepared_at,
+        approved_by=row.approved_by,
+        approved_at=row.approved_at,
+        withdrawn_at=row.withdrawn_at,
+    )
+
+
+def prepare_answer(
+    conn: Connection,
+    keys: KeyProvider,
+    request_id: int,
+    kind: str,
+    summary: dict[str, Any],
+    *,
+    clock: Clock,
+    token: str | None = None,
+    package_id: str | None = None,
+) -> Answer:
+    """Record a prepared answer; an earlier one of the same kind still waiting is withdrawn
+    (its package stays sealed until it expires, its token is never sent)."""
+    if kind not in KINDS:
+        raise RequestError(f"an answer is one of {', '.join(KINDS)}", where="kind")
+    now = utc_naive(clock.now())
+    conn.execute(
+        update(answers)
+        .where(
+            answers.c.request_id == request_id,
+            answers.c.kind == kind,
+            answers.c.approved_at.is_(None),
+            answers.c.withdrawn_at.is_(None),
+        )
+        .values(withdrawn_at=now)
+    )
+    inserted = conn.execute(
+        answers.insert().values(
+            request_id=request_id,
+            kind=kind,
+            summary=json.dumps(summary, sort_keys=True),
+            package_id=package_id,
+            prepared_by=default_actor(),
+            prepared_at=now,
+        )
+    ).inserted_primary_key
+    assert inserted is not None
+    answer_id = int(inserted[0])
+    if token is not None:
+        conn.execute(
+            update(answers)
+            .where(answers.c.id == answer_id)
+            .values(token_enc=seal(keys, "answer", token.encode(), _aad(answer_id)))
+        )
+    append(
+        conn,
+        keys,
+        "request.answer_prepare",
+        details={"answer": answer_id, "kind": kind},
+        request_id=request_id,
+        at=clock.now(),
+    )
+    return get_answer(conn, answer_id)
+
+
+def get_answer(conn: Connection, answer_id: int) -> Answer:
+    row = conn.execute(select(answers).where(answers.c.id == answer_id)).first()
+    if row is None:
+        raise RequestError(f"no answer {answer_id}", where="answer")
+    return _from_row(row)
+
+
+def answers_of(conn: Connection, request_id: int) -> list[Answer]:
+    rows = conn.execute(
+        select(answers).where(answers.c.request_id == request_id).order_by(answers.c.id)
+    ).all()
+    return [_from_row(r) for r in rows]
+
+
+def approve_answer(
+    conn: Connection, keys: KeyProvider, answer_id: int, *, clock: Clock
+) -> tuple[Answer, str | None]:
+    """Approve a prepared answer (the caller checked the approver is a DPO): the answer and,
+    for a report or package, its download token to send. Approving twice is refused."""
+    row = conn.execute(select(answers).where(answers.c.id == answer_id).with_for_update()).first()
+    if row is None:
+        raise RequestError(f"no answer {answer_id}", where="answer")
+    if row.withdrawn_at is not None or row.approved_at is not None:
+        raise RequestError(
+            f"answer {answer_id} was already {'withdrawn' if row.withdrawn_at else 'approved'}",
+            where="answer",
+        )
+    conn.execute(
+        update(answers)
+        .where(answers.c.id == answer_id)
+        .values(approved_by=default_actor(), approved_at=utc_naive(clock.now()))
+    )
+    append(
+        conn,
+        keys,
+        "request.answer_approve",
+        details={"answer": answer_id, "kind": row.kind, "prepared_by": row.prepared_by},
+        request_id=row.request_id,
+        at=clock.now(),
+    )
+    token = None
+    if row.token_enc is not None:
+        token = unseal(keys, "answer", row.token_enc, _aad(answer_id)).decode()
+    return get_answer(conn, answer_id), token

@@ -1,0 +1,437 @@
+"""The services behind ``dsr serve``, usable without it: a person submits and verifies a
+request, staff prepare its answer, a DPO approves it.
+
+Every function takes the :class:`~dsr.toolkit.Toolkit` first (as alembic's commands take their
+``Config``) and works through the same library calls as the command line, in the same ledger,
+audited with the acting staff member (:meth:`Toolkit.acting_as`). Nothing here sends mail or
+knows about HTTP: the web application (:mod:`dsr.web`) does that with what these return.
+
+A request is *received* when it is submitted (Art. 12(3): the month runs from then) and
+registered at once; the identities the person gave are matched only once verified
+(:mod:`dsr.ledger.verification`). The time until verification is not silently taken off the
+deadline: :func:`request_view` shows it as a second, adjusted date.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from hashlib import sha256
+from typing import TYPE_CHECKING, Any
+
+from dsr.clock import utc_naive
+from dsr.errors import DeliveryError, RequestError
+from dsr.rights import REQUEST_TYPES
+from dsr.subject.identity import Identity, parse_identities
+
+if TYPE_CHECKING:
+    from dsr.crypto.keys import KeyProvider
+    from dsr.ledger.answers import Answer
+    from dsr.ledger.requests import Request
+    from dsr.ledger.verification import Check, IdentityCheck
+    from dsr.rights.erase import ErasurePlan
+    from dsr.toolkit import Toolkit
+
+#: How long a status link works; a new one goes out with every mail that concerns the request.
+STATUS_LINK_LIFETIME = timedelta(days=90)
+#: What the portal offers; objection is registered for the DPO's assessment (Art. 21).
+PORTAL_TYPES = REQUEST_TYPES
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A registered request and the one-time code to send to ``email`` (never log it)."""
+
+    request: Request
+    email: str
+    challenge: str
+    code: str
+
+
+def submit(
+    tk: Toolkit,
+    *,
+    type: str,
+    email: str,
+    identities: Sequence[str] = (),
+    message: str | None = None,
+) -> Submission:
+    """Register a request as received today and issue the code that verifies ``email``.
+
+    ``identities``: more ``TYPE=VALUE`` the person claims (a customer number, a telephone
+    number); registered with the request, matched only once staff verified them. A malformed
+    one is a :class:`~dsr.errors.SubjectError` and nothing is registered.
+    """
+    from dsr.ledger.requests import open_request
+    from dsr.ledger.verification import issue_code
+
+    if type not in PORTAL_TYPES:
+        raise RequestError(f"unknown request type {type!r}", where="type")
+    address = parse_identities([f"email={email}"], tk.catalog)[0]
+    parsed = parse_identities([address, *identities], tk.catalog)
+    tk.ledger.require()
+    with tk.engine.begin() as conn:
+        request = open_request(
+            conn,
+            tk.keys,
+            tk.catalog,
+            type=type,
+            identities=parsed,
+            received=tk.ledger.today(),
+            clock=tk.clock,
+            message=message,
+        )
+        challenge, code = issue_code(conn, tk.keys, request.id, address, clock=tk.clock)
+    return Submission(request, address.value, challenge, code)
+
+
+def new_code(tk: Toolkit, request_id: int) -> tuple[str, str, str]:
+    """Another code for the request's e-mail address: ``(challenge, code, address)``; refused
+    (:class:`~dsr.ledger.verification.TooManyCodes`) past the hourly limit."""
+    from dsr.ledger.verification import issue_code
+
+    address = person_address(tk, request_id, verified_only=False)
+    if address is None:
+        raise RequestError("the request has no e-mail address", where=f"request {request_id}")
+    with tk.engine.begin() as conn:
+        challenge, code = issue_code(
+            conn, tk.keys, request_id, Identity("email", address), clock=tk.clock
+        )
+    return challenge, code, address
+
+
+def verify(tk: Toolkit, challenge: str, code: str) -> Check:
+    """Check a code the person entered (see :func:`dsr.ledger.verification.check_code`)."""
+    from dsr.ledger.verification import check_code
+
+    tk.ledger.require()
+    with tk.engine.begin() as conn:
+        return check_code(conn, tk.keys, challenge, code, clock=tk.clock)
+
+
+def record_check(tk: Toolkit, request_id: int, identity: str, method: str) -> None:
+    """A staff member verified one of the request's identities by ``method``."""
+    from dsr.ledger.verification import record_check as record
+
+    req = tk.ledger.request(request_id, with_identities=True)
+    wanted = parse_identities([identity], tk.catalog)[0]
+    if req.identities is None or wanted.spec not in req.identities:
+        raise RequestError("not an identity of this request", where=f"request {request_id}")
+    with tk.engine.begin() as conn:
+        record(conn, tk.keys, request_id, wanted, method, clock=tk.clock)
+
+
+# -- what the person and staff see ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestView:
+    """A request as the status page and the console show it."""
+
+    request: Request
+    today: date
+    checks: list[IdentityCheck] = field(default_factory=list)
+    letters: list[dict[str, Any]] = field(default_factory=list)
+    answers: list[Answer] = field(default_factory=list)
+    message: str | None = None
+
+    @property
+    def pending_verification_days(self) -> int:
+        """Days from receipt until the first identity was verified (or until today)."""
+        req = self.request
+        end = req.verified_at.date() if req.verified_at else self.today
+        return max(0, (end - req.received).days)
+
+    @property
+    def adjusted_due(self) -> date | None:
+        """The due date if the time awaiting verification were not counted (shown, never
+        applied: whether it may be is the DPO's call, EDPB 01/2022 para. 159)."""
+        days = self.pending_verification_days
+        if days == 0 or self.request.status == "closed":
+            return None
+        return self.request.due + timedelta(days=days)
+
+    @property
+    def verified(self) -> list[Identity]:
+        return [c.identity for c in self.checks if c.verified]
+
+
+def request_view(tk: Toolkit, request_id: int, *, staff: bool = False) -> RequestView:
+    """A request with its letters; for ``staff`` also its identities with their verification,
+    the person's message and the prepared answers (decrypted: personal data)."""
+    from dsr.ledger.answers import answers_of
+    from dsr.ledger.requests import get_request, request_message
+    from dsr.ledger.verification import identity_checks
+    from dsr.letters import letters_of
+
+    tk.ledger.require()
+    with tk.engine.connect() as conn:
+        req = get_request(conn, tk.keys, request_id, with_identities=True)
+        ids = parse_identities(req.identities or (), tk.catalog)
+        checks = identity_checks(conn, tk.keys, request_id, ids)
+        view = RequestView(
+            request=req,
+            today=tk.ledger.today(),
+            checks=checks if staff else [],
+            letters=letters_of(req),
+            answers=answers_of(conn, request_id) if staff else [],
+            message=request_message(conn, tk.keys, request_id) if staff else None,
+        )
+    return view
+
+
+def person_address(tk: Toolkit, request_id: int, *, verified_only: bool = True) -> str | None:
+    """The e-mail address the request's mail goes to: its (verified) e-mail identity."""
+    view = request_view(tk, request_id, staff=True)
+    for check in view.checks:
+        if check.identity.type == "email" and (check.verified or not verified_only):
+            return check.identity.value
+    return None
+
+
+def verified_identities(tk: Toolkit, request_id: int) -> list[Identity]:
+    """What an answer may match: the request's verified identities (none: refused)."""
+    found = request_view(tk, request_id, staff=True).verified
+    if not found:
+        raise RequestError(
+            "no identity of this request is verified yet; only verified identities are matched",
+            where=f"request {request_id}",
+        )
+    return found
+
+
+# -- status links -----------------------------------------------------------------------------
+
+
+def _status_mac(keys: KeyProvider, request_id: int, expires: int) -> str:
+    from dsr.crypto.keys import derive
+
+    mac = hmac.new(derive(keys, "status"), f"{request_id}.{expires}".encode(), sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def status_token(tk: Toolkit, request_id: int) -> str:
+    """A signed, expiring token for the status page of one request (no personal data)."""
+    expires = int((tk.clock.now() + STATUS_LINK_LIFETIME).timestamp())
+    return f"s1.{request_id}.{expires}.{_status_mac(tk.keys, request_id, expires)}"
+
+
+def read_status_token(tk: Toolkit, token: str) -> int:
+    """The request id of a valid status token; :class:`DeliveryError` otherwise."""
+    parts = token.split(".")
+    if len(parts) != 4 or parts[0] != "s1" or not parts[1].isdigit() or not parts[2].isdigit():
+        raise DeliveryError("not a status link", where="status link")
+    request_id, expires = int(parts[1]), int(parts[2])
+    if not hmac.compare_digest(parts[3], _status_mac(tk.keys, request_id, expires)):
+        raise DeliveryError("the status link was altered", where="status link")
+    if expires <= int(tk.clock.now().timestamp()):
+        raise DeliveryError("the status link expired", where="status link")
+    return request_id
+
+
+# -- answers: prepared by staff, approved by a DPO ----------------------------------------------
+
+
+def preview(tk: Toolkit, request_id: int) -> list[dict[str, Any]]:
+    """What access would find for the verified identities: per table, how many rows (nothing
+    recorded, nothing delivered)."""
+    record = tk.find(verified_identities(tk, request_id))
+    return [{"table": t.table.name, "rows": len(t.rows)} for t in record.tables if t.rows]
+
+
+def prepare_report(tk: Toolkit, request_id: int, *, lang: str = "en") -> Answer:
+    """Produce the Art. 15 report (PDF where WeasyPrint is installed, else HTML) for the
+    verified identities and seal it in the export storage, waiting for approval."""
+    from dsr.crypto.keys import pseudonym
+    from dsr.ledger.answers import prepare_answer
+    from dsr.portability.delivery import deliver_document
+
+    ids = verified_identities(tk, request_id)
+    document, media_type = _report_document(tk, ids, request_id, lang)
+    with tk.engine.begin() as conn:
+        delivery = deliver_document(
+            conn,
+            tk.storage,
+            tk.keys,
+            document,
+            media_type=media_type,
+            subject=pseudonym(tk.keys, ids),
+            clock=tk.clock,
+            request_id=request_id,
+        )
+        assert delivery.token is not None and delivery.expires_at is not None
+        return prepare_answer(
+            conn,
+            tk.keys,
+            request_id,
+            "report",
+            {
+                "media_type": media_type,
+                "size": len(document),
+                "lang": lang,
+                "expires_at": delivery.expires_at.isoformat(),
+            },
+            clock=tk.clock,
+            token=delivery.token,
+            package_id=delivery.package_id,
+        )
+
+
+def _report_document(
+    tk: Toolkit, ids: list[Identity], request_id: int, lang: str
+) -> tuple[bytes, str]:
+    try:
+        from dsr.render.pdf import render_pdf
+    except Exception:  # the pdf extra is not installed: the same report as HTML
+        render_pdf = None  # type: ignore[assignment]
+    fmt = "pdf" if render_pdf is not None else "html"
+    report = tk.access(ids, lang=lang, request_id=request_id, output_format=fmt, record=True)
+    if render_pdf is not None:
+        return render_pdf(report), "application/pdf"
+    from dsr.render.html import render_html
+
+    return render_html(report).encode("utf-8"), "text/html"
+
+
+def prepare_package(tk: Toolkit, request_id: int) -> Answer:
+    """Export the Art. 20 package for the verified identities, sealed, waiting for approval.
+    Nothing portable: refused, with the reason (answer with a refusal letter instead)."""
+    from dsr.ledger.answers import prepare_answer
+
+    delivery = tk.deliver(verified_identities(tk, request_id), request_id=request_id)
+    if delivery.token is None:
+        raise RequestError(
+            "nothing portable was found (Art. 20(1)(a) not met: no data provided by the "
+            "person under consent or contract); answer with a refusal letter offering an "
+            "Art. 15 copy",
+            where=f"request {request_id}",
+        )
+    assert delivery.export is not None and delivery.expires_at is not None
+    with tk.engine.begin() as conn:
+        return prepare_answer(
+            conn,
+            tk.keys,
+            request_id,
+            "package",
+            {
+                "media_type": "application/zip",
+                "size": delivery.size,
+                "rows": delivery.export.to_json().get("rows"),
+                "expires_at": delivery.expires_at.isoformat(),
+            },
+            clock=tk.clock,
+            token=delivery.token,
+            package_id=delivery.package_id,
+        )
+
+
+def prepare_erasure(tk: Toolkit, request_id: int) -> Answer:
+    """The erasure's plan (a dry run) for the verified identities, waiting for approval."""
+    from dsr.ledger.answers import prepare_answer
+
+    plan = tk.erase(verified_identities(tk, request_id), dry_run=True)
+    with tk.engine.begin() as conn:
+        return prepare_answer(
+            conn, tk.keys, request_id, "erasure", plan_summary(plan), clock=tk.clock
+        )
+
+
+def plan_summary(plan: ErasurePlan) -> dict[str, Any]:
+    """What the console shows of an erasure's plan: per table erased and kept (reason, until,
+    legal reference), without the statements or the person's pseudonym."""
+    data = plan.to_json()
+    return {
+        "erased": [
+            {"table": e["table"], "rows": e["rows"], "action": e["action"]} for e in data["erased"]
+        ],
+        "kept": [
+            {
+                k: v
+                for k, v in kept.items()
+                if k in ("table", "rows", "action", "reason", "until", "legal_reference")
+            }
+            for kept in data["kept"]
+        ],
+        "packages": data["packages_erased"],
+    }
+
+
+@dataclass(frozen=True)
+class Approval:
+    """An approved answer: for a report or package the token to send to ``address``, for an
+    erasure the plan that was carried out."""
+
+    answer: Answer
+    address: str | None
+    token: str | None = None
+    plan: ErasurePlan | None = None
+
+
+def approve(tk: Toolkit, answer_id: int) -> Approval:
+    """Approve a prepared answer as the acting DPO (the caller checked the role).
+
+    A report or package: the approval is recorded and its token returned for the link mail.
+    An erasure: carried out now on the identities verified by now (the plan may have changed
+    since it was prepared: the result is what counts), then the approval is recorded.
+    """
+    from dsr.ledger.answers import approve_answer, get_answer
+
+    with tk.engine.connect() as conn:
+        answer = get_answer(conn, answer_id)
+    address = person_address(tk, answer.request_id)
+    if answer.state != "prepared":
+        raise RequestError(f"answer {answer_id} was already {answer.state}", where="answer")
+    plan = None
+    if answer.kind == "erasure":
+        plan = tk.erase(verified_identities(tk, answer.request_id), request_id=answer.request_id)
+    with tk.engine.begin() as conn:
+        approved, token = approve_answer(conn, tk.keys, answer_id, clock=tk.clock)
+    return Approval(approved, address, token, plan)
+
+
+# -- the register at a glance -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegisterSummary:
+    open: int
+    overdue: int
+    due_soon: int
+    by_type: dict[str, int]
+    by_status: dict[str, int]
+    closed_last_year: int
+    on_time_last_year: int
+
+    @property
+    def on_time_rate(self) -> float | None:
+        if not self.closed_last_year:
+            return None
+        return self.on_time_last_year / self.closed_last_year
+
+
+def register_summary(tk: Toolkit, requests: Sequence[Request]) -> RegisterSummary:
+    """Counts over the register: open, overdue, due within 7 days, by type and status, and the
+    share of requests closed in the last 12 months on or before their due date."""
+    today = tk.ledger.today()
+    soon = today + timedelta(days=7)
+    year_ago = utc_naive(tk.clock.now()) - timedelta(days=365)
+    open_ = [r for r in requests if r.status != "closed"]
+    closed = [r for r in requests if r.closed_at is not None and r.closed_at >= year_ago]
+    by_type: dict[str, int] = {}
+    by_status: dict[str, int] = {}
+    for r in open_:
+        by_type[r.type] = by_type.get(r.type, 0) + 1
+    for r in requests:
+        by_status[r.status] = by_status.get(r.status, 0) + 1
+    return RegisterSummary(
+        open=len(open_),
+        overdue=sum(1 for r in open_ if r.due < today),
+        due_soon=sum(1 for r in open_ if today <= r.due <= soon),
+        by_type=by_type,
+        by_status=by_status,
+        closed_last_year=len(closed),
+        on_time_last_year=sum(1 for r in closed if r.closed_at and r.closed_at.date() <= r.due),
+    )

@@ -1,0 +1,203 @@
+"""The ASGI application of ``dsr serve``: the portal for people, the console for staff.
+
+Built by :func:`create_app` on a :class:`~dsr.toolkit.Toolkit` and a mailer; every page is a
+thin shell over :mod:`dsr.portal` and the toolkit, rendered from ``reports/web`` (Jinja2,
+autoescape on) with the texts of ``reports/i18n``. Handlers are ``async`` only to read the
+form; the library work runs in Starlette's thread pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from dsr import i18n
+from dsr._resources import resource_path
+from dsr.crypto.keys import derive
+from dsr.web.mail import Mailer
+from dsr.web.security import AccessLog, RateLimiter, SecurityHeaders
+
+if TYPE_CHECKING:
+    from dsr.toolkit import Toolkit
+
+LANGS = ("en", "de")
+
+
+@dataclass
+class Limits:
+    """Rate limits of this process (per client IP unless stated)."""
+
+    submissions_per_hour: int = 10
+    codes_per_hour: int = 30
+    logins_per_15_minutes: int = 10
+    downloads_per_hour: int = 30
+
+
+@dataclass
+class Web:
+    """What the handlers share (``request.app.state.web``)."""
+
+    tk: Toolkit
+    mailer: Mailer
+    base_url: str
+    https: bool
+    limits: Limits = field(default_factory=Limits)
+
+    def __post_init__(self) -> None:
+        self.base_url = self.base_url.rstrip("/")
+        self.submit_limit = RateLimiter(self.limits.submissions_per_hour, 3600)
+        self.code_limit = RateLimiter(self.limits.codes_per_hour, 3600)
+        self.login_limit = RateLimiter(self.limits.logins_per_15_minutes, 900)
+        self.download_limit = RateLimiter(self.limits.downloads_per_hour, 3600)
+
+    @cached_property
+    def env(self) -> Environment:
+        env = Environment(
+            loader=FileSystemLoader(str(resource_path("reports", "web"))),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        env.filters["date"] = _date_filter
+        env.filters["plural"] = lambda forms, n, lang: i18n.plural(forms, n, lang)
+        return env
+
+    @cached_property
+    def cookie_key(self) -> bytes:
+        return derive(self.tk.keys, "web-cookie")
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    def page(
+        self,
+        request: Request,
+        template: str,
+        *,
+        lang: str = "en",
+        status: int = 200,
+        **context: Any,
+    ) -> HTMLResponse:
+        catalog = self.tk.catalog
+        t = i18n.texts(lang)
+        html = self.env.get_template(template).render(
+            lang=lang,
+            t=t,
+            p=t["portal"],
+            controller=catalog.controller,
+            dpo=catalog.dpo,
+            request=request,
+            **context,
+        )
+        return HTMLResponse(html, status_code=status)
+
+
+def _date_filter(value: date | datetime | str | None, lang: str = "en") -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if isinstance(value, datetime):
+        return i18n.datetime_text(value, lang)
+    return i18n.date_text(value, lang)
+
+
+def web_of(request: Request) -> Web:
+    web: Web = request.app.state.web
+    return web
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def create_app(
+    tk: Toolkit,
+    mailer: Mailer,
+    *,
+    base_url: str = "http://127.0.0.1:8000",
+    https: bool | None = None,
+    limits: Limits | None = None,
+) -> Starlette:
+    """The portal (``/``) and the console (``/console``) over ``tk``, mailing with ``mailer``.
+
+    ``base_url`` is the address people reach the portal at (links in mails); ``https``
+    (default: whether ``base_url`` is https) sets the ``Secure`` flag on cookies and HSTS.
+    """
+    from dsr.web import console, portal
+
+    secure = base_url.startswith("https://") if https is None else https
+    web = Web(tk, mailer, base_url, secure, limits or Limits())
+    routes: list[Route | Mount] = [
+        *portal.routes(),
+        *console.routes(),
+        Route("/healthz", _health, name="health"),
+        Mount(
+            "/static",
+            StaticFiles(directory=str(resource_path("reports", "web", "static"))),
+            name="static",
+        ),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(AccessLog),
+            Middleware(SecurityHeaders, https=secure),
+        ],
+        exception_handlers={404: _not_found, 405: _not_allowed},
+    )
+    app.state.web = web
+    return app
+
+
+async def _health(request: Request) -> Response:
+    from starlette.concurrency import run_in_threadpool
+
+    web = web_of(request)
+
+    def check() -> dict[str, Any]:
+        state = web.tk.ledger.state()
+        return {"ok": state.status == "current", "ledger": state.status}
+
+    data = await run_in_threadpool(check)
+    return JSONResponse(data, status_code=200 if data["ok"] else 503)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return _error(request, 404, "Not found")
+
+
+async def _not_allowed(request: Request, exc: Exception) -> Response:
+    return _error(request, 405, "Method not allowed")
+
+
+def _error(request: Request, status: int, message: str) -> Response:
+    web = web_of(request)
+    return web.page(request, "error.html", status=status, message=message, lang=pick_lang(request))
+
+
+def pick_lang(request: Request) -> str:
+    """``?lang=``, else the language cookie, else the browser's first known language."""
+    asked = request.query_params.get("lang") or request.cookies.get("dsr_lang")
+    if asked in LANGS:
+        return str(asked)
+    for part in request.headers.get("accept-language", "").split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code in LANGS:
+            return code
+    return "en"
+
+
+Handler = Callable[..., Any]
