@@ -58,6 +58,7 @@ def submit(
     email: str,
     identities: Sequence[str] = (),
     message: str | None = None,
+    lang: str = "en",
 ) -> Submission:
     """Register a request as received today and issue the code that verifies ``email``.
 
@@ -83,6 +84,7 @@ def submit(
             received=tk.ledger.today(),
             clock=tk.clock,
             message=message,
+            lang=lang,
         )
         challenge, code = issue_code(conn, tk.keys, request.id, address, clock=tk.clock)
     return Submission(request, address.value, challenge, code)

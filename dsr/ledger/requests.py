@@ -78,6 +78,8 @@ class Request:
     outcome_log: tuple[dict[str, Any], ...] = ()
     closed_at: datetime | None = None
     identities: tuple[str, ...] | None = field(default=None, repr=False)
+    #: the person's language where known (a portal request), for letters and mails
+    lang: str | None = None
 
     def is_overdue(self, today: date) -> bool:
         """Not closed and its (possibly extended) due date has passed."""
@@ -100,6 +102,7 @@ class Request:
             "outcome_log": list(self.outcome_log),
             "created_at": _iso_utc(self.created_at),
             "closed_at": _iso_utc(self.closed_at) if self.closed_at else None,
+            "lang": self.lang,
         }
         if today is not None:
             data["overdue"] = self.is_overdue(today)
@@ -159,6 +162,7 @@ def _from_row(row: Any, identities: Sequence[str] | None = None) -> Request:
         outcome_log=tuple(json.loads(row.outcome_log)) if row.outcome_log else (),
         closed_at=row.closed_at,
         identities=tuple(identities) if identities is not None else None,
+        lang=row.lang,
     )
 
 
@@ -197,6 +201,7 @@ def open_request(
     verified_by: str | None = None,
     clock: Clock | None = None,
     message: str | None = None,
+    lang: str | None = None,
 ) -> Request:
     """Register a request received on ``received``; its due date is one month later.
 
@@ -230,6 +235,7 @@ def open_request(
             due=due,
             status="open",
             created_at=now,
+            lang=lang,
         )
     ).inserted_primary_key
     assert inserted is not None

@@ -48,6 +48,8 @@ requests = Table(
     Column("closed_at", DateTime),
     #: what the person wrote with the request (the portal's free text), sealed like identities
     Column("message_enc", LargeBinary),
+    #: the language the person wrote in (the portal's), for what is sent to them
+    Column("lang", String(5)),
 )
 
 Index("ix_dsr_requests_status_due", requests.c.status, requests.c.due)

@@ -8,11 +8,13 @@ form; the library work runs in Starlette's thread pool.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.applications import Starlette
@@ -70,7 +72,9 @@ class Web:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        env.filters["date"] = _date_filter
+        zone = ZoneInfo(self.tk.catalog.timezone)
+        env.filters["date"] = lambda value, lang="en": _date_filter(value, lang, zone)
+        env.filters["first_upper"] = lambda s: s[:1].upper() + s[1:]
         env.filters["plural"] = lambda forms, n, lang: i18n.plural(forms, n, lang)
         return env
 
@@ -104,13 +108,16 @@ class Web:
         return HTMLResponse(html, status_code=status)
 
 
-def _date_filter(value: date | datetime | str | None, lang: str = "en") -> str:
+def _date_filter(value: date | datetime | str | None, lang: str, zone: ZoneInfo) -> str:
+    """A date as the language writes it; a time (stored in UTC) in the catalog's zone."""
     if value is None:
         return ""
     if isinstance(value, str):
         value = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if isinstance(value, datetime):
-        return i18n.datetime_text(value, lang)
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return i18n.datetime_text(value.astimezone(zone), lang)
     return i18n.date_text(value, lang)
 
 
@@ -130,11 +137,15 @@ def create_app(
     base_url: str = "http://127.0.0.1:8000",
     https: bool | None = None,
     limits: Limits | None = None,
+    threads: int = 8,
 ) -> Starlette:
     """The portal (``/``) and the console (``/console``) over ``tk``, mailing with ``mailer``.
 
     ``base_url`` is the address people reach the portal at (links in mails); ``https``
     (default: whether ``base_url`` is https) sets the ``Secure`` flag on cookies and HSTS.
+    ``threads``: how many requests do library work at once (the rest wait their turn): more
+    threads than cores only fight over the interpreter lock and the database's write lock,
+    and slow down even the pages that need neither (measured: bench/load_portal.py).
     """
     from dsr.web import console, portal
 
@@ -152,6 +163,7 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
+        lifespan=_lifespan(threads),
         middleware=[
             Middleware(AccessLog),
             Middleware(SecurityHeaders, https=secure),
@@ -160,6 +172,17 @@ def create_app(
     )
     app.state.web = web
     return app
+
+
+def _lifespan(threads: int) -> Callable[[Starlette], Any]:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        import anyio.to_thread
+
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        yield
+
+    return lifespan
 
 
 async def _health(request: Request) -> Response:

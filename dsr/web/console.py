@@ -421,7 +421,7 @@ def send_letter(
         partial=partial,
     )
     p = i18n.texts(lang)["portal"]
-    status_link = web.url(f"/status/{portal.status_token(web.tk, request_id)}")
+    status_link = web.url(f"/status/{portal.status_token(web.tk, request_id)}?lang={lang}")
     name = web.tk.catalog.controller.name
     title = p["letter_kinds"].get(kind, kind)
     web.mailer.send(
@@ -491,9 +491,11 @@ def _mail_link(web: Web, done: Any, lang: str) -> None:
             text=p["mail"]["link_text"].format(
                 ref=ref(answer.request_id),
                 what=what,
-                link=web.url(f"/download/{done.token}"),
+                link=web.url(f"/download/{done.token}?lang={lang}"),
                 expires=_when(expires, lang),
-                status_link=web.url(f"/status/{portal.status_token(web.tk, answer.request_id)}"),
+                status_link=web.url(
+                    f"/status/{portal.status_token(web.tk, answer.request_id)}?lang={lang}"
+                ),
                 controller=name,
             ),
             kind="link",

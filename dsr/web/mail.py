@@ -64,7 +64,8 @@ def _message(mail: Mail, sender: str) -> EmailMessage:
 
 
 class OutboxMailer:
-    """Writes each message into ``folder`` as ``<time>-<random>.eml`` (0600)."""
+    """Writes each message into ``folder`` as ``<time>-<random>.eml`` (0600), complete or not
+    at all (written aside, then renamed)."""
 
     def __init__(self, folder: str | Path, sender: str = "privacy@localhost") -> None:
         self.folder = Path(folder)
@@ -73,9 +74,11 @@ class OutboxMailer:
     def send(self, mail: Mail) -> None:
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         name = f"{time.time_ns()}-{secrets.token_hex(4)}.eml"
-        fd = os.open(self.folder / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        part = self.folder / f".{name}.part"
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(bytes(_message(mail, self.sender)))
+        os.replace(part, self.folder / name)  # a reader of the folder never sees half a mail
         log.log_step(_log, "mail", "mail written to the outbox", kind=mail.kind)
 
 

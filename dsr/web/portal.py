@@ -31,6 +31,8 @@ CSRF_COOKIE = "dsr_csrf"
 VERIFY_COOKIE = "dsr_verify"
 STATUS_COOKIE = "dsr_status"
 LANG_COOKIE = "dsr_lang"
+#: The audit trail's actor for what a person does on the portal (never their identity).
+PORTAL_ACTOR = "portal"
 MAX_FORM = 16_000
 
 
@@ -147,15 +149,8 @@ async def submit(request: Request) -> Response:
     ]
 
     def work() -> portal.Submission:
-        submission = portal.submit(
-            web.tk,
-            type=form.get("type", ""),
-            email=form.get("email", ""),
-            identities=extra,
-            message=form.get("message") or None,
-        )
-        _mail_code(web, lang, submission.email, submission.code)
-        return submission
+        with web.tk.acting_as(PORTAL_ACTOR):
+            return _submit(web, form, extra, lang)
 
     try:
         submission = await run_in_threadpool(work)
@@ -174,6 +169,21 @@ async def submit(request: Request) -> Response:
     pending = f"{submission.challenge}:{submission.request.id}:{lang}"
     _cookie(web, response, VERIFY_COOKIE, sign(web.cookie_key, pending), 3600)
     return response
+
+
+def _submit(web: Web, form: dict[str, str], extra: list[str], lang: str) -> Any:
+    from dsr import portal
+
+    submission = portal.submit(
+        web.tk,
+        type=form.get("type", ""),
+        email=form.get("email", ""),
+        identities=extra,
+        message=form.get("message") or None,
+        lang=lang,
+    )
+    _mail_code(web, lang, submission.email, submission.code)
+    return submission
 
 
 def _public_error(exc: DSRError, lang: str) -> str:
@@ -222,7 +232,6 @@ async def verify_page(request: Request) -> Response:
 
 
 async def verify(request: Request) -> Response:
-    from dsr import portal
 
     web = web_of(request)
     pending = _pending(web, request)
@@ -238,14 +247,8 @@ async def verify(request: Request) -> Response:
     code = "".join(ch for ch in form.get("code", "") if ch.isdigit())[:6]
 
     def work() -> tuple[str, int, Any]:
-        check = portal.verify(web.tk, challenge, code)
-        if not check.ok:
-            return check.outcome, check.attempts_left, None
-        view = portal.request_view(web.tk, request_id)
-        address = portal.person_address(web.tk, request_id)
-        if address is not None:
-            _mail_status(web, lang, address, view.request)
-        return "verified", 0, view
+        with web.tk.acting_as(PORTAL_ACTOR):
+            return _verify(web, challenge, code, request_id, lang)
 
     outcome, left, view = await run_in_threadpool(work)
     p = i18n.texts(lang)["portal"]
@@ -269,6 +272,21 @@ async def verify(request: Request) -> Response:
     return response
 
 
+def _verify(
+    web: Web, challenge: str, code: str, request_id: int, lang: str
+) -> tuple[str, int, Any]:
+    from dsr import portal
+
+    check = portal.verify(web.tk, challenge, code)
+    if not check.ok:
+        return check.outcome, check.attempts_left, None
+    view = portal.request_view(web.tk, request_id)
+    address = portal.person_address(web.tk, request_id)
+    if address is not None:
+        _mail_status(web, lang, address, view.request)
+    return "verified", 0, view
+
+
 async def new_code(request: Request) -> Response:
     from dsr import portal
     from dsr.ledger.verification import TooManyCodes
@@ -286,7 +304,8 @@ async def new_code(request: Request) -> Response:
     request_id = pending[1]
 
     def work() -> str:
-        challenge, code, address = portal.new_code(web.tk, request_id)
+        with web.tk.acting_as(PORTAL_ACTOR):
+            challenge, code, address = portal.new_code(web.tk, request_id)
         _mail_code(web, lang, address, code)
         return challenge
 
@@ -308,7 +327,7 @@ def _mail_status(web: Web, lang: str, address: str, req: Any) -> None:
 
     p = i18n.texts(lang)["portal"]["mail"]
     name = web.tk.catalog.controller.name
-    link = web.url(f"/status/{portal.status_token(web.tk, req.id)}")
+    link = web.url(f"/status/{portal.status_token(web.tk, req.id)}?lang={lang}")
     web.mailer.send(
         Mail(
             to=address,
@@ -334,6 +353,8 @@ async def status_link(request: Request) -> Response:
     token = request.path_params["token"]
     if len(token) < 200:
         _cookie(web, response, STATUS_COOKIE, token, 90 * 86400)
+    if request.query_params.get("lang") in LANGS:
+        _cookie(web, response, LANG_COOKIE, request.query_params["lang"], 365 * 86400)
     return response
 
 
@@ -407,7 +428,8 @@ async def download(request: Request) -> Response:
     folder = Path(tempfile.mkdtemp(prefix="dsr-download-"))
 
     def work() -> Any:
-        return web.tk.download(token, folder / "download")
+        with web.tk.acting_as(PORTAL_ACTOR):
+            return web.tk.download(token, folder / "download")
 
     try:
         done = await run_in_threadpool(work)

@@ -1,4 +1,5 @@
-"""The portal and console (``dsr serve``): the person's message with a request, identity
+"""The portal and console (``dsr serve``): the person's message and language with a
+request, identity
 verifications, staff and their sessions,
 answers prepared and approved, and the media type of a sealed delivery (a report, not only a
 package).
@@ -22,6 +23,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("dsr_requests") as batch:
         batch.add_column(sa.Column("message_enc", sa.LargeBinary(), nullable=True))
+        batch.add_column(sa.Column("lang", sa.String(5), nullable=True))
     with op.batch_alter_table("dsr_exports") as batch:
         batch.add_column(sa.Column("media_type", sa.String(100), nullable=True))
     op.create_table(
@@ -86,4 +88,5 @@ def downgrade() -> None:
     with op.batch_alter_table("dsr_exports") as batch:
         batch.drop_column("media_type")
     with op.batch_alter_table("dsr_requests") as batch:
+        batch.drop_column("lang")
         batch.drop_column("message_enc")
