@@ -160,6 +160,23 @@ class RequestView:
     def verified(self) -> list[Identity]:
         return [c.identity for c in self.checks if c.verified]
 
+    def address(self, *, verified_only: bool = True) -> str | None:
+        """The e-mail address the request's mail goes to: its (verified) e-mail identity
+        (needs a staff view: the identities are decrypted)."""
+        for check in self.checks:
+            if check.identity.type == "email" and (check.verified or not verified_only):
+                return check.identity.value
+        return None
+
+    def matchable(self) -> list[Identity]:
+        """What an answer may match: the verified identities; none is an error."""
+        if not self.verified:
+            raise RequestError(
+                "no identity of this request is verified yet; only verified identities are matched",
+                where=f"request {self.request.id}",
+            )
+        return self.verified
+
 
 def request_view(tk: Toolkit, request_id: int, *, staff: bool = False) -> RequestView:
     """A request with its letters; for ``staff`` also its identities with their verification,
@@ -187,22 +204,12 @@ def request_view(tk: Toolkit, request_id: int, *, staff: bool = False) -> Reques
 
 def person_address(tk: Toolkit, request_id: int, *, verified_only: bool = True) -> str | None:
     """The e-mail address the request's mail goes to: its (verified) e-mail identity."""
-    view = request_view(tk, request_id, staff=True)
-    for check in view.checks:
-        if check.identity.type == "email" and (check.verified or not verified_only):
-            return check.identity.value
-    return None
+    return request_view(tk, request_id, staff=True).address(verified_only=verified_only)
 
 
 def verified_identities(tk: Toolkit, request_id: int) -> list[Identity]:
     """What an answer may match: the request's verified identities (none: refused)."""
-    found = request_view(tk, request_id, staff=True).verified
-    if not found:
-        raise RequestError(
-            "no identity of this request is verified yet; only verified identities are matched",
-            where=f"request {request_id}",
-        )
-    return found
+    return request_view(tk, request_id, staff=True).matchable()
 
 
 # -- status links -----------------------------------------------------------------------------
@@ -282,16 +289,26 @@ def prepare_report(tk: Toolkit, request_id: int, *, lang: str = "en") -> Answer:
         )
 
 
+def document_format() -> str:
+    """What documents for the person are written as: ``pdf`` where the pdf extra
+    (WeasyPrint and its system libraries) is installed, else ``html``."""
+    from dsr.errors import MissingExtra
+
+    try:
+        import dsr.render.pdf  # noqa: F401
+    except (MissingExtra, OSError):  # OSError: WeasyPrint without Pango
+        return "html"
+    return "pdf"
+
+
 def _report_document(
     tk: Toolkit, ids: list[Identity], request_id: int, lang: str
 ) -> tuple[bytes, str]:
-    try:
-        from dsr.render.pdf import render_pdf
-    except Exception:  # the pdf extra is not installed: the same report as HTML
-        render_pdf = None  # type: ignore[assignment]
-    fmt = "pdf" if render_pdf is not None else "html"
+    fmt = document_format()
     report = tk.access(ids, lang=lang, request_id=request_id, output_format=fmt, record=True)
-    if render_pdf is not None:
+    if fmt == "pdf":
+        from dsr.render.pdf import render_pdf
+
         return render_pdf(report), "application/pdf"
     from dsr.render.html import render_html
 
@@ -383,12 +400,13 @@ def approve(tk: Toolkit, answer_id: int) -> Approval:
 
     with tk.engine.connect() as conn:
         answer = get_answer(conn, answer_id)
-    address = person_address(tk, answer.request_id)
+    view = request_view(tk, answer.request_id, staff=True)
+    address = view.address()
     if answer.state != "prepared":
         raise RequestError(f"answer {answer_id} was already {answer.state}", where="answer")
     plan = None
     if answer.kind == "erasure":
-        plan = tk.erase(verified_identities(tk, answer.request_id), request_id=answer.request_id)
+        plan = tk.erase(view.matchable(), request_id=answer.request_id)
     with tk.engine.begin() as conn:
         approved, token = approve_answer(conn, tk.keys, answer_id, clock=tk.clock)
     return Approval(approved, address, token, plan)

@@ -21,7 +21,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from hashlib import sha256
@@ -108,8 +108,7 @@ def parse_duration(text: str) -> timedelta:
         "d": timedelta(days=n),
         "w": timedelta(weeks=n),
     }[unit]
-    if delta <= timedelta(0) or delta > MAX_EXPIRY:
-        raise ConfigError("must be more than 0 and at most 30 days", where="--expires")
+    _check_expiry(delta)
     return delta
 
 
@@ -179,8 +178,7 @@ def deliver(
     Registers the package in ``dsr_exports`` and appends the audit entry in the caller's
     transaction (the ledger tables must exist). Nothing portable: nothing is stored, no token.
     """
-    if expires <= timedelta(0) or expires > MAX_EXPIRY:
-        raise ConfigError("must be more than 0 and at most 30 days", where="--expires")
+    _check_expiry(expires)
     package_id = secrets.token_hex(16)
     name = new_name()
     key = derive(keys, "storage")
@@ -208,31 +206,72 @@ def deliver(
         return Delivery(export=result)
     now = clock.now()
     expires_at = utc_naive(now + expires)
-    try:
-        conn.execute(
-            exports.insert().values(
-                id=package_id,
-                file_name=name,
-                subject=pseudonym(keys, list(result.identities)),
-                request_id=request_id,
-                created_at=utc_naive(now),
-                expires_at=expires_at,
-                size=size,
-            )
-        )
-        record_export(
+    return _register(
+        conn,
+        storage,
+        keys,
+        name=name,
+        package_id=package_id,
+        subject=pseudonym(keys, list(result.identities)),
+        request_id=request_id,
+        size=size,
+        media_type=None,
+        now=now,
+        expires_at=expires_at,
+        record=lambda: record_export(
             conn,
             keys,
             result,
             clock=clock,
             action="export.deliver",
             extra={"package": package_id, "expires_at": _iso(expires_at)},
+        ),
+        export=result,
+    )
+
+
+def _check_expiry(expires: timedelta) -> None:
+    if expires <= timedelta(0) or expires > MAX_EXPIRY:
+        raise ConfigError("must be more than 0 and at most 30 days", where="--expires")
+
+
+def _register(
+    conn: Connection,
+    storage: PackageStorage,
+    keys: KeyProvider,
+    *,
+    name: str,
+    package_id: str,
+    subject: str,
+    request_id: int | None,
+    size: int,
+    media_type: str | None,
+    now: datetime,
+    expires_at: datetime,
+    record: Callable[[], None],
+    export: ExportResult | None = None,
+) -> Delivery:
+    """Register a sealed file in ``dsr_exports`` and ``record`` its audit entry, in the
+    caller's transaction; on failure the sealed file goes. The delivery with its token."""
+    try:
+        conn.execute(
+            exports.insert().values(
+                id=package_id,
+                file_name=name,
+                subject=subject,
+                request_id=request_id,
+                created_at=utc_naive(now),
+                expires_at=expires_at,
+                size=size,
+                media_type=media_type,
+            )
         )
+        record()
     except BaseException:
         storage.delete(name)
         raise
     return Delivery(
-        export=result,
+        export=export,
         token=make_token(keys, package_id, expires_at),
         package_id=package_id,
         expires_at=expires_at.replace(tzinfo=timezone.utc),
@@ -256,8 +295,7 @@ def deliver_document(
     :func:`deliver` seals a package, and return its single-use token. ``subject`` is the
     person's keyed pseudonym; the audit entry ``export.deliver`` names the media type and
     size, in the caller's transaction."""
-    if expires <= timedelta(0) or expires > MAX_EXPIRY:
-        raise ConfigError("must be more than 0 and at most 30 days", where="--expires")
+    _check_expiry(expires)
     package_id = secrets.token_hex(16)
     name = new_name()
     with storage.create(name) as fh:
@@ -267,19 +305,8 @@ def deliver_document(
         size = sealer.ciphertext_size
     now = clock.now()
     expires_at = utc_naive(now + expires)
-    try:
-        conn.execute(
-            exports.insert().values(
-                id=package_id,
-                file_name=name,
-                subject=subject,
-                request_id=request_id,
-                created_at=utc_naive(now),
-                expires_at=expires_at,
-                size=size,
-                media_type=media_type,
-            )
-        )
+
+    def record() -> None:
         from dsr.ledger.audit import append
 
         append(
@@ -296,15 +323,20 @@ def deliver_document(
             request_id=request_id,
             at=now,
         )
-    except BaseException:
-        storage.delete(name)
-        raise
-    return Delivery(
-        export=None,
-        token=make_token(keys, package_id, expires_at),
+
+    return _register(
+        conn,
+        storage,
+        keys,
+        name=name,
         package_id=package_id,
-        expires_at=expires_at.replace(tzinfo=timezone.utc),
+        subject=subject,
+        request_id=request_id,
         size=size,
+        media_type=media_type,
+        now=now,
+        expires_at=expires_at,
+        record=record,
     )
 
 

@@ -221,6 +221,3 @@ def pick_lang(request: Request) -> str:
         if code in LANGS:
             return code
     return "en"
-
-
-Handler = Callable[..., Any]

@@ -10,11 +10,12 @@ carries the session's CSRF token; a session is a fresh random token from sign-in
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import hmac
 from datetime import date, timedelta
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -28,7 +29,6 @@ from dsr.web.portal import CSRF_COOKIE, ref
 from dsr.web.security import csrf_field, csrf_ok, new_secret
 
 SESSION_COOKIE = "dsr_session"
-Handler = Callable[[Request], Awaitable[Response]]
 
 
 def routes() -> list[Route]:
@@ -64,6 +64,23 @@ async def _signed_in(request: Request) -> tuple[Web, StaffUser, str] | Response:
     if found is None:
         return RedirectResponse("/console/login", status_code=303)
     return web, found[0], found[1]
+
+
+async def _posted(
+    request: Request, max_fields: int, *, dpo_only: str | None = None
+) -> tuple[Web, StaffUser, FormData] | Response:
+    """A staff form: signed in, the session's CSRF token, and (``dpo_only``: the refusal's
+    text) the DPO role; else the response that refuses it."""
+    signed = await _signed_in(request)
+    if isinstance(signed, Response):
+        return signed
+    web, user, csrf = signed
+    form = await request.form(max_files=0, max_fields=max_fields)
+    if not hmac.compare_digest(str(form.get("csrf", "")), csrf):
+        return _forbidden(web, request)
+    if dpo_only is not None and not user.is_dpo:
+        return _forbidden(web, request, dpo_only)
+    return web, user, form
 
 
 def _page(
@@ -157,13 +174,10 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     from dsr.ledger.staff import end_session
 
-    signed = await _signed_in(request)
-    if isinstance(signed, Response):
-        return signed
-    web, _, csrf = signed
-    form = await request.form(max_files=0, max_fields=5)
-    if form.get("csrf") != csrf:
-        return _forbidden(web, request)
+    posted = await _posted(request, 5)
+    if isinstance(posted, Response):
+        return posted
+    web = posted[0]
 
     def work() -> None:
         with web.tk.engine.begin() as conn:
@@ -303,15 +317,12 @@ ACTIONS = {"verify-identity", "prepare", "extend", "letter", "refuse", "close"}
 
 
 async def act(request: Request) -> Response:
-    signed = await _signed_in(request)
-    if isinstance(signed, Response):
-        return signed
-    web, user, csrf = signed
+    posted = await _posted(request, 40)
+    if isinstance(posted, Response):
+        return posted
+    web, user, form = posted
     request_id = int(request.path_params["id"])
     action = request.path_params["action"]
-    form = await request.form(max_files=0, max_fields=40)
-    if form.get("csrf") != csrf:
-        return _forbidden(web, request)
     if action not in ACTIONS:
         return web.page(request, "error.html", status=404, message="No such action.")
     if action in DPO_ONLY and not user.is_dpo:
@@ -405,12 +416,7 @@ def send_letter(
         raise RequestError(
             "the request has no verified e-mail address to write to", where=f"request {request_id}"
         )
-    try:
-        import weasyprint  # noqa: F401
-
-        fmt = "pdf"
-    except Exception:
-        fmt = "html"
+    fmt = portal.document_format()
     letter, document = web.tk.ledger.letter(
         request_id,
         kind,
@@ -446,17 +452,12 @@ def send_letter(
 async def approve(request: Request) -> Response:
     from dsr import portal
 
-    signed = await _signed_in(request)
-    if isinstance(signed, Response):
-        return signed
-    web, user, csrf = signed
-    form = await request.form(max_files=0, max_fields=5)
-    if form.get("csrf") != csrf:
-        return _forbidden(web, request)
-    if not user.is_dpo:
-        return _forbidden(
-            web, request, "Only a DPO approves what reaches the person or erases data."
-        )
+    posted = await _posted(
+        request, 5, dpo_only="Only a DPO approves what reaches the person or erases data."
+    )
+    if isinstance(posted, Response):
+        return posted
+    web, user, form = posted
     answer_id = int(request.path_params["id"])
     lang = str(form.get("lang", "en")) if form.get("lang") in ("en", "de") else "en"
 
@@ -525,15 +526,10 @@ async def holds_page(request: Request) -> Response:
 
 
 async def hold_act(request: Request) -> Response:
-    signed = await _signed_in(request)
-    if isinstance(signed, Response):
-        return signed
-    web, user, csrf = signed
-    form = await request.form(max_files=0, max_fields=10)
-    if form.get("csrf") != csrf:
-        return _forbidden(web, request)
-    if not user.is_dpo:
-        return _forbidden(web, request, "Only a DPO places or releases holds.")
+    posted = await _posted(request, 10, dpo_only="Only a DPO places or releases holds.")
+    if isinstance(posted, Response):
+        return posted
+    web, user, form = posted
 
     def work() -> None:
         with web.tk.acting_as(user.actor):

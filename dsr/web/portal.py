@@ -25,7 +25,7 @@ from dsr import i18n
 from dsr.errors import DSRError
 from dsr.web.app import LANGS, Web, client_ip, pick_lang, web_of
 from dsr.web.mail import Mail
-from dsr.web.security import csrf_field, csrf_ok, new_secret, sign, unsign
+from dsr.web.security import RateLimiter, csrf_field, csrf_ok, new_secret, sign, unsign
 
 CSRF_COOKIE = "dsr_csrf"
 VERIFY_COOKIE = "dsr_verify"
@@ -90,6 +90,35 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
+async def _posted(
+    web: Web, request: Request, lang: str, limit: RateLimiter
+) -> dict[str, str] | Response:
+    """A portal form: its CSRF field fits this browser's cookie and the client is within
+    ``limit``; else the response that refuses it."""
+    form = await _form(request)
+    if not csrf_ok(web.cookie_key, request.cookies.get(CSRF_COOKIE), form.get("csrf")):
+        return _forbidden(web, request, lang)
+    if not limit.allow(client_ip(request)):
+        return _limited(web, request, lang)
+    return form
+
+
+async def _code_form(
+    request: Request,
+) -> tuple[Web, dict[str, str], tuple[str, int, str]] | Response:
+    """A form of the code page (:func:`_posted`) with the verification waiting in this
+    browser; without one, the page that says so."""
+    web = web_of(request)
+    pending = _pending(web, request)
+    lang = pending[2] if pending else pick_lang(request)
+    form = await _posted(web, request, lang, web.code_limit)
+    if isinstance(form, Response):
+        return form
+    if pending is None:
+        return _page(web, request, "portal/verify.html", lang, pending=False, notice=None)
+    return web, form, pending
+
+
 def _forbidden(web: Web, request: Request, lang: str) -> Response:
     return web.page(
         request,
@@ -136,11 +165,9 @@ async def submit(request: Request) -> Response:
 
     web = web_of(request)
     lang = pick_lang(request)
-    form = await _form(request)
-    if not csrf_ok(web.cookie_key, request.cookies.get(CSRF_COOKIE), form.get("csrf")):
-        return _forbidden(web, request, lang)
-    if not web.submit_limit.allow(client_ip(request)):
-        return _limited(web, request, lang)
+    form = await _posted(web, request, lang, web.submit_limit)
+    if isinstance(form, Response):
+        return form
     kinds = _identity_types(web)
     extra = [
         f"{k.name}={form[f'id_{k.name}'].strip()}"
@@ -232,18 +259,10 @@ async def verify_page(request: Request) -> Response:
 
 
 async def verify(request: Request) -> Response:
-
-    web = web_of(request)
-    pending = _pending(web, request)
-    lang = pending[2] if pending else pick_lang(request)
-    form = await _form(request)
-    if not csrf_ok(web.cookie_key, request.cookies.get(CSRF_COOKIE), form.get("csrf")):
-        return _forbidden(web, request, lang)
-    if not web.code_limit.allow(client_ip(request)):
-        return _limited(web, request, lang)
-    if pending is None:
-        return _page(web, request, "portal/verify.html", lang, pending=False, notice=None)
-    challenge, request_id, _ = pending
+    posted = await _code_form(request)
+    if isinstance(posted, Response):
+        return posted
+    web, form, (challenge, request_id, lang) = posted
     code = "".join(ch for ch in form.get("code", "") if ch.isdigit())[:6]
 
     def work() -> tuple[str, int, Any]:
@@ -280,8 +299,8 @@ def _verify(
     check = portal.verify(web.tk, challenge, code)
     if not check.ok:
         return check.outcome, check.attempts_left, None
-    view = portal.request_view(web.tk, request_id)
-    address = portal.person_address(web.tk, request_id)
+    view = portal.request_view(web.tk, request_id, staff=True)
+    address = view.address()
     if address is not None:
         _mail_status(web, lang, address, view.request)
     return "verified", 0, view
@@ -291,17 +310,10 @@ async def new_code(request: Request) -> Response:
     from dsr import portal
     from dsr.ledger.verification import TooManyCodes
 
-    web = web_of(request)
-    pending = _pending(web, request)
-    lang = pending[2] if pending else pick_lang(request)
-    form = await _form(request)
-    if not csrf_ok(web.cookie_key, request.cookies.get(CSRF_COOKIE), form.get("csrf")):
-        return _forbidden(web, request, lang)
-    if not web.code_limit.allow(client_ip(request)):
-        return _limited(web, request, lang)
-    if pending is None:
-        return _page(web, request, "portal/verify.html", lang, pending=False, notice=None)
-    request_id = pending[1]
+    posted = await _code_form(request)
+    if isinstance(posted, Response):
+        return posted
+    web, _, (_, request_id, lang) = posted
 
     def work() -> str:
         with web.tk.acting_as(PORTAL_ACTOR):
@@ -419,11 +431,9 @@ def _link_problem(web: Web, request: Request, lang: str, state: str) -> Response
 async def download(request: Request) -> Response:
     web = web_of(request)
     lang = pick_lang(request)
-    form = await _form(request)
-    if not csrf_ok(web.cookie_key, request.cookies.get(CSRF_COOKIE), form.get("csrf")):
-        return _forbidden(web, request, lang)
-    if not web.download_limit.allow(client_ip(request)):
-        return _limited(web, request, lang)
+    form = await _posted(web, request, lang, web.download_limit)
+    if isinstance(form, Response):
+        return form
     token = form.get("token", "")
     folder = Path(tempfile.mkdtemp(prefix="dsr-download-"))
 
