@@ -499,3 +499,28 @@ def test_the_code_is_checked_with_its_keyed_hash(tk: Toolkit) -> None:
     assert portal.verify(tk, submission.challenge, submission.code).ok
     assert portal.verify(tk, "f" * 32, submission.code).outcome == "unknown"
     assert KEYS  # the test's toolkit secret signs everything above
+
+
+def test_an_access_request_is_answered_with_the_report_as_a_single_use_download(
+    app: object, tk: Toolkit, outbox: Outbox
+) -> None:
+    person = client(app)
+    submit(person, "access", CARLA_EMAIL)
+    request_id = verify(person, outbox.code())
+    dpo, csrf = sign_in(app, "anna")
+    r = dpo.post(
+        f"/console/requests/{request_id}/prepare",
+        data={"csrf": csrf, "kind": "report", "lang": "en"},
+    )
+    assert r.status_code == 200 and "Done: prepared report" in r.text
+    answer = re.findall(r"/console/answers/(\d+)/approve", r.text)[0]
+    r = dpo.post(f"/console/answers/{answer}/approve", data={"csrf": csrf})
+    assert r.status_code == 200 and "Done: approved" in r.text
+    page = person.get(outbox.link("download"))
+    assert "Your access report" in page.text
+    token = re.search(r'name="token" value="([^"]+)"', page.text)
+    assert token is not None
+    r = person.post("/download", data={"csrf": csrf_of(page.text), "token": token.group(1)})
+    assert r.status_code == 200 and r.content.startswith(b"%PDF")
+    assert 'filename="access-report.pdf"' in r.headers["content-disposition"]
+    assert ("access", "dpo:anna") in _audit(tk)
