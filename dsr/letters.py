@@ -37,7 +37,7 @@ from dsr.clock import Clock
 from dsr.crypto.keys import KeyProvider
 from dsr.errors import RequestError
 from dsr.i18n import count_text, date_text, plural, texts
-from dsr.ledger.requests import Request, get_request, record_outcome
+from dsr.ledger.requests import Request, get_request, record_outcome, reference
 from dsr.rights import LETTER_KINDS, REFUSAL_GROUNDS
 from dsr.subject.graph import SubjectGraph
 from dsr.subject.identity import parse_identity
@@ -130,7 +130,7 @@ def build_letter(
         controller=catalog.controller,
         addressees=_addressees(req, catalog),
         date_text=d(today),
-        reference=f"DSR-{req.id}",
+        reference=reference(req.id),
         your_request=d(req.received),
         title="",
         paragraphs=[],

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import base64
 import hmac
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from hashlib import sha256
 from typing import TYPE_CHECKING, Any
@@ -39,6 +39,15 @@ if TYPE_CHECKING:
 STATUS_LINK_LIFETIME = timedelta(days=90)
 #: What the portal offers; objection is registered for the DPO's assessment (Art. 21).
 PORTAL_TYPES = REQUEST_TYPES
+#: An open request none of whose identities was verified is closed as ``unverified`` after
+#: this long (:func:`expire_unverified`): nobody proved to be the person.
+UNVERIFIED_LIFETIME = timedelta(days=30)
+#: How a request can be closed from the console (a refusal closes with its letter instead).
+CLOSE_OUTCOMES = {
+    "completed": "answered in full",
+    "withdrawn": "withdrawn by the person",
+    "unverified": "the person's identity could not be verified (Art. 12(2), Art. 11(2))",
+}
 
 
 @dataclass(frozen=True)
@@ -119,6 +128,7 @@ def record_check(tk: Toolkit, request_id: int, identity: str, method: str) -> No
     from dsr.ledger.verification import record_check as record
 
     req = tk.ledger.request(request_id, with_identities=True)
+    _require_open(req)
     wanted = parse_identities([identity], tk.catalog)[0]
     if req.identities is None or wanted.spec not in req.identities:
         raise RequestError("not an identity of this request", where=f"request {request_id}")
@@ -189,7 +199,8 @@ def request_view(tk: Toolkit, request_id: int, *, staff: bool = False) -> Reques
     tk.ledger.require()
     with tk.engine.connect() as conn:
         req = get_request(conn, tk.keys, request_id, with_identities=True)
-        ids = parse_identities(req.identities or (), tk.catalog)
+        # an expired unverified request holds none any more (expire_unverified)
+        ids = parse_identities(req.identities, tk.catalog) if req.identities else []
         checks = identity_checks(conn, tk.keys, request_id, ids)
         view = RequestView(
             request=req,
@@ -244,6 +255,38 @@ def read_status_token(tk: Toolkit, token: str) -> int:
 # -- answers: prepared by staff, approved by a DPO ----------------------------------------------
 
 
+def _require_open(req: Request) -> None:
+    if req.status == "closed":
+        raise RequestError(
+            "the request is closed: nothing more is prepared, approved or verified on it",
+            where=f"request {req.id}",
+        )
+
+
+def _preparing(tk: Toolkit, request_id: int, kind: str) -> list[Identity]:
+    """The verified identities an answer of ``kind`` is prepared for, once the request is open
+    and of a type that answer fits (an access request is not answered with an erasure)."""
+    from dsr.ledger.answers import KINDS_BY_TYPE
+
+    view = request_view(tk, request_id, staff=True)
+    _require_open(view.request)
+    allowed = KINDS_BY_TYPE.get(view.request.type, ())
+    if kind not in allowed:
+        raise RequestError(
+            f"a request for {view.request.type} is not answered with {kind!r}"
+            + (f" (it takes: {', '.join(allowed)})" if allowed else " from the console"),
+            where=f"request {request_id}",
+        )
+    return view.matchable()
+
+
+def _identities_digest(tk: Toolkit, ids: Sequence[Identity]) -> str:
+    """Which identities an answer was prepared for (a keyed pseudonym, no personal data)."""
+    from dsr.crypto.keys import pseudonym
+
+    return pseudonym(tk.keys, list(ids))
+
+
 def preview(tk: Toolkit, request_id: int) -> list[dict[str, Any]]:
     """What access would find for the verified identities: per table, how many rows (nothing
     recorded, nothing delivered)."""
@@ -258,7 +301,7 @@ def prepare_report(tk: Toolkit, request_id: int, *, lang: str = "en") -> Answer:
     from dsr.ledger.answers import prepare_answer
     from dsr.portability.delivery import deliver_document
 
-    ids = verified_identities(tk, request_id)
+    ids = _preparing(tk, request_id, "report")
     document, media_type = _report_document(tk, ids, request_id, lang)
     with tk.engine.begin() as conn:
         delivery = deliver_document(
@@ -282,6 +325,7 @@ def prepare_report(tk: Toolkit, request_id: int, *, lang: str = "en") -> Answer:
                 "size": len(document),
                 "lang": lang,
                 "expires_at": delivery.expires_at.isoformat(),
+                "identities": _identities_digest(tk, ids),
             },
             clock=tk.clock,
             token=delivery.token,
@@ -320,7 +364,8 @@ def prepare_package(tk: Toolkit, request_id: int) -> Answer:
     Nothing portable: refused, with the reason (answer with a refusal letter instead)."""
     from dsr.ledger.answers import prepare_answer
 
-    delivery = tk.deliver(verified_identities(tk, request_id), request_id=request_id)
+    ids = _preparing(tk, request_id, "package")
+    delivery = tk.deliver(ids, request_id=request_id)
     if delivery.token is None:
         raise RequestError(
             "nothing portable was found (Art. 20(1)(a) not met: no data provided by the "
@@ -340,6 +385,7 @@ def prepare_package(tk: Toolkit, request_id: int) -> Answer:
                 "size": delivery.size,
                 "rows": delivery.export.to_json().get("rows"),
                 "expires_at": delivery.expires_at.isoformat(),
+                "identities": _identities_digest(tk, ids),
             },
             clock=tk.clock,
             token=delivery.token,
@@ -351,11 +397,11 @@ def prepare_erasure(tk: Toolkit, request_id: int) -> Answer:
     """The erasure's plan (a dry run) for the verified identities, waiting for approval."""
     from dsr.ledger.answers import prepare_answer
 
-    plan = tk.erase(verified_identities(tk, request_id), dry_run=True)
+    ids = _preparing(tk, request_id, "erasure")
+    plan = tk.erase(ids, dry_run=True)
+    summary = {**plan_summary(plan), "identities": _identities_digest(tk, ids)}
     with tk.engine.begin() as conn:
-        return prepare_answer(
-            conn, tk.keys, request_id, "erasure", plan_summary(plan), clock=tk.clock
-        )
+        return prepare_answer(conn, tk.keys, request_id, "erasure", summary, clock=tk.clock)
 
 
 def plan_summary(plan: ErasurePlan) -> dict[str, Any]:
@@ -389,27 +435,164 @@ class Approval:
     plan: ErasurePlan | None = None
 
 
-def approve(tk: Toolkit, answer_id: int) -> Approval:
-    """Approve a prepared answer as the acting DPO (the caller checked the role).
+def approve(
+    tk: Toolkit,
+    answer_id: int,
+    *,
+    send_link: Callable[[Approval], None] | None = None,
+) -> Approval:
+    """Approve a prepared answer as the acting DPO (the caller checked the role; the person
+    who prepared it cannot approve it: four eyes).
 
-    A report or package: the approval is recorded and its token returned for the link mail.
-    An erasure: carried out now on the identities verified by now (the plan may have changed
-    since it was prepared: the result is what counts), then the approval is recorded.
+    A report or package: its download period starts afresh (the person gets all of it however
+    long approval took; a package that expired meanwhile is refused: prepare it again), and
+    ``send_link`` is called with the token and the person's verified address *before* the
+    approval is recorded, so a link that could not be mailed leaves the answer waiting (try
+    again) rather than approved and never sent. An erasure: carried out
+    now, then recorded as approved. Refused when the request was closed, or when its verified
+    identities are no longer those the answer was prepared for (prepare it again).
     """
-    from dsr.ledger.answers import approve_answer, get_answer
+    from dsr.ledger.answers import answer_token, approve_answer, get_answer, renew_token
+    from dsr.ledger.audit import default_actor
+    from dsr.portability.delivery import DEFAULT_EXPIRY, make_token, package_state, renew_link
 
     with tk.engine.connect() as conn:
         answer = get_answer(conn, answer_id)
+        token = answer_token(conn, tk.keys, answer_id)
     view = request_view(tk, answer.request_id, staff=True)
-    address = view.address()
+    _require_open(view.request)
     if answer.state != "prepared":
         raise RequestError(f"answer {answer_id} was already {answer.state}", where="answer")
-    plan = None
+    if answer.prepared_by == default_actor():
+        raise RequestError(
+            f"answer {answer_id} was prepared by {answer.prepared_by}: another person "
+            "approves it (four eyes)",
+            where="answer",
+        )
+    ids = view.matchable()
+    if answer.summary.get("identities") != _identities_digest(tk, ids):
+        raise RequestError(
+            "the request's verified identities changed since this answer was prepared: "
+            "prepare it again",
+            where=f"answer {answer_id}",
+        )
+    address = view.address()
     if answer.kind == "erasure":
-        plan = tk.erase(view.matchable(), request_id=answer.request_id)
+        plan = tk.erase(ids, request_id=answer.request_id)
+        with tk.engine.begin() as conn:
+            approved, _ = approve_answer(conn, tk.keys, answer_id, clock=tk.clock)
+        return Approval(approved, address, None, plan)
+    if address is None or token is None or answer.package_id is None:
+        raise RequestError(
+            "the request has no verified e-mail address to send the link to",
+            where=f"request {answer.request_id}",
+        )
+    state = package_state(tk.engine, tk.keys, token, clock=tk.clock)["state"]
+    if state != "ready":
+        raise RequestError(
+            f"the prepared {answer.kind} has {state}: prepare it again",
+            where=f"answer {answer_id}",
+        )
+    # The person gets the whole download period from now, however long approval took.
+    expires_at = tk.clock.now() + DEFAULT_EXPIRY
+    token = make_token(tk.keys, answer.package_id, expires_at)
+    waiting = replace(answer, summary={**answer.summary, "expires_at": expires_at.isoformat()})
+    if send_link is not None:
+        send_link(Approval(waiting, address, token))
     with tk.engine.begin() as conn:
-        approved, token = approve_answer(conn, tk.keys, answer_id, clock=tk.clock)
-    return Approval(approved, address, token, plan)
+        approve_answer(conn, tk.keys, answer_id, clock=tk.clock)
+        renew_link(conn, tk.keys, answer.package_id, expires_at)
+        renew_token(conn, tk.keys, answer_id, token, expires_at)
+        approved = get_answer(conn, answer_id)
+    return Approval(approved, address, token)
+
+
+def answer_link(tk: Toolkit, answer_id: int) -> Approval:
+    """An approved report or package whose link is to be mailed again (the first mail failed
+    or was lost): refused once the download was used or expired. Audited."""
+    from dsr.ledger.answers import answer_token, get_answer
+    from dsr.ledger.audit import append
+    from dsr.portability.delivery import package_state
+
+    with tk.engine.connect() as conn:
+        answer = get_answer(conn, answer_id)
+        token = answer_token(conn, tk.keys, answer_id)
+    if answer.state != "approved" or token is None:
+        raise RequestError(
+            f"answer {answer_id} is not an approved download", where=f"answer {answer_id}"
+        )
+    state = package_state(tk.engine, tk.keys, token, clock=tk.clock)["state"]
+    if state != "ready":
+        raise RequestError(
+            f"the download was already {state}: prepare a new answer", where=f"answer {answer_id}"
+        )
+    address = person_address(tk, answer.request_id)
+    if address is None:
+        raise RequestError(
+            "the request has no verified e-mail address", where=f"request {answer.request_id}"
+        )
+    with tk.engine.begin() as conn:
+        append(
+            conn,
+            tk.keys,
+            "request.answer_resend",
+            details={"answer": answer_id, "kind": answer.kind},
+            request_id=answer.request_id,
+            at=tk.clock.now(),
+        )
+    return Approval(answer, address, token)
+
+
+# -- closing ----------------------------------------------------------------------------------
+
+
+def close(tk: Toolkit, request_id: int, outcome: str) -> Request:
+    """Close a request as one of :data:`CLOSE_OUTCOMES` (a refusal closes with its letter).
+
+    ``completed`` needs the answer on record: an approved report or package (access,
+    portability), the erasure approved (erasure), a completion letter (what the command line
+    answers: rectification, restriction, objection, an erasure run there) or the negative
+    letter (nothing found).
+    """
+    if outcome not in CLOSE_OUTCOMES:
+        raise RequestError(
+            f"close as one of: {', '.join(CLOSE_OUTCOMES)} (a refusal closes with its letter)",
+            where="outcome",
+        )
+    view = request_view(tk, request_id, staff=True)
+    _require_open(view.request)
+    if outcome == "completed" and not _answered(view):
+        raise RequestError(
+            "nothing on record answers this request yet: approve its answer, or send the "
+            "completion or negative letter, before closing it as completed",
+            where=f"request {request_id}",
+        )
+    return tk.ledger.close(request_id, outcome)
+
+
+def _answered(view: RequestView) -> bool:
+    letters = {letter["kind"] for letter in view.letters}
+    if letters & {"completion", "negative"}:
+        return True
+    approved = {a.kind for a in view.answers if a.state == "approved"}
+    wanted = {"access": {"report"}, "portability": {"package", "report"}, "erasure": {"erasure"}}
+    return bool(approved & wanted.get(view.request.type, set()))
+
+
+def expire_unverified(tk: Toolkit, *, after: timedelta = UNVERIFIED_LIFETIME) -> list[int]:
+    """Close the requests that stayed unverified longer than ``after`` (see
+    :func:`dsr.ledger.requests.expire_unverified`); the ids closed."""
+    from dsr.ledger.requests import expire_unverified as expire
+
+    tk.ledger.require()
+    with tk.engine.begin() as conn:
+        return expire(
+            conn,
+            tk.keys,
+            received_before=tk.ledger.today() - after,
+            clock=tk.clock,
+            catalog=tk.catalog,
+        )
 
 
 # -- the register at a glance -----------------------------------------------------------------

@@ -650,12 +650,17 @@ class Ledger:
         grounds: Sequence[str] = (),
         reasons: Sequence[str] = (),
         partial: bool = False,
+        send: Callable[[Letter, bytes], None] | None = None,
     ) -> tuple[Letter, bytes]:
         """Write the letter ``kind`` to the person of a request (:mod:`dsr.letters`) and record
-        on the request that it was produced; returns the letter and the document."""
+        on the request that it was produced; returns the letter and the document.
+
+        ``send``: called with the letter and document before anything is recorded (mail it):
+        a letter that could not go out is not recorded as sent, and its error propagates.
+        """
         from dsr.letters import build_letter, record_letter, render_letter
 
-        with self._writing() as conn:
+        with self._reading() as conn:
             letter = build_letter(
                 conn,
                 self._tk.catalog,
@@ -669,7 +674,10 @@ class Ledger:
                 partial=partial,
                 graph=self._tk.graph if kind == "negative" else None,
             )
-            document = render_letter(letter, fmt)
+        document = render_letter(letter, fmt)
+        if send is not None:
+            send(letter, document)
+        with self._writing() as conn:
             record_letter(conn, self._tk.keys, letter, document, fmt, self._tk.clock)
         return letter, document
 

@@ -43,4 +43,5 @@ def seal_identities(keys: KeyProvider, specs: Iterable[str], aad: bytes = b"") -
 
 
 def unseal_identities(keys: KeyProvider, blob: bytes, aad: bytes = b"") -> list[str]:
-    return unseal(keys, "identities", blob, aad).decode().split("\n")
+    text = unseal(keys, "identities", blob, aad).decode()
+    return text.split("\n") if text else []

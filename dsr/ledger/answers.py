@@ -24,6 +24,13 @@ from dsr.ledger.audit import append, default_actor
 from dsr.ledger.tables import answers
 
 KINDS = ("report", "package", "erasure")
+#: Which answers a request of each type may get from the console (rectification, restriction
+#: and objection are answered with the command line's services and their letters).
+KINDS_BY_TYPE = {
+    "access": ("report",),
+    "portability": ("package", "report"),  # a report: the Art. 15 copy offered instead
+    "erasure": ("erasure",),
+}
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,14 @@ def prepare_answer(
     if kind not in KINDS:
         raise RequestError(f"an answer is one of {', '.join(KINDS)}", where="kind")
     now = utc_naive(clock.now())
+    withdrawn = conn.execute(
+        select(answers.c.id).where(
+            answers.c.request_id == request_id,
+            answers.c.kind == kind,
+            answers.c.approved_at.is_(None),
+            answers.c.withdrawn_at.is_(None),
+        )
+    ).all()
     conn.execute(
         update(answers)
         .where(
@@ -113,7 +128,11 @@ def prepare_answer(
         conn,
         keys,
         "request.answer_prepare",
-        details={"answer": answer_id, "kind": kind},
+        details={
+            "answer": answer_id,
+            "kind": kind,
+            **({"replaces": [r.id for r in withdrawn]} if withdrawn else {}),
+        },
         request_id=request_id,
         at=clock.now(),
     )
@@ -134,11 +153,46 @@ def answers_of(conn: Connection, request_id: int) -> list[Answer]:
     return [_from_row(r) for r in rows]
 
 
+def withdraw_prepared(
+    conn: Connection, keys: KeyProvider, request_id: int, *, clock: Clock, reason: str
+) -> list[int]:
+    """Withdraw every answer of the request still waiting for approval (``reason`` in the
+    audit entry, e.g. ``identities changed``): what a DPO approves is always what was prepared
+    on the request as it stands. The ids withdrawn."""
+    waiting = [
+        r.id
+        for r in conn.execute(
+            select(answers.c.id).where(
+                answers.c.request_id == request_id,
+                answers.c.approved_at.is_(None),
+                answers.c.withdrawn_at.is_(None),
+            )
+        )
+    ]
+    if not waiting:
+        return []
+    conn.execute(
+        update(answers)
+        .where(answers.c.id.in_(waiting), answers.c.approved_at.is_(None))
+        .values(withdrawn_at=utc_naive(clock.now()))
+    )
+    append(
+        conn,
+        keys,
+        "request.answer_withdraw",
+        details={"answers": waiting, "reason": reason},
+        request_id=request_id,
+        at=clock.now(),
+    )
+    return waiting
+
+
 def approve_answer(
     conn: Connection, keys: KeyProvider, answer_id: int, *, clock: Clock
 ) -> tuple[Answer, str | None]:
     """Approve a prepared answer (the caller checked the approver is a DPO): the answer and,
-    for a report or package, its download token to send. Approving twice is refused."""
+    for a report or package, its download token to send. Approving twice is refused, and so
+    is approving an answer one prepared oneself (four eyes)."""
     row = conn.execute(select(answers).where(answers.c.id == answer_id).with_for_update()).first()
     if row is None:
         raise RequestError(f"no answer {answer_id}", where="answer")
@@ -147,10 +201,17 @@ def approve_answer(
             f"answer {answer_id} was already {'withdrawn' if row.withdrawn_at else 'approved'}",
             where="answer",
         )
+    approver = default_actor()
+    if approver == row.prepared_by:
+        raise RequestError(
+            f"answer {answer_id} was prepared by {approver}: another person approves it "
+            "(four eyes)",
+            where="answer",
+        )
     conn.execute(
         update(answers)
         .where(answers.c.id == answer_id)
-        .values(approved_by=default_actor(), approved_at=utc_naive(clock.now()))
+        .values(approved_by=approver, approved_at=utc_naive(clock.now()))
     )
     append(
         conn,
@@ -160,7 +221,29 @@ def approve_answer(
         request_id=row.request_id,
         at=clock.now(),
     )
-    token = None
-    if row.token_enc is not None:
-        token = unseal(keys, "answer", row.token_enc, _aad(answer_id)).decode()
-    return get_answer(conn, answer_id), token
+    return get_answer(conn, answer_id), answer_token(conn, keys, answer_id)
+
+
+def renew_token(
+    conn: Connection, keys: KeyProvider, answer_id: int, token: str, expires_at: datetime
+) -> None:
+    """Seal the renewed download token of an answer (see
+    :func:`dsr.portability.delivery.renew_link`) and the expiry its summary shows."""
+    row = conn.execute(select(answers.c.summary).where(answers.c.id == answer_id)).one()
+    summary = {**json.loads(row.summary), "expires_at": expires_at.isoformat()}
+    conn.execute(
+        update(answers)
+        .where(answers.c.id == answer_id)
+        .values(
+            token_enc=seal(keys, "answer", token.encode(), _aad(answer_id)),
+            summary=json.dumps(summary, sort_keys=True),
+        )
+    )
+
+
+def answer_token(conn: Connection, keys: KeyProvider, answer_id: int) -> str | None:
+    """The download token sealed with a report or package answer (``None`` for an erasure)."""
+    row = conn.execute(select(answers.c.token_enc).where(answers.c.id == answer_id)).first()
+    if row is None or row.token_enc is None:
+        return None
+    return unseal(keys, "answer", row.token_enc, _aad(answer_id)).decode()

@@ -444,6 +444,63 @@ def close_request(
     return _from_row(_load(conn, request_id))
 
 
+def expire_unverified(
+    conn: Connection,
+    keys: KeyProvider,
+    *,
+    received_before: date,
+    clock: Clock,
+    catalog: object | None = None,
+) -> list[int]:
+    """Close the open requests received before ``received_before`` of which no identity was
+    ever verified (outcome ``unverified``): nobody proved to be the person (Art. 12(2), (6)),
+    so nothing was searched and nothing is answered. What they held of someone who may never
+    have asked (the identities given, the message, pending codes) is dropped; the register
+    keeps type, dates and the keyed pseudonym, the audit trail a ``request.expire`` entry. The
+    ids closed."""
+    from dsr.ledger.tables import verifications
+
+    rows = conn.execute(
+        select(requests_table.c.id, requests_table.c.type, requests_table.c.subject)
+        .where(
+            requests_table.c.status != "closed",
+            requests_table.c.verified_at.is_(None),
+            requests_table.c.received < received_before,
+        )
+        .order_by(requests_table.c.id)
+        .with_for_update()
+    ).all()
+    now = _utc_naive(clock)
+    for row in rows:
+        conn.execute(
+            update(requests_table)
+            .where(requests_table.c.id == row.id)
+            .values(
+                status="closed",
+                outcome="unverified",
+                closed_at=now,
+                identities_enc=seal_identities(keys, [], identities_aad(row.id)),
+                message_enc=None,
+            )
+        )
+        conn.execute(verifications.delete().where(verifications.c.request_id == row.id))
+        audit_append(
+            conn,
+            keys,
+            "request.expire",
+            details={"type": row.type, "reason": "no identity verified"},
+            subject=row.subject,
+            request_id=row.id,
+            at=clock.now(),
+        )
+    return [row.id for row in rows]
+
+
+def reference(request_id: int) -> str:
+    """How a request is named to the person, in letters, mails and on the portal."""
+    return f"DSR-{request_id}"
+
+
 def record_outcome(
     conn: Connection,
     keys: KeyProvider,

@@ -31,6 +31,7 @@ from sqlalchemy import Connection, func, select, update
 from dsr.clock import Clock, utc_naive
 from dsr.crypto.keys import KeyProvider, derive, pseudonym
 from dsr.errors import RequestError
+from dsr.ledger.answers import withdraw_prepared
 from dsr.ledger.audit import append, default_actor
 from dsr.ledger.tables import requests, verifications
 from dsr.subject.identity import Identity
@@ -49,7 +50,9 @@ class TooManyCodes(RequestError):
 @dataclass(frozen=True)
 class Check:
     """The outcome of a code entered: ``verified``, ``wrong`` (attempts left), ``expired``,
-    ``locked`` (too many wrong tries) or ``unknown`` (no such challenge)."""
+    ``locked`` (too many wrong tries), ``used`` (this challenge was verified before: whatever
+    was entered now is not checked, nothing happens again) or ``unknown`` (no such
+    challenge)."""
 
     outcome: str
     request_id: int | None = None
@@ -119,7 +122,7 @@ def check_code(
         return Check("unknown")
     now = utc_naive(clock.now())
     if row.verified_at is not None:
-        return Check("verified", row.request_id)
+        return Check("used", row.request_id)
     if row.attempts >= MAX_ATTEMPTS:
         return Check("locked", row.request_id)
     if row.expires_at is not None and row.expires_at <= now:
@@ -160,7 +163,8 @@ def record_check(
     clock: Clock,
 ) -> None:
     """A staff member verified ``identity`` of the request by ``method`` (e.g. "customer
-    number confirmed on a copy of the last invoice"); recorded with the acting staff member."""
+    number confirmed on a copy of the last invoice"); recorded with the acting staff member.
+    Answers prepared before are withdrawn: they were made on fewer identities."""
     method = method.strip()
     if not method or len(method) > 200:
         raise RequestError("say how the identity was verified (1-200 characters)", where="method")
@@ -206,6 +210,7 @@ def _mark_request(
         request_id=request_id,
         at=clock.now(),
     )
+    withdraw_prepared(conn, keys, request_id, clock=clock, reason="identities verified since")
 
 
 @dataclass(frozen=True)

@@ -340,6 +340,24 @@ def deliver_document(
     )
 
 
+def renew_link(conn: Connection, keys: KeyProvider, package_id: str, expires_at: datetime) -> str:
+    """Let an unused package live until ``expires_at`` (never shorter than it had) and return
+    the token that says so: a download approved days after it was prepared still gives the
+    person the whole period. In the caller's transaction."""
+    until = utc_naive(expires_at)
+    conn.execute(
+        update(exports)
+        .where(
+            exports.c.id == package_id,
+            exports.c.downloaded_at.is_(None),
+            exports.c.deleted_at.is_(None),
+            exports.c.expires_at < until,
+        )
+        .values(expires_at=until)
+    )
+    return make_token(keys, package_id, expires_at)
+
+
 def package_state(engine: Engine, keys: KeyProvider, token: str, *, clock: Clock) -> dict[str, Any]:
     """What a token would redeem, without redeeming it: ``state`` ``ready``, ``used``,
     ``expired`` or ``invalid`` (tampered, malformed, unknown); for a ready one its media type

@@ -8,6 +8,7 @@ form; the library work runs in Starlette's thread pool.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from dsr import i18n
+from dsr import i18n, log
 from dsr._resources import resource_path
 from dsr.crypto.keys import derive
 from dsr.web.mail import Mailer
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from dsr.toolkit import Toolkit
 
 LANGS = ("en", "de")
+_log = log.get("dsr.web")
 
 
 @dataclass
@@ -163,7 +165,7 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        lifespan=_lifespan(threads),
+        lifespan=_lifespan(web, threads),
         middleware=[
             Middleware(AccessLog),
             Middleware(SecurityHeaders, https=secure),
@@ -174,15 +176,49 @@ def create_app(
     return app
 
 
-def _lifespan(threads: int) -> Callable[[Starlette], Any]:
+#: How often the app closes requests left unverified (:func:`dsr.portal.expire_unverified`).
+HOUSEKEEPING_INTERVAL = 3600.0
+
+
+def _lifespan(web: Web, threads: int) -> Callable[[Starlette], Any]:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         import anyio.to_thread
 
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads
-        yield
+        task = asyncio.create_task(_housekeeping(web))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     return lifespan
+
+
+async def _housekeeping(web: Web) -> None:
+    """At start-up and then hourly: close the requests nobody verified within
+    :data:`dsr.portal.UNVERIFIED_LIFETIME` (a failure is logged and tried again next time)."""
+    from starlette.concurrency import run_in_threadpool
+
+    from dsr import portal
+
+    def expire() -> list[int]:
+        with web.tk.acting_as("portal"):
+            return portal.expire_unverified(web.tk)
+
+    while True:
+        try:
+            closed = await run_in_threadpool(expire)
+            if closed:
+                log.log_step(_log, "expire", "unverified requests closed", count=len(closed))
+        except Exception as exc:  # noqa: BLE001 - the loop outlives a database hiccup
+            _log.warning(
+                "closing unverified requests failed",
+                extra={"step": "expire", "fields": {"error": type(exc).__name__}},
+            )
+        await asyncio.sleep(HOUSEKEEPING_INTERVAL)
 
 
 async def _health(request: Request) -> Response:

@@ -40,6 +40,7 @@ def routes() -> list[Route]:
         Route("/console/requests/{id:int}", request_page, methods=["GET"], name="request"),
         Route("/console/requests/{id:int}/{action:str}", act, methods=["POST"], name="act"),
         Route("/console/answers/{id:int}/approve", approve, methods=["POST"], name="approve"),
+        Route("/console/answers/{id:int}/resend", resend, methods=["POST"], name="resend"),
         Route("/console/holds", holds_page, methods=["GET"], name="holds"),
         Route("/console/holds", hold_act, methods=["POST"], name="hold_post"),
     ]
@@ -93,9 +94,26 @@ def _page(
         user=user,
         csrf=csrf,
         ref=ref,
-        flash=request.query_params.get("done"),
+        flash=DONE.get(request.query_params.get("done", "")),
         **context,
     )
+
+
+#: What a finished action says at the top of the page it returns to (``?done=KEY``; any other
+#: value says nothing).
+DONE = {
+    "identity-verified": "Identity recorded as verified.",
+    "prepared-report": "Report prepared; it waits for a DPO's approval.",
+    "prepared-package": "Package prepared; it waits for a DPO's approval.",
+    "prepared-erasure": "Erasure plan prepared; it runs when a DPO approves it.",
+    "extended": "Deadline extended; the notice was mailed.",
+    "letter-sent": "Letter written and mailed.",
+    "refused": "Refusal mailed.",
+    "closed": "Request closed.",
+    "approved": "Approved.",
+    "resent": "The link was mailed again.",
+    "hold": "Holds updated.",
+}
 
 
 async def login_page(request: Request) -> Response:
@@ -128,7 +146,11 @@ async def login(request: Request) -> Response:
             status=403,
         )
     name = str(form.get("name", ""))[:100]
-    if not web.login_limit.allow(client_ip(request)) or not web.login_limit.allow(f"u:{name}"):
+    ip = client_ip(request)
+    # Per address, and per user name from that address: a wrong guess from elsewhere never
+    # locks a member of staff out of their own sign-in.
+    key = f"u:{name.strip().lower()}:{ip}"
+    if not web.login_limit.allow(ip) or not web.login_limit.allow(key):
         return _page(
             web,
             request,
@@ -144,7 +166,8 @@ async def login(request: Request) -> Response:
             user = authenticate(conn, name, str(form.get("password", "")))
             if user is None:
                 return None
-            token, _ = start_session(conn, web.tk.keys, user, clock=web.tk.clock)
+            with web.tk.acting_as(user.actor):
+                token, _ = start_session(conn, web.tk.keys, user, clock=web.tk.clock)
         return token, user.name
 
     done = await run_in_threadpool(work)
@@ -281,6 +304,7 @@ async def request_page(request: Request) -> Response:
         data = await run_in_threadpool(work)
     except DSRError as exc:
         return web.page(request, "error.html", status=404, message=str(exc))
+    from dsr.ledger.answers import KINDS_BY_TYPE
     from dsr.rights import LETTER_KINDS, REFUSAL_GROUNDS
 
     return _page(
@@ -291,6 +315,8 @@ async def request_page(request: Request) -> Response:
         csrf,
         letter_kinds=LETTER_KINDS,
         grounds=REFUSAL_GROUNDS,
+        close_outcomes=portal.CLOSE_OUTCOMES,
+        answer_kinds=KINDS_BY_TYPE.get(data["view"].request.type, ()),
         **data,
     )
 
@@ -311,8 +337,9 @@ def _audit_of(tk: Any, request_id: int) -> list[dict[str, Any]]:
 
 # -- actions on a request ---------------------------------------------------------------------
 
-#: What each action needs: the DPO role for what reaches the person or destroys data.
-DPO_ONLY = {"refuse"}
+#: What each action needs: the DPO role for what reaches the person or destroys data, and for
+#: closing (which ends what the register holds the controller to).
+DPO_ONLY = {"refuse", "close"}
 ACTIONS = {"verify-identity", "prepare", "extend", "letter", "refuse", "close"}
 
 
@@ -337,14 +364,21 @@ async def act(request: Request) -> Response:
     try:
         done = await run_in_threadpool(work)
     except DSRError as exc:
-        return web.page(
-            request,
-            "error.html",
-            status=409,
-            message=str(exc),
-            back=f"/console/requests/{request_id}",
-        )
+        return _failed(web, request, exc, f"/console/requests/{request_id}")
     return RedirectResponse(f"/console/requests/{request_id}?done={done}", status_code=303)
+
+
+def _failed(web: Web, request: Request, exc: DSRError, back: str) -> Response:
+    """The page for an action the library refused (409) or whose mail did not go out (502)."""
+    from dsr.errors import MailError
+
+    return web.page(
+        request,
+        "error.html",
+        status=502 if isinstance(exc, MailError) else 409,
+        message=str(exc),
+        back=back,
+    )
 
 
 def _do(web: Web, request_id: int, action: str, form: dict[str, str], grounds: list[str]) -> str:
@@ -370,8 +404,9 @@ def _do(web: Web, request_id: int, action: str, form: dict[str, str], grounds: l
         return f"prepared-{kind}"
     if action == "extend":
         months = int(form.get("months", "0") or 0)
+        _address(web, request_id)  # nobody to tell: refused before anything is recorded
         tk.ledger.extend(request_id, months, form.get("reason", ""))
-        send_letter(web, request_id, "extension", lang)
+        _letter_after(web, request_id, "extension", lang, "the extension was")
         return "extended"
     if action == "letter":
         send_letter(web, request_id, form.get("kind", ""), lang)
@@ -391,9 +426,21 @@ def _do(web: Web, request_id: int, action: str, form: dict[str, str], grounds: l
             tk.ledger.close(request_id, "refused", refused=True)
         return "refused"
     if action == "close":
-        tk.ledger.close(request_id, form.get("outcome") or "done")
+        portal.close(tk, request_id, form.get("outcome", ""))
         return "closed"
     raise AssertionError(action)
+
+
+def _address(web: Web, request_id: int) -> str:
+    from dsr import portal
+    from dsr.errors import RequestError
+
+    address = portal.person_address(web.tk, request_id)
+    if address is None:
+        raise RequestError(
+            "the request has no verified e-mail address to write to", where=f"request {request_id}"
+        )
+    return address
 
 
 def send_letter(
@@ -406,18 +453,38 @@ def send_letter(
     reasons: list[str] | None = None,
     partial: bool = False,
 ) -> None:
-    """Write a letter to the person of a request (recorded on it) and mail it to their
-    verified address, as PDF where WeasyPrint is installed, else HTML."""
+    """Write a letter to the person of a request and mail it to their verified address, as PDF
+    where WeasyPrint is installed, else HTML; recorded on the request once it went out (a
+    :class:`~dsr.errors.MailError` records nothing)."""
     from dsr import portal
-    from dsr.errors import RequestError
 
-    address = portal.person_address(web.tk, request_id)
-    if address is None:
-        raise RequestError(
-            "the request has no verified e-mail address to write to", where=f"request {request_id}"
-        )
+    address = _address(web, request_id)
     fmt = portal.document_format()
-    letter, document = web.tk.ledger.letter(
+    p = i18n.texts(lang)["portal"]
+
+    def mail(letter: Any, document: bytes) -> None:
+        status_link = web.url(f"/status/{portal.status_token(web.tk, request_id)}?lang={lang}")
+        name = web.tk.catalog.controller.name
+        title = p["letter_kinds"].get(kind, kind)
+        web.mailer.send(
+            Mail(
+                to=address,
+                subject=p["mail"]["letter_subject"].format(title=title, ref=ref(request_id)),
+                text=p["mail"]["letter_text"].format(
+                    ref=ref(request_id), status_link=status_link, controller=name
+                ),
+                kind=f"letter.{kind}",
+                attachments=(
+                    Attachment(
+                        f"{kind}-{ref(request_id)}.{fmt}",
+                        document,
+                        "application/pdf" if fmt == "pdf" else "text/html",
+                    ),
+                ),
+            )
+        )
+
+    web.tk.ledger.letter(
         request_id,
         kind,
         lang=lang,
@@ -425,56 +492,73 @@ def send_letter(
         grounds=grounds or (),
         reasons=reasons or (),
         partial=partial,
-    )
-    p = i18n.texts(lang)["portal"]
-    status_link = web.url(f"/status/{portal.status_token(web.tk, request_id)}?lang={lang}")
-    name = web.tk.catalog.controller.name
-    title = p["letter_kinds"].get(kind, kind)
-    web.mailer.send(
-        Mail(
-            to=address,
-            subject=p["mail"]["letter_subject"].format(title=title, ref=ref(request_id)),
-            text=p["mail"]["letter_text"].format(
-                ref=ref(request_id), status_link=status_link, controller=name
-            ),
-            kind=f"letter.{kind}",
-            attachments=(
-                Attachment(
-                    f"{kind}-{ref(request_id)}.{fmt}",
-                    document,
-                    "application/pdf" if fmt == "pdf" else "text/html",
-                ),
-            ),
-        )
+        send=mail,
     )
 
 
-async def approve(request: Request) -> Response:
-    from dsr import portal
-
-    posted = await _posted(
-        request, 5, dpo_only="Only a DPO approves what reaches the person or erases data."
-    )
+async def _answer_action(
+    request: Request, work: Any, done: str, *, dpo_only: str | None = None
+) -> Response:
+    """A POST on one answer: ``work(web, user, answer_id, lang)`` returns its request's id;
+    back to that request's page with ``?done=``, or the page saying why not."""
+    posted = await _posted(request, 5, dpo_only=dpo_only)
     if isinstance(posted, Response):
         return posted
     web, user, form = posted
     answer_id = int(request.path_params["id"])
     lang = str(form.get("lang", "en")) if form.get("lang") in ("en", "de") else "en"
+    try:
+        request_id = await run_in_threadpool(work, web, user, answer_id, lang)
+    except DSRError as exc:
+        return _failed(web, request, exc, "/console")
+    return RedirectResponse(f"/console/requests/{request_id}?done={done}", status_code=303)
 
-    def work() -> int:
+
+async def approve(request: Request) -> Response:
+    from dsr import portal
+
+    def work(web: Web, user: StaffUser, answer_id: int, lang: str) -> int:
         with web.tk.acting_as(user.actor):
-            done = portal.approve(web.tk, answer_id)
-            if done.token is not None and done.address is not None:
-                _mail_link(web, done, lang)
-            elif done.plan is not None:
-                send_letter(web, done.answer.request_id, "completion", lang)
+            done = portal.approve(web.tk, answer_id, send_link=lambda a: _mail_link(web, a, lang))
+            if done.plan is not None:
+                _letter_after(web, done.answer.request_id, "completion", lang, "the erasure was")
         return done.answer.request_id
 
+    return await _answer_action(
+        request,
+        work,
+        "approved",
+        dpo_only="Only a DPO approves what reaches the person or erases data.",
+    )
+
+
+async def resend(request: Request) -> Response:
+    """Mail an approved answer's link again (any staff member: it goes to the verified address
+    only, and only while the download is unused and unexpired)."""
+    from dsr import portal
+
+    def work(web: Web, user: StaffUser, answer_id: int, lang: str) -> int:
+        with web.tk.acting_as(user.actor):
+            again = portal.answer_link(web.tk, answer_id)
+        _mail_link(web, again, lang)
+        return again.answer.request_id
+
+    return await _answer_action(request, work, "resent")
+
+
+def _letter_after(web: Web, request_id: int, kind: str, lang: str, what: str) -> None:
+    """Mail the letter that follows work already done and recorded (``what``: "the deadline
+    was"): a failure says the work stands and how to send the letter again."""
+    from dsr.errors import MailError
+
     try:
-        request_id = await run_in_threadpool(work)
-    except DSRError as exc:
-        return web.page(request, "error.html", status=409, message=str(exc), back="/console")
-    return RedirectResponse(f"/console/requests/{request_id}?done=approved", status_code=303)
+        send_letter(web, request_id, kind, lang)
+    except MailError as exc:
+        raise MailError(
+            f"{what} carried out, but the {kind} letter could not be mailed ({exc.message}): "
+            f"send it again with 'Send a letter', kind {kind}",
+            where=exc.where,
+        ) from None
 
 
 def _mail_link(web: Web, done: Any, lang: str) -> None:

@@ -51,8 +51,10 @@ def routes() -> list[Route]:
 
 
 def ref(request_id: int) -> str:
-    """How a request is named to the person."""
-    return f"R-{request_id}"
+    """How a request is named to the person (as in the letters)."""
+    from dsr.ledger.requests import reference
+
+    return reference(request_id)
 
 
 # -- cookies ----------------------------------------------------------------------------------
@@ -120,14 +122,8 @@ async def _code_form(
 
 
 def _forbidden(web: Web, request: Request, lang: str) -> Response:
-    return web.page(
-        request,
-        "error.html",
-        lang=lang,
-        status=403,
-        message="The form expired or did not come from this site. Please go back, reload "
-        "the page and send it again.",
-    )
+    p = i18n.texts(lang)["portal"]
+    return web.page(request, "error.html", lang=lang, status=403, message=p["form_expired"])
 
 
 def _limited(web: Web, request: Request, lang: str) -> Response:
@@ -175,12 +171,19 @@ async def submit(request: Request) -> Response:
         if form.get(f"id_{k.name}", "").strip()
     ]
 
-    def work() -> portal.Submission:
+    def work() -> tuple[portal.Submission, bool]:
+        from dsr.errors import MailError
+
         with web.tk.acting_as(PORTAL_ACTOR):
-            return _submit(web, form, extra, lang)
+            submission = _submit(web, form, extra, lang)
+        try:
+            _mail_code(web, lang, submission.email, submission.code)
+        except MailError:  # registered all the same: the code page offers a new code
+            return submission, False
+        return submission, True
 
     try:
-        submission = await run_in_threadpool(work)
+        submission, mailed = await run_in_threadpool(work)
     except DSRError as exc:
         return _page(
             web,
@@ -192,7 +195,7 @@ async def submit(request: Request) -> Response:
             error=_public_error(exc, lang),
             status=400,
         )
-    response = RedirectResponse("/verify", status_code=303)
+    response = RedirectResponse("/verify" if mailed else "/verify?unsent=1", status_code=303)
     pending = f"{submission.challenge}:{submission.request.id}:{lang}"
     _cookie(web, response, VERIFY_COOKIE, sign(web.cookie_key, pending), 3600)
     return response
@@ -201,7 +204,7 @@ async def submit(request: Request) -> Response:
 def _submit(web: Web, form: dict[str, str], extra: list[str], lang: str) -> Any:
     from dsr import portal
 
-    submission = portal.submit(
+    return portal.submit(
         web.tk,
         type=form.get("type", ""),
         email=form.get("email", ""),
@@ -209,19 +212,19 @@ def _submit(web: Web, form: dict[str, str], extra: list[str], lang: str) -> Any:
         message=form.get("message") or None,
         lang=lang,
     )
-    _mail_code(web, lang, submission.email, submission.code)
-    return submission
 
 
 def _public_error(exc: DSRError, lang: str) -> str:
-    """What the person is told of a refused submission: the kind of problem, in their words
-    where dsr has them (the message never holds the value they typed)."""
+    """What the person is told of a refused submission, in their language: the kind of
+    problem, never an echo of what they typed."""
     from dsr.ledger.verification import TooManyCodes
 
     p = i18n.texts(lang)["portal"]
     if isinstance(exc, TooManyCodes):
         return str(p["code_too_many"])
-    return str(exc)
+    if exc.where == "type":
+        return str(p["submit_type"])
+    return str(p["submit_invalid"])
 
 
 def _mail_code(web: Web, lang: str, address: str, code: str) -> None:
@@ -255,7 +258,12 @@ async def verify_page(request: Request) -> Response:
     web = web_of(request)
     pending = _pending(web, request)
     lang = pending[2] if pending else pick_lang(request)
-    return _page(web, request, "portal/verify.html", lang, pending=pending is not None, notice=None)
+    notice = None
+    if pending is not None and request.query_params.get("unsent"):
+        notice = i18n.texts(lang)["portal"]["code_unsent"]
+    return _page(
+        web, request, "portal/verify.html", lang, pending=pending is not None, notice=notice
+    )
 
 
 async def verify(request: Request) -> Response:
@@ -265,12 +273,16 @@ async def verify(request: Request) -> Response:
     web, form, (challenge, request_id, lang) = posted
     code = "".join(ch for ch in form.get("code", "") if ch.isdigit())[:6]
 
-    def work() -> tuple[str, int, Any]:
+    def work() -> tuple[str, int, Any, bool]:
         with web.tk.acting_as(PORTAL_ACTOR):
             return _verify(web, challenge, code, request_id, lang)
 
-    outcome, left, view = await run_in_threadpool(work)
+    outcome, left, view, mailed = await run_in_threadpool(work)
     p = i18n.texts(lang)["portal"]
+    if outcome == "used":
+        response = _page(web, request, "portal/verified.html", lang, used=True)
+        response.delete_cookie(VERIFY_COOKIE, path="/")
+        return response
     if outcome != "verified":
         notice = {
             "wrong": i18n.plural(p["code_wrong"], left, lang),
@@ -286,28 +298,44 @@ async def verify(request: Request) -> Response:
             notice=notice,
             renew=outcome in ("locked", "expired"),
         )
-    response = _page(web, request, "portal/verified.html", lang, view=view)
+    from dsr import portal
+
+    response = _page(
+        web, request, "portal/verified.html", lang, view=view, used=False, unmailed=not mailed
+    )
     response.delete_cookie(VERIFY_COOKIE, path="/")
+    # The person just proved the address: this browser follows the request from here on.
+    token = portal.status_token(web.tk, request_id)
+    _cookie(web, response, STATUS_COOKIE, token, 90 * 86400)
     return response
 
 
 def _verify(
     web: Web, challenge: str, code: str, request_id: int, lang: str
-) -> tuple[str, int, Any]:
+) -> tuple[str, int, Any, bool]:
+    """The check's outcome, attempts left, the request and whether the status mail went out
+    (a mail server that fails does not undo the verification: the page links the status)."""
     from dsr import portal
+    from dsr.errors import MailError
 
     check = portal.verify(web.tk, challenge, code)
     if not check.ok:
-        return check.outcome, check.attempts_left, None
+        return check.outcome, check.attempts_left, None, False
     view = portal.request_view(web.tk, request_id, staff=True)
     address = view.address()
+    mailed = False
     if address is not None:
-        _mail_status(web, lang, address, view.request)
-    return "verified", 0, view
+        try:
+            _mail_status(web, lang, address, view.request)
+            mailed = True
+        except MailError:
+            pass
+    return "verified", 0, view, mailed
 
 
 async def new_code(request: Request) -> Response:
     from dsr import portal
+    from dsr.errors import MailError
     from dsr.ledger.verification import TooManyCodes
 
     posted = await _code_form(request)
@@ -321,12 +349,16 @@ async def new_code(request: Request) -> Response:
         _mail_code(web, lang, address, code)
         return challenge
 
+    p = i18n.texts(lang)["portal"]
     try:
         challenge = await run_in_threadpool(work)
     except TooManyCodes:
-        p = i18n.texts(lang)["portal"]
         return _page(
             web, request, "portal/verify.html", lang, pending=False, notice=p["code_too_many"]
+        )
+    except MailError:
+        return _page(
+            web, request, "portal/verify.html", lang, pending=True, notice=p["code_unsent"]
         )
     response = RedirectResponse("/verify", status_code=303)
     value = sign(web.cookie_key, f"{challenge}:{request_id}:{lang}")

@@ -205,7 +205,7 @@ def test_a_portability_request_from_submission_to_a_single_download_in_chromium(
     dpo = _sign_in(browser, base, "anna")
     dpo.goto(f"{base}/console/requests/{request_id}")
     dpo.click("text=Approve and send the link")
-    dpo.wait_for_selector("text=Done: approved")
+    dpo.wait_for_selector("text=Approved.")
     dpo.screenshot(path=str(shots / "06-console-approved.png"), full_page=True)
 
     download_link = _link(inbox, 3, base, "download")
@@ -223,7 +223,7 @@ def test_a_portability_request_from_submission_to_a_single_download_in_chromium(
 
     person.goto(status_link)
     assert person.url == f"{base}/status"  # the token left the address bar at once
-    person.wait_for_selector(f"text=Your request R-{request_id}")
+    person.wait_for_selector(f"text=Your request DSR-{request_id}")
     person.screenshot(path=str(shots / "09-portal-status.png"), full_page=True)
 
     phone = browser.new_page(viewport={"width": 375, "height": 740})
@@ -249,15 +249,18 @@ def test_an_erasure_from_the_german_portal_approved_in_the_console_and_a_refusal
     person.screenshot(path=str(shots / "11-portal-de-verified.png"), full_page=True)
     erasure_id = int(re.search(r"R-(\d+)", person.content()).group(1))  # type: ignore[union-attr]
 
+    support = _sign_in(browser, base, "sam")
+    support.goto(f"{base}/console/requests/{erasure_id}")
+    support.select_option("#kind", "erasure")
+    support.click("form[action$='/prepare'] button")
+    support.wait_for_selector("text=Waiting for a DPO")
     dpo = _sign_in(browser, base, "anna")
     dpo.goto(f"{base}/console/requests/{erasure_id}")
-    dpo.select_option("#kind", "erasure")
-    dpo.click("form[action$='/prepare'] button")
     dpo.wait_for_selector("text=Approve and erase now")
     dpo.screenshot(path=str(shots / "12-console-erasure-plan.png"), full_page=True)
     dpo.select_option("select[name=lang] >> nth=0", "de")
     dpo.click("text=Approve and erase now")
-    dpo.wait_for_selector("text=Done: approved")
+    dpo.wait_for_selector("text=Approved.")
     with tk.engine.connect() as conn:
         assert (
             conn.execute(
@@ -281,7 +284,7 @@ def test_an_erasure_from_the_german_portal_approved_in_the_console_and_a_refusal
     dpo.check("input[value=portability_not_applicable]")
     dpo.fill("#reason-r", "Your contact data is processed on the basis of legitimate interests.")
     dpo.click("text=Refuse and mail the notice")
-    dpo.wait_for_selector("text=Done: refused")
+    dpo.wait_for_selector("text=Refusal mailed.")
     dpo.screenshot(path=str(shots / "13-console-refused.png"), full_page=True)
     letter = inbox.wait(6)
     assert "why we cannot" in letter["Subject"]
