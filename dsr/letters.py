@@ -128,13 +128,13 @@ def build_letter(
         lang=lang,
         request_id=req.id,
         controller=catalog.controller,
-        addressees=_addressees(req, catalog),
+        addressees=addressees(req, catalog),
         date_text=d(today),
         reference=reference(req.id),
         your_request=d(req.received),
         title="",
         paragraphs=[],
-        contact=t["contact"].format(contact=_dpo_contact(catalog, lang)),
+        contact=t["contact"].format(contact=catalog.dpo.reach_text(lang)),
         signatory=f"{catalog.dpo.name.get(lang)}",
     )
     k = t[kind]
@@ -185,11 +185,37 @@ def build_letter(
             if register is not None
             else k["record_unstated"]
         )
+        missing = _not_searched(req, catalog, lang)
         letter.paragraphs = [
-            k["body"].format(**what, identities=shown),
+            k["body_partial" if missing else "body"].format(**what, identities=shown),
             f"{k['record']} {kept}",
             k["other_identifiers"],
         ]
+        if missing:
+            n = texts(lang)["not_searched"]
+            letter.sections.append(
+                Section(
+                    title=n["title"],
+                    paragraphs=[n["intro"]],
+                    items=missing,
+                    after=[n["kept"], n["offer_new"]],
+                )
+            )
+    elif kind == "identification":
+        missing = _not_searched(req, catalog, lang)
+        if not missing:
+            raise RequestError(
+                "the request's identities reach every catalogued table: there is nothing to "
+                "ask for",
+                where=where,
+            )
+        shown = ", ".join(parse_identity(i, catalog).value for i in req.identities or ())
+        letter.title = k["title"]
+        letter.paragraphs = [k["body"].format(**what, identities=shown)]
+        letter.items = missing
+        n = texts(lang)["not_searched"]
+        letter.sections = [Section(title="", paragraphs=[n["kept"], k["offer"].format(**what)])]
+        letter.details = {"tables": sorted(set(_not_searched_tables(req, catalog)))}
     else:
         _require_work_done(req)
         letter.title = k["title"]
@@ -266,36 +292,53 @@ def _remedies(catalog: Catalog, t: dict[str, Any], lang: str) -> Section:
 
 
 #: the request types a completion letter reports on, and the services that do their work
-_COMPLETES = {"erasure": "erase", "rectification": "rectify", "restriction": "restrict"}
+_COMPLETES = {
+    "erasure": ("erase",),
+    "rectification": ("rectify",),
+    "restriction": ("restrict",),
+    # while an objection is assessed its rows are restricted (Art. 18(1)(d)); upheld, erased
+    "objection": ("restrict", "erase"),
+}
 
 
 def _require_work_done(req: Request) -> None:
     """A completion letter reports work recorded for the request: an access or portability
     request is answered by its report or package instead."""
-    service = _COMPLETES.get(req.type)
-    if service is None:
+    services = _COMPLETES.get(req.type)
+    if services is None:
         raise RequestError(
-            f"a completion letter reports an erasure, rectification or restriction; a "
-            f"{req.type} request is answered with its report or package",
+            "a completion letter reports an erasure, rectification, restriction or the "
+            f"handling of an objection; a request for {req.type} is answered with its report "
+            "or package",
             where=f"request {req.id}",
         )
-    if not any(e.get("action") == service for e in req.outcome_log):
+    if not any(e.get("action") in services for e in req.outcome_log):
         raise RequestError(
-            f"nothing was recorded for this request yet: run 'dsr {service} IDENTITY... "
+            f"nothing was recorded for this request yet: run 'dsr {services[0]} IDENTITY... "
             f"--request {req.id}' first",
             where=f"request {req.id}",
         )
 
 
-def _addressees(req: Request, catalog: Catalog) -> list[str]:
+def _not_searched_tables(req: Request, catalog: Catalog) -> list[str]:
+    from dsr.subject.reach import unsearched
+
+    types = {parse_identity(i, catalog).type for i in req.identities or ()}
+    return [u.table.name for u in unsearched(catalog, types)]
+
+
+def _not_searched(req: Request, catalog: Catalog, lang: str) -> list[str]:
+    """What the request's identities cannot search, one sentence each (Art. 11(2))."""
+    from dsr.subject.reach import not_searched
+
+    types = {parse_identity(i, catalog).type for i in req.identities or ()}
+    return [n.text(lang) for n in not_searched(catalog, types, lang)]
+
+
+def addressees(req: Request, catalog: Catalog) -> list[str]:
     """Whom the letter goes to: the e-mail addresses the request names (the person's own)."""
     idents = [parse_identity(spec, catalog) for spec in req.identities or ()]
     return [i.value for i in idents if i.type == "email"]
-
-
-def _dpo_contact(catalog: Catalog, lang: str) -> str:
-    dpo = catalog.dpo
-    return ", ".join(x for x in (dpo.name.get(lang), dpo.email) if x)
 
 
 def _period_text(amount: int, unit: str, lang: str) -> str:
@@ -321,7 +364,7 @@ def _completion(
     told: list[str] = []
     for entry in req.outcome_log:
         action, summary = entry.get("action"), entry.get("summary") or {}
-        if action not in _COMPLETES.values():
+        if not any(action in services for services in _COMPLETES.values()):
             continue
         if action == "erase":
             for e in summary.get("erased", []):

@@ -18,7 +18,7 @@ import base64
 import hmac
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from hashlib import sha256
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +46,7 @@ UNVERIFIED_LIFETIME = timedelta(days=30)
 CLOSE_OUTCOMES = {
     "completed": "answered in full",
     "withdrawn": "withdrawn by the person",
-    "unverified": "the person's identity could not be verified (Art. 12(2), Art. 11(2))",
+    "unverified": "nobody proved to be the person: no identity of the request was verified",
 }
 
 
@@ -104,7 +104,9 @@ def new_code(tk: Toolkit, request_id: int) -> tuple[str, str, str]:
     (:class:`~dsr.ledger.verification.TooManyCodes`) past the hourly limit."""
     from dsr.ledger.verification import issue_code
 
-    address = person_address(tk, request_id, verified_only=False)
+    view = request_view(tk, request_id, staff=True)
+    _require_open(view.request)
+    address = view.address(verified_only=False)
     if address is None:
         raise RequestError("the request has no e-mail address", where=f"request {request_id}")
     with tk.engine.begin() as conn:
@@ -112,6 +114,19 @@ def new_code(tk: Toolkit, request_id: int) -> tuple[str, str, str]:
             conn, tk.keys, request_id, Identity("email", address), clock=tk.clock
         )
     return challenge, code, address
+
+
+def discard_code(tk: Toolkit, challenge: str) -> None:
+    """Forget a code whose mail could not be sent: it proves nothing, and does not count
+    against the address's hourly limit."""
+    from dsr.ledger.tables import verifications
+
+    with tk.engine.begin() as conn:
+        conn.execute(
+            verifications.delete().where(
+                verifications.c.id == challenge, verifications.c.verified_at.is_(None)
+            )
+        )
 
 
 def verify(tk: Toolkit, challenge: str, code: str) -> Check:
@@ -433,6 +448,8 @@ class Approval:
     address: str | None
     token: str | None = None
     plan: ErasurePlan | None = None
+    #: until when the mailed link works (a report or package)
+    expires_at: datetime | None = None
 
 
 def approve(
@@ -444,72 +461,107 @@ def approve(
     """Approve a prepared answer as the acting DPO (the caller checked the role; the person
     who prepared it cannot approve it: four eyes).
 
-    A report or package: its download period starts afresh (the person gets all of it however
-    long approval took; a package that expired meanwhile is refused: prepare it again), and
-    ``send_link`` is called with the token and the person's verified address *before* the
-    approval is recorded, so a link that could not be mailed leaves the answer waiting (try
-    again) rather than approved and never sent. An erasure: carried out
-    now, then recorded as approved. Refused when the request was closed, or when its verified
-    identities are no longer those the answer was prepared for (prepare it again).
+    The answer is claimed first (:func:`~dsr.ledger.answers.claim_answer`): of two approvals
+    at once only one runs. A report or package: its download period starts afresh (the person
+    gets all of it however long approval took; one no longer available is refused: prepare it
+    again), and ``send_link`` is called with the token and the person's verified address
+    *before* the approval is recorded, so a link that could not be mailed leaves the answer
+    waiting (try again) rather than approved and never sent. An erasure: carried out now,
+    then recorded as approved. Refused when the request was closed, has no verified e-mail
+    address to tell the person, or when its verified identities are no longer those the
+    answer was prepared for (prepare it again).
     """
-    from dsr.ledger.answers import answer_token, approve_answer, get_answer, renew_token
+    from dsr.ledger.answers import (
+        answer_token,
+        approve_answer,
+        claim_answer,
+        get_answer,
+        release_claim,
+    )
     from dsr.ledger.audit import default_actor
-    from dsr.portability.delivery import DEFAULT_EXPIRY, make_token, package_state, renew_link
 
     with tk.engine.connect() as conn:
         answer = get_answer(conn, answer_id)
         token = answer_token(conn, tk.keys, answer_id)
-    view = request_view(tk, answer.request_id, staff=True)
-    _require_open(view.request)
-    if answer.state != "prepared":
-        raise RequestError(f"answer {answer_id} was already {answer.state}", where="answer")
-    if answer.prepared_by == default_actor():
+    if answer.state == "prepared" and answer.prepared_by == default_actor():
         raise RequestError(
             f"answer {answer_id} was prepared by {answer.prepared_by}: another person "
             "approves it (four eyes)",
             where="answer",
         )
+    with tk.engine.begin() as conn:
+        answer = claim_answer(conn, answer_id, clock=tk.clock)
+    try:
+        done = _carry_out(tk, answer, token, send_link)
+    except BaseException:
+        with tk.engine.begin() as conn:
+            release_claim(conn, answer_id)
+        raise
+    with tk.engine.begin() as conn:
+        approved, _ = approve_answer(conn, tk.keys, answer_id, clock=tk.clock)
+        if done.token is not None and done.expires_at is not None:
+            from dsr.ledger.answers import renew_token
+            from dsr.portability.delivery import renew_link
+
+            assert answer.package_id is not None
+            renew_link(conn, tk.keys, answer.package_id, done.expires_at)
+            renew_token(conn, tk.keys, answer_id, done.token, done.expires_at)
+            approved = get_answer(conn, answer_id)
+    return replace(done, answer=approved)
+
+
+def _carry_out(
+    tk: Toolkit,
+    answer: Answer,
+    token: str | None,
+    send_link: Callable[[Approval], None] | None,
+) -> Approval:
+    """What approving ``answer`` does, under its claim: the erasure, or the link mailed."""
+    from dsr.portability.delivery import DEFAULT_EXPIRY, make_token, package_state
+
+    view = request_view(tk, answer.request_id, staff=True)
+    _require_open(view.request)
     ids = view.matchable()
-    if answer.summary.get("identities") != _identities_digest(tk, ids):
+    digest = answer.summary.get("identities")
+    if digest != _identities_digest(tk, ids):
         raise RequestError(
             "the request's verified identities changed since this answer was prepared: "
+            "prepare it again"
+            if digest
+            else "this answer was prepared before dsr recorded which identities it covers: "
             "prepare it again",
-            where=f"answer {answer_id}",
+            where=f"answer {answer.id}",
         )
     address = view.address()
-    if answer.kind == "erasure":
-        plan = tk.erase(ids, request_id=answer.request_id)
-        with tk.engine.begin() as conn:
-            approved, _ = approve_answer(conn, tk.keys, answer_id, clock=tk.clock)
-        return Approval(approved, address, None, plan)
-    if address is None or token is None or answer.package_id is None:
+    if address is None:
         raise RequestError(
-            "the request has no verified e-mail address to send the link to",
+            "the request has no verified e-mail address to tell the person; verify it first",
             where=f"request {answer.request_id}",
         )
+    if answer.kind == "erasure":
+        return Approval(answer, address, None, tk.erase(ids, request_id=answer.request_id))
+    if token is None or answer.package_id is None:
+        raise RequestError(f"answer {answer.id} holds no download", where="answer")
     state = package_state(tk.engine, tk.keys, token, clock=tk.clock)["state"]
     if state != "ready":
         raise RequestError(
-            f"the prepared {answer.kind} has {state}: prepare it again",
-            where=f"answer {answer_id}",
+            f"the prepared {answer.kind} is no longer available ({state}): prepare it again",
+            where=f"answer {answer.id}",
         )
     # The person gets the whole download period from now, however long approval took.
     expires_at = tk.clock.now() + DEFAULT_EXPIRY
     token = make_token(tk.keys, answer.package_id, expires_at)
     waiting = replace(answer, summary={**answer.summary, "expires_at": expires_at.isoformat()})
+    done = Approval(waiting, address, token, expires_at=expires_at)
     if send_link is not None:
-        send_link(Approval(waiting, address, token))
-    with tk.engine.begin() as conn:
-        approve_answer(conn, tk.keys, answer_id, clock=tk.clock)
-        renew_link(conn, tk.keys, answer.package_id, expires_at)
-        renew_token(conn, tk.keys, answer_id, token, expires_at)
-        approved = get_answer(conn, answer_id)
-    return Approval(approved, address, token)
+        send_link(done)
+    return done
 
 
-def answer_link(tk: Toolkit, answer_id: int) -> Approval:
-    """An approved report or package whose link is to be mailed again (the first mail failed
-    or was lost): refused once the download was used or expired. Audited."""
+def resend(tk: Toolkit, answer_id: int, *, send_link: Callable[[Approval], None]) -> Approval:
+    """Mail an approved report's or package's link again (the first mail failed or was
+    lost) with ``send_link``; audited once it went out. Refused once the download was used or
+    expired, and on a closed request."""
     from dsr.ledger.answers import answer_token, get_answer
     from dsr.ledger.audit import append
     from dsr.portability.delivery import package_state
@@ -521,16 +573,20 @@ def answer_link(tk: Toolkit, answer_id: int) -> Approval:
         raise RequestError(
             f"answer {answer_id} is not an approved download", where=f"answer {answer_id}"
         )
+    view = request_view(tk, answer.request_id, staff=True)
+    _require_open(view.request)
     state = package_state(tk.engine, tk.keys, token, clock=tk.clock)["state"]
     if state != "ready":
         raise RequestError(
             f"the download was already {state}: prepare a new answer", where=f"answer {answer_id}"
         )
-    address = person_address(tk, answer.request_id)
+    address = view.address()
     if address is None:
         raise RequestError(
             "the request has no verified e-mail address", where=f"request {answer.request_id}"
         )
+    again = Approval(answer, address, token)
+    send_link(again)
     with tk.engine.begin() as conn:
         append(
             conn,
@@ -540,7 +596,7 @@ def answer_link(tk: Toolkit, answer_id: int) -> Approval:
             request_id=answer.request_id,
             at=tk.clock.now(),
         )
-    return Approval(answer, address, token)
+    return again
 
 
 # -- closing ----------------------------------------------------------------------------------
@@ -560,22 +616,31 @@ def close(tk: Toolkit, request_id: int, outcome: str) -> Request:
             where="outcome",
         )
     view = request_view(tk, request_id, staff=True)
-    _require_open(view.request)
+    req = view.request
+    _require_open(req)
     if outcome == "completed" and not _answered(view):
         raise RequestError(
-            "nothing on record answers this request yet: approve its answer, or send the "
-            "completion or negative letter, before closing it as completed",
+            "nothing on record answers this request yet: approve its report or package, or "
+            "send the completion or negative letter, before closing it as completed",
+            where=f"request {request_id}",
+        )
+    if outcome == "unverified" and (req.verified_at or req.verified_by or view.verified):
+        raise RequestError(
+            "an identity of this request was verified: answer it, or refuse it with its "
+            "letter, rather than closing it as unverified",
             where=f"request {request_id}",
         )
     return tk.ledger.close(request_id, outcome)
 
 
 def _answered(view: RequestView) -> bool:
+    """Whether the register shows the person was answered: the letter that reports the work
+    (an erasure is done only once the person was told), or a download link that went out."""
     letters = {letter["kind"] for letter in view.letters}
     if letters & {"completion", "negative"}:
         return True
     approved = {a.kind for a in view.answers if a.state == "approved"}
-    wanted = {"access": {"report"}, "portability": {"package", "report"}, "erasure": {"erasure"}}
+    wanted = {"access": {"report"}, "portability": {"package", "report"}}
     return bool(approved & wanted.get(view.request.type, set()))
 
 
@@ -586,13 +651,7 @@ def expire_unverified(tk: Toolkit, *, after: timedelta = UNVERIFIED_LIFETIME) ->
 
     tk.ledger.require()
     with tk.engine.begin() as conn:
-        return expire(
-            conn,
-            tk.keys,
-            received_before=tk.ledger.today() - after,
-            clock=tk.clock,
-            catalog=tk.catalog,
-        )
+        return expire(conn, tk.keys, registered_before=tk.clock.now() - after, clock=tk.clock)
 
 
 # -- the register at a glance -----------------------------------------------------------------

@@ -607,6 +607,19 @@ class Ledger:
                 conn, overdue=overdue, due_within=due_within, status=status, today=self.today()
             )
 
+    def earlier_requests(self, request_id: int) -> list[Request]:
+        """The same person's requests for the same right in the 12 months before this one:
+        flagged for the DPO's review (Art. 12(5)), never refused or charged automatically."""
+        from dsr.ledger.requests import earlier_requests
+
+        with self._reading() as conn:
+            return earlier_requests(
+                conn,
+                self._tk.keys,
+                self.request(request_id),
+                shared=self._tk.catalog.shared_identity_types,
+            )
+
     def extend(self, request_id: int, months: int, reason: str) -> Request:
         """Extend the deadline by up to two months (Art. 12(3) sentence 2), with reasons."""
         from dsr.ledger.requests import extend_request

@@ -161,6 +161,19 @@ def test_completion_of_an_erasure_says_what_was_kept_until_when_and_why(
         tk.ledger.letter(access.id, "completion")
 
 
+def test_an_objection_is_completed_by_its_restriction_while_it_is_assessed(
+    tk: dsr.Toolkit,
+) -> None:
+    req = tk.ledger.open_request(type="objection", identities=DUAL, received=RECEIVED)
+    with pytest.raises(RequestError, match="nothing was recorded"):
+        tk.ledger.letter(req.id, "completion")
+    tk.restrict(DUAL, "objection under assessment (Art. 21(1), Art. 18(1)(d))", request_id=req.id)
+    en = letter_text(tk, req.id, "completion", "en")
+    assert "Restricted (stored only" in en and "“Newsletter subscriptions”" in en
+    de = letter_text(tk, req.id, "completion", "de")
+    assert german_only(de) == []
+
+
 def test_completion_counts_a_record_anonymised_because_others_refer_to_it(
     tk: dsr.Toolkit,
 ) -> None:

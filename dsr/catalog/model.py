@@ -101,6 +101,10 @@ class Contact:
     address: Text | None = None
     website: str | None = None
 
+    def reach_text(self, lang: str) -> str:
+        """Name and e-mail address, as a letter says whom to ask."""
+        return ", ".join(x for x in (self.name.get(lang), self.email) if x)
+
 
 @dataclass(frozen=True)
 class IdentityType:
@@ -453,6 +457,11 @@ class Catalog:
 
     def personal_tables(self) -> list[Table]:
         return [t for t in self.tables.values() if t.personal]
+
+    @property
+    def shared_identity_types(self) -> set[str]:
+        """Identity types a value of which many people may share (an IP address)."""
+        return {name for name, kind in self.identity_types.items() if not kind.one_person}
 
     def rules_for(self, table: str) -> list[RetentionRule]:
         return [self.retention[r] for r in self.tables[table].retention]

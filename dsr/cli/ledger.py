@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import sys
 from datetime import date, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -56,6 +58,11 @@ def _request_text(req: dict[str, Any]) -> str:
         lines.append(f"  {entry['at']}  {entry['action']}  {entry['summary']}")
     if req["status"] == "closed":
         lines.append(f"  closed        {req['closed_at']}: {req['outcome'] or '-'}")
+    if req.get("earlier_requests"):
+        earlier = ", ".join(
+            f"DSR-{e['id']} ({e['type']}, {e['received']})" for e in req["earlier_requests"]
+        )
+        lines.append(f"  REVIEW        the same right asked for in the 12 months before: {earlier}")
     return "\n".join(lines)
 
 
@@ -226,14 +233,71 @@ def _emit_request(app: AppContext, req: Request, as_json: bool) -> None:
     emit(req.to_json(_today(app)), as_json, _request_text)
 
 
-@request_group.command("show")
+@request_group.command("show", short_help="One request with its identities and outcome log.")
 @click.argument("request_id", type=int, metavar="ID")
 @json_option
 @pass_app
 def request_show(app: AppContext, request_id: int, as_json: bool) -> None:
-    """Show one request with its identities (decrypted) and outcome log."""
-    req = app.toolkit().ledger.request(request_id, with_identities=True)
-    _emit_request(app, req, as_json)
+    """Show one request with its identities (decrypted) and outcome log, and the same
+    person's requests of the 12 months before it (for review, Art. 12(5))."""
+    ledger = app.toolkit().ledger
+    req = ledger.request(request_id, with_identities=True)
+    data = req.to_json(_today(app))
+    data["earlier_requests"] = [
+        {"id": r.id, "type": r.type, "received": r.received.isoformat(), "outcome": r.outcome}
+        for r in ledger.earlier_requests(request_id)
+    ]
+    emit(data, as_json, _request_text)
+
+
+@request_group.command("record", short_help="The DPO's internal record of how it was answered.")
+@click.argument("request_id", type=int, metavar="ID")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "html", "pdf"]),
+    default="json",
+    show_default=True,
+    help="json or html (stdout or -o), pdf (needs -o).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    help="File to write, mode 0600 (it names the person's identities).",
+)
+@pass_app
+def request_record(app: AppContext, request_id: int, fmt: str, output: str | None) -> None:
+    """The internal record of request ID, for the DPO and not for the person: the identities
+    and their verification, the same person's earlier requests, every catalogued table with
+    what the answer found, what was withheld, redacted, kept or not searched and why, the
+    SHA-256 of every file and letter delivered, approvals and the audit entries."""
+    import json as json_module
+
+    from dsr.rights.record import dpo_record, render_record_html
+
+    if fmt == "pdf" and not output:
+        raise click.UsageError("--format pdf needs -o FILE", ctx=click.get_current_context())
+    record = dpo_record(app.toolkit(), request_id)
+    if fmt == "json":
+        text = json_module.dumps(record.to_json(), indent=2, ensure_ascii=False)
+        document = (text + "\n").encode()
+    else:
+        html = render_record_html(record)
+        if fmt == "pdf":
+            from dsr.render.pdf import html_to_pdf
+
+            document = html_to_pdf(html)
+        else:
+            document = html.encode("utf-8")
+    if output:
+        from dsr.portability.storage import write_private
+
+        write_private(Path(output), document)
+        click.echo(f"dsr: wrote the record of request {request_id} to {output}", err=True)
+    else:
+        sys.stdout.buffer.write(document)
+        sys.stdout.buffer.flush()
 
 
 @request_group.command("extend", short_help="Extend the period by one or two months, with reasons.")

@@ -56,11 +56,13 @@ def letter_command(
 ) -> None:
     """Write a letter to the person of request ID and record on the request that it was made.
 
-    KIND is acknowledgement (received, due by), extension (the reasons and the new due date,
-    after 'dsr request extend'), refusal (the grounds, the supervisory authority, the
-    judicial remedy; needed before 'dsr request close ID --refused'), negative (nothing found,
-    and how long the record of the request is kept) or completion (what the request's
-    erasure, rectification or restriction did and kept, and whom it told).
+    KIND is acknowledgement (received, due by), extension (the reasons and the new due
+    date, after 'dsr request extend'), identification (which records the identities given
+    cannot search, and the identifier that would, Art. 11(2)), refusal (the grounds, the
+    supervisory authority, the judicial remedy; needed before 'dsr request close ID
+    --refused'), negative (nothing found, and how long the record of the request is kept) or
+    completion (what the request's erasure, rectification, restriction or objection did and
+    kept, and whom it told).
     """
     if fmt == "pdf" and not output:
         raise click.UsageError("--format pdf needs -o FILE", ctx=click.get_current_context())

@@ -184,7 +184,9 @@ class _Demo:
         refused = self.open_request("portability", contact)
         letter("refusal", refused, "refusal", grounds=["portability_not_applicable"])
         ledger.close(refused, refused=True)
-        letter("negative", self.requests["access:nobody"], "negative")
+        nobody = self.requests["access:nobody"]
+        letter("identification", nobody, "identification")  # the web log needs an IP address
+        letter("negative", nobody, "negative")
         self.say("letters to the data subjects: acknowledgement, extension, refusal, ...")
 
 

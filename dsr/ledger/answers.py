@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, or_, select, update
 
 from dsr.clock import Clock, utc_naive
 from dsr.crypto.keys import KeyProvider
@@ -24,6 +24,9 @@ from dsr.ledger.audit import append, default_actor
 from dsr.ledger.tables import answers
 
 KINDS = ("report", "package", "erasure")
+#: A claim on an answer (:func:`claim_answer`) older than this is taken to be from an approval
+#: that died half-way, and may be taken over.
+CLAIM_TIMEOUT = timedelta(minutes=15)
 #: Which answers a request of each type may get from the console (rectification, restriction
 #: and objection are answered with the command line's services and their letters).
 KINDS_BY_TYPE = {
@@ -159,6 +162,7 @@ def withdraw_prepared(
     """Withdraw every answer of the request still waiting for approval (``reason`` in the
     audit entry, e.g. ``identities changed``): what a DPO approves is always what was prepared
     on the request as it stands. The ids withdrawn."""
+    now = utc_naive(clock.now())
     waiting = [
         r.id
         for r in conn.execute(
@@ -166,6 +170,7 @@ def withdraw_prepared(
                 answers.c.request_id == request_id,
                 answers.c.approved_at.is_(None),
                 answers.c.withdrawn_at.is_(None),
+                _unclaimed(now),
             )
         )
     ]
@@ -173,8 +178,8 @@ def withdraw_prepared(
         return []
     conn.execute(
         update(answers)
-        .where(answers.c.id.in_(waiting), answers.c.approved_at.is_(None))
-        .values(withdrawn_at=utc_naive(clock.now()))
+        .where(answers.c.id.in_(waiting), answers.c.approved_at.is_(None), _unclaimed(now))
+        .values(withdrawn_at=now)
     )
     append(
         conn,
@@ -187,20 +192,57 @@ def withdraw_prepared(
     return waiting
 
 
+def _unclaimed(now: datetime) -> Any:
+    """No approval is under way (or the one that was died: its claim timed out)."""
+    return or_(answers.c.claimed_at.is_(None), answers.c.claimed_at < now - CLAIM_TIMEOUT)
+
+
+def claim_answer(conn: Connection, answer_id: int, *, clock: Clock) -> Answer:
+    """Claim a prepared answer for the acting approver, atomically on every engine: of two
+    approvals at once (a double click, two DPOs) exactly one gets it, and a waiting answer
+    being approved is not withdrawn under it. Commit the claim before the work it guards (the
+    erasure, the link mail); :func:`release_claim` if that fails."""
+    now = utc_naive(clock.now())
+    claimed = conn.execute(
+        update(answers)
+        .where(
+            answers.c.id == answer_id,
+            answers.c.approved_at.is_(None),
+            answers.c.withdrawn_at.is_(None),
+            _unclaimed(now),
+        )
+        .values(claimed_by=default_actor(), claimed_at=now)
+    )
+    answer = get_answer(conn, answer_id)
+    if claimed.rowcount != 1:
+        if answer.state != "prepared":
+            raise RequestError(f"answer {answer_id} was already {answer.state}", where="answer")
+        raise RequestError(
+            f"answer {answer_id} is being approved right now; reload the page in a moment",
+            where="answer",
+        )
+    return answer
+
+
+def release_claim(conn: Connection, answer_id: int) -> None:
+    """Give up the acting approver's claim (the work it guarded failed; nothing happened)."""
+    conn.execute(
+        update(answers)
+        .where(answers.c.id == answer_id, answers.c.claimed_by == default_actor())
+        .values(claimed_by=None, claimed_at=None)
+    )
+
+
 def approve_answer(
     conn: Connection, keys: KeyProvider, answer_id: int, *, clock: Clock
 ) -> tuple[Answer, str | None]:
     """Approve a prepared answer (the caller checked the approver is a DPO): the answer and,
     for a report or package, its download token to send. Approving twice is refused, and so
-    is approving an answer one prepared oneself (four eyes)."""
-    row = conn.execute(select(answers).where(answers.c.id == answer_id).with_for_update()).first()
+    is approving an answer one prepared oneself (four eyes) or one another approver holds
+    (:func:`claim_answer`)."""
+    row = conn.execute(select(answers).where(answers.c.id == answer_id)).first()
     if row is None:
         raise RequestError(f"no answer {answer_id}", where="answer")
-    if row.withdrawn_at is not None or row.approved_at is not None:
-        raise RequestError(
-            f"answer {answer_id} was already {'withdrawn' if row.withdrawn_at else 'approved'}",
-            where="answer",
-        )
     approver = default_actor()
     if approver == row.prepared_by:
         raise RequestError(
@@ -208,11 +250,25 @@ def approve_answer(
             "(four eyes)",
             where="answer",
         )
-    conn.execute(
+    now = utc_naive(clock.now())
+    done = conn.execute(
         update(answers)
-        .where(answers.c.id == answer_id)
-        .values(approved_by=approver, approved_at=utc_naive(clock.now()))
+        .where(
+            answers.c.id == answer_id,
+            answers.c.approved_at.is_(None),
+            answers.c.withdrawn_at.is_(None),
+            or_(answers.c.claimed_by == approver, _unclaimed(now)),
+        )
+        .values(approved_by=approver, approved_at=now, claimed_by=None, claimed_at=None)
     )
+    if done.rowcount != 1:
+        state = get_answer(conn, answer_id).state
+        raise RequestError(
+            f"answer {answer_id} was already {state}"
+            if state != "prepared"
+            else f"answer {answer_id} is being approved by someone else",
+            where="answer",
+        )
     append(
         conn,
         keys,

@@ -56,6 +56,15 @@ def calendar_for(catalog: object | None) -> HolidayCalendar:
     )
 
 
+def calendar_name(catalog: object | None) -> str:
+    """How the register names the calendar :func:`calendar_for` gives: ``DE-SN``, ``AT``."""
+    if catalog is None:
+        return "DE-SN"
+    country = getattr(catalog, "holidays_country", "DE")
+    subdivision = getattr(catalog, "holidays_subdivision", None)
+    return f"{country}-{subdivision}" if subdivision else str(country)
+
+
 def add_months(start: date, months: int) -> date:
     """The same day number ``months`` later, else that month's last day (1182/71 Art. 3(2)(c))."""
     index = start.month - 1 + months

@@ -41,7 +41,7 @@ from dsr.log import get, log_step
 
 VERSION_TABLE = "dsr_schema_version"
 #: Every revision in order; the last is the version this code writes and expects.
-REVISIONS = ("0001", "0002", "0003")
+REVISIONS = ("0001", "0002", "0003", "0004")
 LEDGER_VERSION = REVISIONS[-1]
 _log = get("migrate")
 

@@ -15,7 +15,7 @@ audit entry in the same transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -31,6 +31,7 @@ from dsr.ledger.audit import append as audit_append
 from dsr.ledger.deadlines import (
     MAX_EXTENSION_MONTHS,
     calendar_for,
+    calendar_name,
     due_date,
     extended_due_date,
 )
@@ -80,6 +81,9 @@ class Request:
     identities: tuple[str, ...] | None = field(default=None, repr=False)
     #: the person's language where known (a portal request), for letters and mails
     lang: str | None = None
+    #: the holiday calendar that computed the due date (``DE-SN``); None if registered
+    #: before the register recorded it
+    calendar: str | None = None
 
     def is_overdue(self, today: date) -> bool:
         """Not closed and its (possibly extended) due date has passed."""
@@ -103,6 +107,7 @@ class Request:
             "created_at": _iso_utc(self.created_at),
             "closed_at": _iso_utc(self.closed_at) if self.closed_at else None,
             "lang": self.lang,
+            "calendar": self.calendar,
         }
         if today is not None:
             data["overdue"] = self.is_overdue(today)
@@ -163,6 +168,7 @@ def _from_row(row: Any, identities: Sequence[str] | None = None) -> Request:
         closed_at=row.closed_at,
         identities=tuple(identities) if identities is not None else None,
         lang=row.lang,
+        calendar=row.calendar,
     )
 
 
@@ -236,6 +242,7 @@ def open_request(
             status="open",
             created_at=now,
             lang=lang,
+            calendar=calendar_name(catalog),
         )
     ).inserted_primary_key
     assert inserted is not None
@@ -322,6 +329,97 @@ def list_requests(
     if due_within is not None:
         query = query.where(current_due <= today + due_within)
     return [_from_row(row) for row in conn.execute(query)]
+
+
+def requests_of(
+    conn: Connection,
+    keys: KeyProvider,
+    identities: Sequence[Identity],
+    *,
+    shared: Container[str] = ("ip",),
+) -> list[Request]:
+    """The register's requests of the person ``identities`` name (their own requests, which
+    are personal data about them too), oldest first, identities decrypted.
+
+    A request is theirs when it names one of ``identities`` that names one person (never by a
+    ``shared`` type: an office's IP address is many people's) and, where the request was made
+    on the portal, that identity was verified for it: a request someone else made in their name
+    and never proved is not theirs. A request staff registered counts as given. Every entry is
+    decrypted to compare: the register holds hundreds or thousands of requests, not millions."""
+    from dsr.ledger.tables import verifications
+
+    wanted = {i.spec for i in identities if i.type not in shared}
+    if not wanted:
+        return []
+    matched = []
+    for row in conn.execute(select(requests_table).order_by(requests_table.c.id)):
+        given = unseal_identities(keys, row.identities_enc, identities_aad(int(row.id)))
+        common = wanted & set(given)
+        if common:
+            matched.append((row, given, common))
+    if not matched:
+        return []
+    checks: dict[int, set[str]] = {}
+    portal_made: set[int] = set()
+    for v in conn.execute(
+        select(
+            verifications.c.request_id, verifications.c.identity, verifications.c.verified_at
+        ).where(verifications.c.request_id.in_([int(row.id) for row, _, _ in matched]))
+    ):
+        portal_made.add(v.request_id)
+        if v.verified_at is not None:
+            checks.setdefault(v.request_id, set()).add(v.identity)
+    out = []
+    for row, given, common in matched:
+        if int(row.id) in portal_made:
+            proven = checks.get(int(row.id), set())
+            if not any(pseudonym(keys, [parse_identity(c)]) in proven for c in common):
+                continue
+        out.append(_from_row(row, given))
+    return out
+
+
+#: A request by the same person within this long before another is flagged for review
+#: (Art. 12(5): manifestly unfounded or excessive, "in particular because of their repetitive
+#: character"); never refused or charged automatically.
+REPEAT_WINDOW = timedelta(days=365)
+
+
+def earlier_requests(
+    conn: Connection,
+    keys: KeyProvider,
+    request: Request,
+    *,
+    same_type: bool = True,
+    shared: Container[str] = ("ip",),
+) -> list[Request]:
+    """The same person's requests received in the 12 months before ``request`` (see
+    :func:`requests_of`), of the same type unless ``same_type`` is false: a repeated request
+    for the same right is what Art. 12(5) speaks of. Requests closed unverified are nobody's."""
+    if request.identities is None:
+        request = get_request(conn, keys, request.id, with_identities=True)
+    if not request.identities:
+        return []
+    from dsr.ledger.tables import verifications
+
+    start = request.received - REPEAT_WINDOW
+    mine = [parse_identity(spec) for spec in request.identities]
+    rows = conn.execute(
+        select(verifications.c.identity, verifications.c.verified_at).where(
+            verifications.c.request_id == request.id
+        )
+    ).all()
+    if rows:  # a portal request: only what was proved for it says whose it is
+        proven = {r.identity for r in rows if r.verified_at is not None}
+        mine = [i for i in mine if pseudonym(keys, [i]) in proven]
+    return [
+        r
+        for r in requests_of(conn, keys, mine, shared=shared)
+        if start <= r.received
+        and (r.received, r.id) < (request.received, request.id)
+        and r.outcome != "unverified"
+        and (r.type == request.type or not same_type)
+    ]
 
 
 def extend_request(
@@ -430,6 +528,14 @@ def close_request(
         .where(requests_table.c.id == request_id)
         .values(status="closed", outcome=outcome, closed_at=now)
     )
+    from dsr.ledger.tables import verifications
+
+    # codes still waiting can no longer verify anything
+    conn.execute(
+        verifications.delete().where(
+            verifications.c.request_id == request_id, verifications.c.verified_at.is_(None)
+        )
+    )
     today = today_in(clock, catalog)
     current_due = row.extended_due or row.due
     audit_append(
@@ -448,33 +554,56 @@ def expire_unverified(
     conn: Connection,
     keys: KeyProvider,
     *,
-    received_before: date,
+    registered_before: datetime,
     clock: Clock,
-    catalog: object | None = None,
 ) -> list[int]:
-    """Close the open requests received before ``received_before`` of which no identity was
-    ever verified (outcome ``unverified``): nobody proved to be the person (Art. 12(2), (6)),
-    so nothing was searched and nothing is answered. What they held of someone who may never
-    have asked (the identities given, the message, pending codes) is dropped; the register
-    keeps type, dates and the keyed pseudonym, the audit trail a ``request.expire`` entry. The
-    ids closed."""
+    """Close the open portal requests registered before ``registered_before`` of which no
+    identity was ever verified (outcome ``unverified``): nobody proved to be the person (Art.
+    12(2), (6)), so nothing was searched and nothing is answered. Only requests a code was
+    sent for count (the portal's); a request registered by staff, or marked verified in the
+    register in any way, is never touched. What they held of someone who may never have asked
+    (the identities given, the message, pending codes) is dropped; the register keeps type,
+    dates and the keyed pseudonym, the audit trail a ``request.expire`` entry. The ids closed."""
     from dsr.ledger.tables import verifications
 
+    portal_made = (
+        select(verifications.c.id)
+        .where(
+            verifications.c.request_id == requests_table.c.id,
+            verifications.c.channel == "email",
+        )
+        .exists()
+    )
+    verified_any = (
+        select(verifications.c.id)
+        .where(
+            verifications.c.request_id == requests_table.c.id,
+            verifications.c.verified_at.is_not(None),
+        )
+        .exists()
+    )
     rows = conn.execute(
         select(requests_table.c.id, requests_table.c.type, requests_table.c.subject)
         .where(
             requests_table.c.status != "closed",
             requests_table.c.verified_at.is_(None),
-            requests_table.c.received < received_before,
+            requests_table.c.verified_by.is_(None),
+            requests_table.c.created_at < utc_naive(registered_before),
+            portal_made,
+            ~verified_any,
         )
         .order_by(requests_table.c.id)
-        .with_for_update()
     ).all()
     now = _utc_naive(clock)
+    closed = []
     for row in rows:
-        conn.execute(
+        done = conn.execute(
             update(requests_table)
-            .where(requests_table.c.id == row.id)
+            .where(
+                requests_table.c.id == row.id,
+                requests_table.c.status != "closed",
+                requests_table.c.verified_at.is_(None),
+            )
             .values(
                 status="closed",
                 outcome="unverified",
@@ -483,6 +612,8 @@ def expire_unverified(
                 message_enc=None,
             )
         )
+        if done.rowcount != 1:  # verified or closed meanwhile
+            continue
         conn.execute(verifications.delete().where(verifications.c.request_id == row.id))
         audit_append(
             conn,
@@ -493,7 +624,8 @@ def expire_unverified(
             request_id=row.id,
             at=clock.now(),
         )
-    return [row.id for row in rows]
+        closed.append(row.id)
+    return closed
 
 
 def reference(request_id: int) -> str:

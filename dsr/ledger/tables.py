@@ -50,6 +50,8 @@ requests = Table(
     Column("message_enc", LargeBinary),
     #: the language the person wrote in (the portal's), for what is sent to them
     Column("lang", String(5)),
+    #: the holiday calendar that computed the due date (``DE-SN``); None before revision 0004
+    Column("calendar", String(60)),
 )
 
 Index("ix_dsr_requests_status_due", requests.c.status, requests.c.due)
@@ -252,5 +254,8 @@ answers = Table(
     Column("approved_by", String(100)),
     Column("approved_at", DateTime),
     Column("withdrawn_at", DateTime),
+    #: who is approving it right now (the erasure running, the link being mailed)
+    Column("claimed_by", String(100)),
+    Column("claimed_at", DateTime),
 )
 Index("ix_dsr_answers_request", answers.c.request_id)

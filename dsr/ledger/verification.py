@@ -51,8 +51,8 @@ class TooManyCodes(RequestError):
 class Check:
     """The outcome of a code entered: ``verified``, ``wrong`` (attempts left), ``expired``,
     ``locked`` (too many wrong tries), ``used`` (this challenge was verified before: whatever
-    was entered now is not checked, nothing happens again) or ``unknown`` (no such
-    challenge)."""
+    was entered now is not checked, nothing happens again), ``closed`` (the request was
+    closed meanwhile) or ``unknown`` (no such challenge)."""
 
     outcome: str
     request_id: int | None = None
@@ -123,6 +123,11 @@ def check_code(
     now = utc_naive(clock.now())
     if row.verified_at is not None:
         return Check("used", row.request_id)
+    status = conn.execute(
+        select(requests.c.status).where(requests.c.id == row.request_id)
+    ).scalar_one_or_none()
+    if status in (None, "closed"):
+        return Check("closed", row.request_id)
     if row.attempts >= MAX_ATTEMPTS:
         return Check("locked", row.request_id)
     if row.expires_at is not None and row.expires_at <= now:
@@ -196,6 +201,18 @@ def _mark_request(
     now: datetime,
     clock: Clock,
 ) -> None:
+    """Record on the request that ``who`` (an identity's pseudonym) was verified; answers
+    prepared before on fewer identities are withdrawn (not when it was verified already)."""
+    records = conn.execute(  # this verification's own record included
+        select(func.count())
+        .select_from(verifications)
+        .where(
+            verifications.c.request_id == request_id,
+            verifications.c.identity == who,
+            verifications.c.verified_at.is_not(None),
+        )
+    ).scalar_one()
+    first = records == 1
     conn.execute(
         update(requests)
         .where(requests.c.id == request_id, requests.c.verified_at.is_(None))
@@ -210,7 +227,8 @@ def _mark_request(
         request_id=request_id,
         at=clock.now(),
     )
-    withdraw_prepared(conn, keys, request_id, clock=clock, reason="identities verified since")
+    if first:
+        withdraw_prepared(conn, keys, request_id, clock=clock, reason="identities verified since")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import os
 import re
@@ -200,6 +201,7 @@ def deliver(
                 raise _NothingToStore
             sealer.close()
             size = sealer.ciphertext_size
+            digest, plain_size = sealer.sha256, sealer.tell()
     except _NothingToStore:
         result = holder["result"]
         record_export(conn, keys, result, clock=clock, action="export.deliver")
@@ -224,7 +226,12 @@ def deliver(
             result,
             clock=clock,
             action="export.deliver",
-            extra={"package": package_id, "expires_at": _iso(expires_at)},
+            extra={
+                "package": package_id,
+                "expires_at": _iso(expires_at),
+                "sha256": digest,
+                "size": plain_size,
+            },
         ),
         export=result,
     )
@@ -318,6 +325,7 @@ def deliver_document(
                 "media_type": media_type,
                 "size": len(document),
                 "expires_at": _iso(expires_at),
+                "sha256": hashlib.sha256(document).hexdigest(),
             },
             subject=subject,
             request_id=request_id,

@@ -514,6 +514,13 @@ def record_export(
         "rows": result.rows,
         "restricted": sum(result.restricted.values()),
         "nothing_portable": result.nothing_portable,
+        # for the DPO's record: per table, and what was left out and why (names, no values)
+        "by_table": result.counts,
+        "restricted_by_table": result.restricted,
+        "not_portable": [
+            {"table": n.table, "reason": n.reason, "fields": list(n.fields)}
+            for n in result.not_portable
+        ],
         **(extra or {}),
     }
     if result.request_id is not None:

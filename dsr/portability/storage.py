@@ -16,6 +16,7 @@ id) stops a file from being passed off as another package. Memory stays at one s
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
@@ -185,6 +186,7 @@ class SealingWriter:
         self._buf = bytearray()
         self._counter = 0
         self._written = 0
+        self._digest = hashlib.sha256()
         self.closed = False
         self.ciphertext_size = len(self._header)
         sink.write(self._header)
@@ -221,6 +223,7 @@ class SealingWriter:
         if self._counter >= MAX_SEGMENTS:
             raise DeliveryError("package too large to seal", where="export storage")
         nonce = self._prefix + struct.pack(">I", self._counter)
+        self._digest.update(chunk)
         out = self._aead.encrypt(nonce, bytes(chunk), _aad(self._header, self._context, last))
         self._sink.write(out)
         self.ciphertext_size += len(out)
@@ -231,6 +234,14 @@ class SealingWriter:
             self._seal(self._buf, last=True)
             self._buf = bytearray()
             self.closed = True
+
+    @property
+    def sha256(self) -> str:
+        """The SHA-256 of what was sealed (the file the person gets), once closed: the DPO's
+        record of what was delivered."""
+        if not self.closed:
+            raise ValueError("the hash is known once the writer is closed")
+        return self._digest.hexdigest()
 
     def __enter__(self) -> SealingWriter:
         return self

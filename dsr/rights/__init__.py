@@ -11,7 +11,14 @@ REQUEST_TYPES = ("access", "portability", "rectification", "erasure", "restricti
 #: when answered.
 STATUSES = ("open", "in_progress", "closed")
 #: The letters to the person of a request (:mod:`dsr.letters`).
-LETTER_KINDS = ("acknowledgement", "extension", "refusal", "negative", "completion")
+LETTER_KINDS = (
+    "acknowledgement",
+    "extension",
+    "identification",
+    "refusal",
+    "negative",
+    "completion",
+)
 #: Preset grounds of a refusal letter, each with its article (texts in reports/i18n).
 REFUSAL_GROUNDS = (
     "manifestly_unfounded",

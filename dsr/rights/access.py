@@ -40,6 +40,7 @@ from dsr.i18n import (
 )
 from dsr.subject.graph import Ambiguity, SubjectGraph, TableRecords
 from dsr.subject.identity import Identity
+from dsr.subject.reach import NotSearched, not_searched
 from dsr.subject.rowkey import chunks, key_in, key_text, sort_keys
 
 #: Below this many rows a table is shown record by record (field | value), above as a grid.
@@ -344,6 +345,52 @@ class Art15Info:
         }
 
 
+@dataclass(frozen=True)
+class CoverLetter:
+    """The letter on top of a report that answers a registered request."""
+
+    addressees: tuple[str, ...]
+    reference: str
+    received_text: str
+    type_text: str
+    date_text: str
+    signatory: str
+    contact: str
+
+
+@dataclass(frozen=True)
+class RegisterEntry:
+    """One of the person's own requests in the register (itself personal data about them),
+    with what was delivered for it."""
+
+    request_id: int
+    reference: str
+    type: str
+    received: date
+    received_text: str
+    status: str
+    outcome: str | None
+    closed_text: str | None
+    deliveries: tuple[dict[str, Any], ...]
+    letters: tuple[str, ...] = ()
+    #: the letters in the report's words
+    letter_titles: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id,
+            "reference": self.reference,
+            "type": self.type,
+            "received": self.received.isoformat(),
+            "status": self.status,
+            "outcome": self.outcome,
+            "letters": list(self.letters),
+            "deliveries": [
+                {k: v for k, v in d.items() if not k.endswith("_text")} for d in self.deliveries
+            ],
+        }
+
+
 @dataclass
 class AccessReport:
     """The prepared view model of one access report (Art. 15)."""
@@ -361,6 +408,12 @@ class AccessReport:
     #: parties the catalog says a person is on at most once, matched more than once: the
     #: identities may name several people there; the DPO checks before sending (Art. 15(4))
     ambiguous: list[Ambiguity] = field(default_factory=list)
+    #: the letter on top, when the report answers a registered request
+    cover: CoverLetter | None = None
+    #: the person's other requests in the register, with their deliveries
+    requests: list[RegisterEntry] = field(default_factory=list)
+    #: what the identities given could not search, and what would
+    not_searched: list[NotSearched] = field(default_factory=list)
 
     @property
     def found(self) -> bool:
@@ -408,6 +461,8 @@ class AccessReport:
             "records": [s.to_json() for s in self.sections],
             "ambiguous": [a.to_json() for a in self.ambiguous],
             "art15": self.art15.to_json(),
+            "requests": [r.to_json() for r in self.requests],
+            "not_searched": [n.to_json() for n in self.not_searched],
         }
 
 
@@ -922,6 +977,11 @@ def access_report(
         add_kept_rows(conn, keys, graph, record)
     today = clock.now().astimezone(ZoneInfo(catalog.timezone)).date()
     b = _Builder(catalog, lang, _link_names(conn, catalog, graph, record.tables), today)
+    cover, register = (
+        _register_part(conn, catalog, keys, record.identities, request_id, lang, today)
+        if keys is not None
+        else (None, [])
+    )
     marked = _restricted_rows(conn, graph, record.tables)
     sections = [
         b.section(
@@ -967,7 +1027,99 @@ def access_report(
         sections=sections,
         art15=b.art15(scope),
         ambiguous=list(record.ambiguous),
+        cover=cover,
+        requests=register,
+        not_searched=not_searched(catalog, {i.type for i in record.identities}, lang),
     )
+
+
+def _register_part(
+    conn: Connection,
+    catalog: Catalog,
+    keys: KeyProvider,
+    identities: Sequence[Identity],
+    request_id: int | None,
+    lang: str,
+    today: date,
+) -> tuple[CoverLetter | None, list[RegisterEntry]]:
+    """The cover letter of a report answering ``request_id``, and the person's other requests
+    in the register with their deliveries (empty without a ledger)."""
+    from dsr.errors import RequestError
+    from dsr.ledger.requests import get_request, reference, requests_of
+    from dsr.ledger.tables import exports
+    from dsr.letters import letters_of
+
+    if not ledger_present(conn):
+        return None, []
+    t = texts(lang)["letter"]
+    cover = None
+    if request_id is not None:
+        try:
+            req = get_request(conn, keys, request_id, with_identities=True)
+        except RequestError:
+            req = None
+        if req is not None and req.type == "access":  # the report answers only Art. 15
+            from dsr.letters import addressees
+
+            cover = CoverLetter(
+                addressees=tuple(addressees(req, catalog)),
+                reference=reference(req.id),
+                received_text=date_text(req.received, lang),
+                type_text=t["request_types"][req.type],
+                date_text=date_text(today, lang),
+                signatory=str(catalog.dpo.name.get(lang)),
+                contact=catalog.dpo.reach_text(lang),
+            )
+    shared = catalog.shared_identity_types
+    mine = [r for r in requests_of(conn, keys, identities, shared=shared) if r.id != request_id]
+    delivered: dict[int, list[Any]] = {}
+    if mine:
+        rows = conn.execute(
+            select(exports)
+            .where(exports.c.request_id.in_([r.id for r in mine]))
+            .order_by(exports.c.created_at)
+        ).all()
+        for row in rows:
+            delivered.setdefault(row.request_id, []).append(row)
+    zone = ZoneInfo(catalog.timezone)
+    kinds = texts(lang)["portal"]["letter_kinds"]
+
+    def when(value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        local = value.replace(tzinfo=timezone.utc).astimezone(zone).replace(tzinfo=None)
+        return datetime_text(local, lang) + str(texts(lang)["time_zone_suffix"])
+
+    register = [
+        RegisterEntry(
+            request_id=r.id,
+            reference=reference(r.id),
+            type=r.type,
+            received=r.received,
+            received_text=date_text(r.received, lang),
+            status=r.status,
+            outcome=r.outcome,
+            closed_text=when(r.closed_at),
+            letters=tuple(dict.fromkeys(x["kind"] for x in letters_of(r))),
+            letter_titles=tuple(
+                dict.fromkeys(str(kinds.get(x["kind"], x["kind"])) for x in letters_of(r))
+            ),
+            deliveries=tuple(
+                {
+                    "what": "package" if d.media_type in (None, "application/zip") else "report",
+                    "created_at": d.created_at.replace(tzinfo=timezone.utc).isoformat(),
+                    "downloaded_at": d.downloaded_at.replace(tzinfo=timezone.utc).isoformat()
+                    if d.downloaded_at
+                    else None,
+                    "created_text": when(d.created_at),
+                    "downloaded_text": when(d.downloaded_at),
+                }
+                for d in delivered.get(r.id, [])
+            ),
+        )
+        for r in mine
+    ]
+    return cover, register
 
 
 def _restricted_rows(
@@ -1018,7 +1170,14 @@ def record_access(
     from dsr.ledger.migrate import require_ledger
 
     require_ledger(conn)
-    counts = {"tables": len(report.sections), "rows": report.row_count}
+    counts = {
+        "tables": len(report.sections),
+        "rows": report.row_count,
+        # for the DPO's record: per table, and who may be named more than once (Art. 15(4))
+        "by_table": {s.name: s.row_count for s in report.sections},
+        "ambiguous": [a.to_json() for a in report.ambiguous],
+        "not_searched": [n.to_json() for n in report.not_searched],
+    }
     if report.request_id is not None:
         from dsr.ledger.requests import record_outcome
 
@@ -1039,7 +1198,8 @@ def record_access(
         "recorded",
         f"access report ({output_format}): {report.row_count:,} "
         f"row(s) in {len(report.sections)} table(s)",
-        **counts,
+        tables=counts["tables"],
+        rows=counts["rows"],
         format=output_format,
         request=report.request_id,
     )

@@ -45,6 +45,9 @@ class Limits:
     submissions_per_hour: int = 10
     codes_per_hour: int = 30
     logins_per_15_minutes: int = 10
+    #: sign-ins to one account from one address, and to one account from anywhere
+    account_logins_per_15_minutes: int = 5
+    account_logins_everywhere_per_15_minutes: int = 50
     downloads_per_hour: int = 30
 
 
@@ -63,6 +66,8 @@ class Web:
         self.submit_limit = RateLimiter(self.limits.submissions_per_hour, 3600)
         self.code_limit = RateLimiter(self.limits.codes_per_hour, 3600)
         self.login_limit = RateLimiter(self.limits.logins_per_15_minutes, 900)
+        self.account_ip_limit = RateLimiter(self.limits.account_logins_per_15_minutes, 900)
+        self.account_limit = RateLimiter(self.limits.account_logins_everywhere_per_15_minutes, 900)
         self.download_limit = RateLimiter(self.limits.downloads_per_hour, 3600)
 
     @cached_property
@@ -186,6 +191,7 @@ def _lifespan(web: Web, threads: int) -> Callable[[Starlette], Any]:
         import anyio.to_thread
 
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        await _expire(web)  # before the first request is served
         task = asyncio.create_task(_housekeeping(web))
         try:
             yield
@@ -197,9 +203,9 @@ def _lifespan(web: Web, threads: int) -> Callable[[Starlette], Any]:
     return lifespan
 
 
-async def _housekeeping(web: Web) -> None:
-    """At start-up and then hourly: close the requests nobody verified within
-    :data:`dsr.portal.UNVERIFIED_LIFETIME` (a failure is logged and tried again next time)."""
+async def _expire(web: Web) -> None:
+    """Close the requests nobody verified within :data:`dsr.portal.UNVERIFIED_LIFETIME` (a
+    failure is logged and tried again next time)."""
     from starlette.concurrency import run_in_threadpool
 
     from dsr import portal
@@ -208,17 +214,23 @@ async def _housekeeping(web: Web) -> None:
         with web.tk.acting_as("portal"):
             return portal.expire_unverified(web.tk)
 
+    try:
+        closed = await run_in_threadpool(expire)
+    except Exception as exc:  # noqa: BLE001 - serving outlives a database hiccup
+        _log.warning(
+            "closing unverified requests failed",
+            extra={"step": "expire", "fields": {"error": type(exc).__name__}},
+        )
+        return
+    if closed:
+        log.log_step(_log, "expire", "unverified requests closed", count=len(closed))
+
+
+async def _housekeeping(web: Web) -> None:
+    """Hourly after start-up: :func:`_expire`."""
     while True:
-        try:
-            closed = await run_in_threadpool(expire)
-            if closed:
-                log.log_step(_log, "expire", "unverified requests closed", count=len(closed))
-        except Exception as exc:  # noqa: BLE001 - the loop outlives a database hiccup
-            _log.warning(
-                "closing unverified requests failed",
-                extra={"step": "expire", "fields": {"error": type(exc).__name__}},
-            )
         await asyncio.sleep(HOUSEKEEPING_INTERVAL)
+        await _expire(web)
 
 
 async def _health(request: Request) -> Response:

@@ -38,6 +38,7 @@ def routes() -> list[Route]:
         Route("/console/logout", logout, methods=["POST"], name="logout"),
         Route("/console", register, methods=["GET"], name="register"),
         Route("/console/requests/{id:int}", request_page, methods=["GET"], name="request"),
+        Route("/console/requests/{id:int}/record", record_file, methods=["GET"], name="record"),
         Route("/console/requests/{id:int}/{action:str}", act, methods=["POST"], name="act"),
         Route("/console/answers/{id:int}/approve", approve, methods=["POST"], name="approve"),
         Route("/console/answers/{id:int}/resend", resend, methods=["POST"], name="resend"),
@@ -147,10 +148,15 @@ async def login(request: Request) -> Response:
         )
     name = str(form.get("name", ""))[:100]
     ip = client_ip(request)
-    # Per address, and per user name from that address: a wrong guess from elsewhere never
-    # locks a member of staff out of their own sign-in.
-    key = f"u:{name.strip().lower()}:{ip}"
-    if not web.login_limit.allow(ip) or not web.login_limit.allow(key):
+    account = name.strip().lower()
+    # Per address; per account from that address (tighter, so it is what stops a guesser);
+    # and per account from everywhere at a much higher bound, so guesses spread over many
+    # addresses stay bounded without letting a few wrong ones lock staff out.
+    if (
+        not web.login_limit.allow(ip)
+        or not web.account_ip_limit.allow(f"{account}\n{ip}")
+        or not web.account_limit.allow(account)
+    ):
         return _page(
             web,
             request,
@@ -295,10 +301,11 @@ async def request_page(request: Request) -> Response:
         tk = web.tk
         view = portal.request_view(tk, request_id, staff=True)
         entries = _audit_of(tk, request_id)
+        earlier = tk.ledger.earlier_requests(request_id)
         preview = None
         if request.query_params.get("preview") and view.verified:
             preview = portal.preview(tk, request_id)
-        return {"view": view, "audit_entries": entries, "preview": preview}
+        return {"view": view, "audit_entries": entries, "preview": preview, "earlier": earlier}
 
     try:
         data = await run_in_threadpool(work)
@@ -318,6 +325,37 @@ async def request_page(request: Request) -> Response:
         close_outcomes=portal.CLOSE_OUTCOMES,
         answer_kinds=KINDS_BY_TYPE.get(data["view"].request.type, ()),
         **data,
+    )
+
+
+async def record_file(request: Request) -> Response:
+    """The DPO's internal record of the request (:mod:`dsr.rights.record`), as a PDF where
+    WeasyPrint is installed, else HTML, always as a download: it names the person."""
+    from dsr import portal
+    from dsr.rights.record import dpo_record, render_record_html
+
+    signed = await _signed_in(request)
+    if isinstance(signed, Response):
+        return signed
+    web, user, _ = signed
+    request_id = int(request.path_params["id"])
+
+    def work() -> tuple[bytes, str]:
+        html = render_record_html(dpo_record(web.tk, request_id))
+        if portal.document_format() == "pdf":
+            from dsr.render.pdf import html_to_pdf
+
+            return html_to_pdf(html), "pdf"
+        return html.encode("utf-8"), "html"
+
+    try:
+        document, fmt = await run_in_threadpool(work)
+    except DSRError as exc:
+        return web.page(request, "error.html", status=404, message=str(exc))
+    return Response(
+        document,
+        media_type="application/pdf" if fmt == "pdf" else "text/html",
+        headers={"content-disposition": f'attachment; filename="record-{ref(request_id)}.{fmt}"'},
     )
 
 
@@ -409,7 +447,12 @@ def _do(web: Web, request_id: int, action: str, form: dict[str, str], grounds: l
         _letter_after(web, request_id, "extension", lang, "the extension was")
         return "extended"
     if action == "letter":
-        send_letter(web, request_id, form.get("kind", ""), lang)
+        kind = form.get("kind", "")
+        if kind == "refusal":
+            from dsr.errors import RequestError
+
+            raise RequestError("a refusal is the DPO's, with its grounds: use Refuse", where="kind")
+        send_letter(web, request_id, kind, lang)
         return "letter-sent"
     if action == "refuse":
         reasons = [form["reason"]] if form.get("reason", "").strip() else []
@@ -510,8 +553,20 @@ async def _answer_action(
     try:
         request_id = await run_in_threadpool(work, web, user, answer_id, lang)
     except DSRError as exc:
-        return _failed(web, request, exc, "/console")
+        back = await run_in_threadpool(_answer_page, web, answer_id)
+        return _failed(web, request, exc, back)
     return RedirectResponse(f"/console/requests/{request_id}?done={done}", status_code=303)
+
+
+def _answer_page(web: Web, answer_id: int) -> str:
+    """The console page of the request an answer belongs to (the register if none)."""
+    from dsr.ledger.answers import get_answer
+
+    try:
+        with web.tk.engine.connect() as conn:
+            return f"/console/requests/{get_answer(conn, answer_id).request_id}"
+    except DSRError:
+        return "/console"
 
 
 async def approve(request: Request) -> Response:
@@ -539,8 +594,7 @@ async def resend(request: Request) -> Response:
 
     def work(web: Web, user: StaffUser, answer_id: int, lang: str) -> int:
         with web.tk.acting_as(user.actor):
-            again = portal.answer_link(web.tk, answer_id)
-        _mail_link(web, again, lang)
+            again = portal.resend(web.tk, answer_id, send_link=lambda a: _mail_link(web, a, lang))
         return again.answer.request_id
 
     return await _answer_action(request, work, "resent")

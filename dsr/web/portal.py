@@ -179,6 +179,7 @@ async def submit(request: Request) -> Response:
         try:
             _mail_code(web, lang, submission.email, submission.code)
         except MailError:  # registered all the same: the code page offers a new code
+            portal.discard_code(web.tk, submission.challenge)
             return submission, False
         return submission, True
 
@@ -288,7 +289,7 @@ async def verify(request: Request) -> Response:
             "wrong": i18n.plural(p["code_wrong"], left, lang),
             "locked": p["code_locked"],
             "expired": p["code_expired"],
-        }.get(outcome, p["no_pending"])
+        }.get(outcome, p["no_pending"])  # unknown, or the request was closed meanwhile
         return _page(
             web,
             request,
@@ -346,7 +347,11 @@ async def new_code(request: Request) -> Response:
     def work() -> str:
         with web.tk.acting_as(PORTAL_ACTOR):
             challenge, code, address = portal.new_code(web.tk, request_id)
-        _mail_code(web, lang, address, code)
+        try:
+            _mail_code(web, lang, address, code)
+        except MailError:
+            portal.discard_code(web.tk, challenge)  # proves nothing, counts against nothing
+            raise
         return challenge
 
     p = i18n.texts(lang)["portal"]
@@ -360,6 +365,12 @@ async def new_code(request: Request) -> Response:
         return _page(
             web, request, "portal/verify.html", lang, pending=True, notice=p["code_unsent"]
         )
+    except DSRError:  # the request was closed (or expired) meanwhile
+        response = _page(
+            web, request, "portal/verify.html", lang, pending=False, notice=p["no_pending"]
+        )
+        response.delete_cookie(VERIFY_COOKIE, path="/")
+        return response
     response = RedirectResponse("/verify", status_code=303)
     value = sign(web.cookie_key, f"{challenge}:{request_id}:{lang}")
     _cookie(web, response, VERIFY_COOKIE, value, 3600)

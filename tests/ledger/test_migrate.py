@@ -68,7 +68,15 @@ def _differences(engine: Engine) -> list[Any]:
 
 #: What revisions after 0001 added (the baseline's rows are compared without them).
 _LATER_TABLES = {"dsr_verifications", "dsr_staff", "dsr_staff_sessions", "dsr_answers"}
-_LATER_COLUMNS = {"verified_at", "media_type", "message_enc", "lang"}
+_LATER_COLUMNS = {
+    "verified_at",
+    "media_type",
+    "message_enc",
+    "lang",
+    "claimed_by",
+    "claimed_at",
+    "calendar",
+}
 
 
 def _rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:

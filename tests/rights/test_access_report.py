@@ -160,7 +160,7 @@ def test_unknown_person_gets_a_no_data_report_with_general_information(demo: Dem
     assert "This report answers that request: it contains a copy" not in html
     german = " ".join(render_html(demo.report(demo.people.nobody.identities, "de")).split())
     assert "Keine personenbezogenen Daten gefunden" in german
-    assert "Wir bewahren lediglich einen Nachweis dieser Anfrage auf." in german
+    assert "Wir bewahren lediglich einen Nachweis dieses Antrags auf." in german
     # the request record itself is personal data too (Art. 5(2), Art. 6(1)(c))
     assert "We keep a record of your request and our answer to prove that we complied" in html
     assert "Art. 5 Abs. 2, Art. 6 Abs. 1 lit. c DSGVO" in german

@@ -44,6 +44,14 @@ def _dpo_answer(app: object, request_id: int) -> str:
     return _answer_ids(dpo.get(f"/console/requests/{request_id}").text)[-1]
 
 
+def _request_form(person: object, type_: str, address: str) -> object:
+    """The portal's request form sent as it is, the page it ends on (redirects followed)."""
+    page = person.get("/?lang=en")  # type: ignore[attr-defined]
+    return person.post(  # type: ignore[attr-defined]
+        "/request", data={"csrf": csrf_of(page.text), "type": type_, "email": address}
+    )
+
+
 def _answer_state(tk: Toolkit, answer_id: str) -> str:
     with tk.engine.connect() as conn:
         row = conn.execute(select(answers).where(answers.c.id == int(answer_id))).one()
@@ -190,11 +198,7 @@ def test_a_mail_server_that_is_down_loses_no_request_and_records_nothing_unsent(
     app, mailer = flaky
     person = client(app)
     mailer.down = True
-    page = person.get("/?lang=en")
-    r = person.post(
-        "/request",
-        data={"csrf": csrf_of(page.text), "type": "portability", "email": DUAL_EMAIL},
-    )
+    r = _request_form(person, "portability", DUAL_EMAIL)
     assert r.status_code == 200 and "could not send the code" in r.text
     assert len(tk.ledger.requests()) == 1  # registered all the same
     mailer.down = False
@@ -363,5 +367,219 @@ def test_the_download_period_runs_from_approval_and_an_expired_preparation_is_re
     tk.clock = FixedClock(tk.clock.now() + timedelta(days=8))
     dpo, csrf = sign_in(app, "anna")
     r = dpo.post(f"/console/answers/{stale}/approve", data={"csrf": csrf})
-    assert r.status_code == 409 and "has expired: prepare it again" in r.text
+    assert r.status_code == 409 and "no longer available (expired): prepare it again" in r.text
     assert _answer_state(tk, stale) == "prepared"
+
+
+def test_expiry_never_touches_requests_staff_registered_or_anyone_verified(
+    app: object, tk: Toolkit, outbox: Outbox
+) -> None:
+    from dsr.clock import FixedClock
+
+    today = tk.ledger.today()
+    by_letter = tk.ledger.open_request(
+        type="erasure", identities=[f"email={CARLA_EMAIL}"], received=today - timedelta(days=40)
+    )  # registered by staff from a letter that came late, nobody recorded a check
+    checked = tk.ledger.open_request(
+        type="access",
+        identities=[f"email={DUAL_EMAIL}"],
+        received=today,
+        verified_by="signed letter",
+    )
+    person = client(app)
+    submit(person, "access", "someone-else@example.org")
+    tk.clock = FixedClock(tk.clock.now() + timedelta(days=31))
+    closed = portal.expire_unverified(tk)
+    assert len(closed) == 1 and closed[0] not in (by_letter.id, checked.id)
+    for kept in (by_letter, checked):
+        req = tk.ledger.request(kept.id, with_identities=True)
+        assert req.status != "closed" and req.identities
+
+
+def test_one_approval_runs_and_a_second_one_at_the_same_time_is_refused(
+    app: object, tk: Toolkit, outbox: Outbox
+) -> None:
+    from dsr.ledger.answers import claim_answer
+
+    person = client(app)
+    submit(person, "erasure", DUAL_EMAIL)
+    request_id = verify(person, outbox.code())
+    answer = _prepare(app, request_id, "erasure")
+    with tk.acting_as("dpo:bert"), tk.engine.begin() as conn:
+        claim_answer(conn, int(answer), clock=tk.clock)  # bert's approval is under way
+    dpo, csrf = sign_in(app, "anna")
+    r = dpo.post(f"/console/answers/{answer}/approve", data={"csrf": csrf})
+    assert r.status_code == 409 and "being approved right now" in r.text
+    assert "erase" not in [e["action"] for e in tk.ledger.request(request_id).outcome_log]
+    # a withdrawal does not pull the answer away under the approval either
+    from dsr.ledger.answers import withdraw_prepared
+
+    with tk.engine.begin() as conn:
+        assert withdraw_prepared(conn, tk.keys, request_id, clock=tk.clock, reason="t") == []
+    assert _answer_state(tk, answer) == "prepared"
+
+
+def test_an_erasure_without_a_verified_address_is_not_run(
+    app: object, tk: Toolkit, outbox: Outbox
+) -> None:
+    request = tk.ledger.open_request(
+        type="erasure", identities=["customer_number=K-1002"], received=tk.ledger.today()
+    )
+    portal.record_check(tk, request.id, "customer_number=K-1002", "invoice copy checked")
+    answer = _prepare(app, request.id, "erasure")
+    dpo, csrf = sign_in(app, "anna")
+    r = dpo.post(f"/console/answers/{answer}/approve", data={"csrf": csrf})
+    assert r.status_code == 409 and "no verified e-mail address" in r.text
+    assert f"/console/requests/{request.id}" in r.text  # back to the request, not the register
+    with tk.engine.connect() as conn:
+        left = conn.execute(
+            text("SELECT count(*) FROM customers WHERE customer_number = 'K-1002'")
+        ).scalar_one()
+    assert left == 1 and _answer_state(tk, answer) == "prepared"
+
+
+def test_an_erasure_is_completed_only_once_the_person_was_told(
+    flaky: tuple[object, FlakyMailer], tk: Toolkit, outbox: Outbox
+) -> None:
+    app, mailer = flaky
+    person = client(app)
+    submit(person, "erasure", DUAL_EMAIL)
+    request_id = verify(person, outbox.code())
+    answer = _prepare(app, request_id, "erasure")
+    dpo, csrf = sign_in(app, "anna")
+    mailer.down = True
+    r = dpo.post(f"/console/answers/{answer}/approve", data={"csrf": csrf})
+    assert r.status_code == 502 and "carried out" in r.text
+    close = {"csrf": csrf, "outcome": "completed"}
+    r = dpo.post(f"/console/requests/{request_id}/close", data=close)
+    assert r.status_code == 409 and "nothing on record answers" in r.text
+    mailer.down = False
+    r = dpo.post(
+        f"/console/requests/{request_id}/letter",
+        data={"csrf": csrf, "kind": "completion", "lang": "en"},
+    )
+    assert r.status_code == 200
+    r = dpo.post(f"/console/requests/{request_id}/close", data=close)
+    assert r.status_code == 200 and tk.ledger.request(request_id).outcome == "completed"
+
+
+def test_a_verified_request_is_not_closed_as_unverified_and_a_closed_one_verifies_nothing(
+    app: object, tk: Toolkit, outbox: Outbox
+) -> None:
+    person = client(app)
+    submit(person, "access", CARLA_EMAIL)
+    request_id = verify(person, outbox.code())
+    dpo, csrf = sign_in(app, "anna")
+    r = dpo.post(
+        f"/console/requests/{request_id}/close", data={"csrf": csrf, "outcome": "unverified"}
+    )
+    assert r.status_code == 409 and "was verified" in r.text
+
+    late = client(app)
+    submit(late, "access", DUAL_EMAIL)
+    code = outbox.code()
+    other = tk.ledger.requests()[-1].id
+    r = dpo.post(f"/console/requests/{other}/close", data={"csrf": csrf, "outcome": "withdrawn"})
+    assert r.status_code == 200
+    mails = len(outbox.messages())
+    page = late.get("/verify")
+    r = late.post("/verify", data={"csrf": csrf_of(page.text), "code": code})
+    assert "There is no request waiting" in r.text
+    r = late.post("/verify/new", data={"csrf": csrf_of(page.text)})
+    assert r.status_code == 200 and "There is no request waiting" in r.text
+    req = tk.ledger.request(other)
+    assert req.verified_at is None and len(outbox.messages()) == mails
+
+
+def test_sign_in_guesses_from_many_addresses_are_bounded_per_account(
+    tk: Toolkit, outbox: Outbox
+) -> None:
+    from starlette.testclient import TestClient
+
+    app = create_app(
+        tk,
+        OutboxMailer(outbox.folder),
+        base_url="https://privacy.test",
+        limits=Limits(account_logins_everywhere_per_15_minutes=6),
+    )
+
+    def attempt(ip: str, password: str) -> int:
+        c = TestClient(app, base_url="https://privacy.test", client=(ip, 4000))  # type: ignore[arg-type]
+        page = c.get("/console/login")
+        r = c.post(
+            "/console/login",
+            data={"csrf": csrf_of(page.text), "name": "anna", "password": password},
+        )
+        return int(r.status_code)
+
+    codes = [attempt(f"198.51.100.{n}", "guess") for n in range(8)]
+    assert codes[:6] == [401] * 6 and codes[6:] == [429, 429]
+
+
+def test_a_code_that_could_not_be_mailed_does_not_use_up_the_hourly_limit(
+    flaky: tuple[object, FlakyMailer], tk: Toolkit, outbox: Outbox
+) -> None:
+    from dsr.ledger.verification import MAX_CODES_PER_HOUR
+
+    app, mailer = flaky
+    person = client(app)
+    mailer.down = True
+    r = _request_form(person, "access", CARLA_EMAIL)
+    for _ in range(MAX_CODES_PER_HOUR):
+        r = person.post("/verify/new", data={"csrf": csrf_of(r.text)})
+        assert "could not send the code" in r.text
+    mailer.down = False
+    r = person.post("/verify/new", data={"csrf": csrf_of(r.text)})
+    assert "six-digit code" in r.text and len(outbox.messages()) == 1
+
+
+def test_a_resend_is_recorded_only_once_it_went_out_and_not_on_a_closed_request(
+    flaky: tuple[object, FlakyMailer], tk: Toolkit, outbox: Outbox
+) -> None:
+    app, mailer = flaky
+    person = client(app)
+    submit(person, "portability", DUAL_EMAIL)
+    request_id = verify(person, outbox.code())
+    answer = _prepare(app, request_id, "package")
+    dpo, csrf = sign_in(app, "anna")
+    dpo.post(f"/console/answers/{answer}/approve", data={"csrf": csrf})
+    mailer.down = True
+    r = dpo.post(f"/console/answers/{answer}/resend", data={"csrf": csrf})
+    assert r.status_code == 502 and "request.answer_resend" not in _actions(tk)
+    mailer.down = False
+    dpo.post(f"/console/requests/{request_id}/close", data={"csrf": csrf, "outcome": "completed"})
+    r = dpo.post(f"/console/answers/{answer}/resend", data={"csrf": csrf})
+    assert r.status_code == 409 and "closed" in r.text
+
+
+def test_verifying_an_identity_again_keeps_what_was_prepared(
+    app: object, tk: Toolkit, outbox: Outbox
+) -> None:
+    person = client(app)
+    submit(person, "access", CARLA_EMAIL, id_customer_number="K-1002")
+    request_id = verify(person, outbox.code())
+    portal.record_check(tk, request_id, "customer_number=K-1002", "invoice copy checked")
+    answer = _prepare(app, request_id, "report")
+    portal.record_check(tk, request_id, "customer_number=K-1002", "checked again by phone")
+    assert _answer_state(tk, answer) == "prepared"
+    support, csrf = sign_in(app, "sam")
+    r = support.post(
+        f"/console/requests/{request_id}/letter", data={"csrf": csrf, "kind": "refusal"}
+    )
+    assert r.status_code == 409 and "use Refuse" in r.text
+
+
+def test_staff_download_the_internal_record_and_nobody_else_does(
+    app: object, tk: Toolkit, outbox: Outbox
+) -> None:
+    person = client(app)
+    submit(person, "access", CARLA_EMAIL)
+    request_id = verify(person, outbox.code())
+    stranger = client(app)
+    r = stranger.get(f"/console/requests/{request_id}/record", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/console/login"
+    support, _ = sign_in(app, "sam")
+    r = support.get(f"/console/requests/{request_id}/record")
+    assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
+    assert f"record-DSR-{request_id}." in r.headers["content-disposition"]
+    assert r.content.startswith(b"%PDF") or b"Internal record" in r.content
