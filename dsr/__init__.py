@@ -63,6 +63,6 @@ __all__, __getattr__, __dir__ = lazy_names(
         "dsr.rights.restrict": ("RestrictionResult",),
         "dsr.subject.graph": ("SubjectRecord",),
         "dsr.subject.identity": ("Identity", "parse_identity"),
-        "dsr.toolkit": ("Ledger", "Toolkit"),
+        "dsr.toolkit": ("Ledger", "Toolkit", "is_suppressed"),
     },
 )

@@ -328,6 +328,24 @@ class Toolkit:
 
         return download(self.engine, self.storage, self.keys, token, out, clock=self.clock)
 
+    # -- suppression (issue: erased people are not re-created) ---------------------------
+
+    def suppressed(self, identities: Sequence[str | Identity]) -> list[Identity]:
+        """Those of ``identities`` an erasure suppressed: an importer, CRM sync or sign-up
+        flow refuses to re-create them (``dsr suppression check``). Normalised as the catalog
+        normalises them (``Jane@Example.com`` is ``jane@example.com``)."""
+        from dsr.ledger.suppression import suppressed
+        from dsr.subject.identity import parse_identities
+
+        ids = parse_identities(identities, self.catalog)
+        self.ledger.require()
+        with self.engine.connect() as conn:
+            return suppressed(conn, self.keys, ids)
+
+    def is_suppressed(self, *identities: str | Identity) -> bool:
+        """Whether any of ``identities`` belongs to an erased person not to be re-created."""
+        return bool(self.suppressed(identities))
+
     # -- Art. 16-18 ----------------------------------------------------------------------
 
     def erase(
@@ -607,6 +625,27 @@ class Ledger:
                 conn, overdue=overdue, due_within=due_within, status=status, today=self.today()
             )
 
+    def receipt(self, receipt_id: int) -> dict[str, Any]:
+        """An erasure's receipt (:mod:`dsr.ledger.receipts`) with its id and SHA-256."""
+        from dsr.errors import RequestError
+        from dsr.ledger.receipts import get_receipt
+
+        with self._reading() as conn:
+            found = get_receipt(conn, receipt_id)
+        if found is None:
+            raise RequestError(f"no receipt {receipt_id}", where="receipt")
+        return found
+
+    def lift_suppression(self, identities: Sequence[str | Identity], reason: str) -> int:
+        """The person came back by their own choice: lift their suppression (audited);
+        how many identities were lifted."""
+        from dsr.ledger.suppression import lift
+        from dsr.subject.identity import parse_identities
+
+        ids = parse_identities(identities, self._tk.catalog)
+        with self._writing() as conn:
+            return lift(conn, self._tk.keys, ids, reason=reason, clock=self._tk.clock)
+
     def earlier_requests(self, request_id: int) -> list[Request]:
         """The same person's requests for the same right in the 12 months before this one:
         flagged for the DPO's review (Art. 12(5)), never refused or charged automatically."""
@@ -847,3 +886,9 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[a-z]{2,}")
 
 
 __all__ = ["Ledger", "Toolkit"]
+
+
+def is_suppressed(toolkit: Toolkit, *identities: str | Identity) -> bool:
+    """``dsr.is_suppressed(tk, "email=jane@example.com")``: whether an importer must not
+    re-create this person (see :meth:`Toolkit.is_suppressed`)."""
+    return toolkit.is_suppressed(*identities)

@@ -254,3 +254,24 @@ def test_a_request_is_the_persons_own_only_by_what_names_them_and_was_proved(
     assert check.ok
     report = tk.access([*VISITOR, f"ip={VISITOR_IP}"], request_id=mine.id, record=False)
     assert [r["request_id"] for r in report.to_json()["requests"]] == [impostor.request.id]
+
+
+def test_a_german_report_holds_no_english_sentence_from_any_template(tk: dsr.Toolkit) -> None:
+    """The texts of every part of the report (cover letter, summary, what could not be
+    searched, the person's requests, the Art. 15 information, contact) in German, with the
+    data rows left out (they are the records as stored)."""
+    from html import unescape
+
+    from dsr.render.html import render_html
+
+    nobody = ["email=niemand.hier@nirgends.example"]
+    earlier = tk.ledger.open_request(type="erasure", identities=nobody, received=tk.ledger.today())
+    tk.ledger.close(earlier.id, "withdrawn")
+    req = tk.ledger.open_request(type="access", identities=nobody, received=tk.ledger.today())
+    report = tk.access(nobody, lang="de", request_id=req.id, record=False)
+    assert report.cover is not None and report.requests and report.not_searched
+    html = render_html(report)
+    body = html.split("<body>", 1)[1]
+    text = unescape(re.sub(r"<[^>]+>", " ", body)).replace("niemand.hier@nirgends.example", "")
+    assert ENGLISH.findall(text) == []
+    assert "von Ihnen zurückgenommen" in text and "Was wir nicht durchsuchen konnten" in text

@@ -228,6 +228,12 @@ def test_extension_letter_from_the_cli_names_reasons_and_new_date(
     other = tk.ledger.open_request(type="access", identities=DUAL, received=RECEIVED)
     code = main([*base, "letter", "extension", "--request", str(other.id)])
     assert code == 1 and "no extension" in capsys.readouterr().err
+    # a letter that cannot be written stops the extension before anything is recorded
+    nowhere = tmp_path / "missing" / "extension.pdf"
+    extend = ["request", "extend", str(other.id), "--months", "1", "--reason", "busy"]
+    code = main([*base, *extend, "--letter", str(nowhere)])
+    assert code == 2 and "cannot write into" in capsys.readouterr().err
+    assert tk.ledger.request(other.id).extension is None
 
 
 def test_cli_letter_to_stdout_and_misuse(

@@ -16,6 +16,7 @@ from dsr.cli.letter import letter_command
 from dsr.cli.purge import purge_command
 from dsr.cli.rights import erase_command, rectify_command, restrict_group
 from dsr.cli.serve import serve_command, user_group
+from dsr.cli.suppression import suppression_group
 
 ALL: list[click.Command] = [
     access,
@@ -26,6 +27,7 @@ ALL: list[click.Command] = [
     restrict_group,
     purge_command,
     hold_group,
+    suppression_group,
     request_group,
     letter_command,
     audit_group,

@@ -328,16 +328,34 @@ def request_extend(
     With --letter FILE the extension notice to the person is written there too (HTML, or
     PDF for a .pdf name) and recorded on the request as sent.
     """
+    import os
+
     tk = app.toolkit()
+    fmt = "pdf" if letter and letter.lower().endswith(".pdf") else "html"
+    if letter:  # what would stop the letter is found before the extension is recorded
+        folder = Path(letter).parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise click.BadParameter(f"cannot write into {folder}", param_hint="--letter")
+        if fmt == "pdf":
+            from dsr.render.pdf import html_to_pdf  # noqa: F401 - a missing extra is told first
     req = tk.ledger.extend(request_id, months, reason)
     if letter:
-        from pathlib import Path
-
         from dsr.portability.storage import write_private
 
-        fmt = "pdf" if letter.lower().endswith(".pdf") else "html"
-        _, document = tk.ledger.letter(request_id, "extension", lang=lang, fmt=fmt)
-        write_private(Path(letter), document)
+        try:
+            tk.ledger.letter(
+                request_id,
+                "extension",
+                lang=lang,
+                fmt=fmt,
+                send=lambda _, document: write_private(Path(letter), document),
+            )
+        except OSError as exc:
+            raise LedgerError(
+                f"the extension was recorded, but its letter could not be written "
+                f"({type(exc).__name__}): run 'dsr letter extension --request {request_id}'",
+                where="--letter",
+            ) from None
         click.echo(f"dsr: wrote the extension letter to {letter}", err=True)
         req = tk.ledger.request(request_id)
     _emit_request(app, req, as_json)

@@ -73,6 +73,11 @@ def rectify_command(
     show_default=True,
     help="Language of the Art. 19 letters.",
 )
+@click.option(
+    "--receipt",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the erasure's receipt here: .json, .html or .pdf (mode 0600).",
+)
 @_request_option
 @json_option
 @pass_app
@@ -82,6 +87,7 @@ def erase_command(
     dry_run: bool,
     notices_dir: str | None,
     lang: str,
+    receipt: str | None,
     request_id: int | None,
     as_json: bool,
 ) -> int:
@@ -90,11 +96,24 @@ def erase_command(
     Exit code 3 when something was kept (statutory retention, a legal hold, a reference);
     the output lists it with the reason and until when.
     """
+    if receipt and dry_run:
+        raise click.UsageError("a dry run leaves no receipt", ctx=click.get_current_context())
+    if receipt and receipt.lower().endswith(".pdf"):
+        from dsr.render.pdf import html_to_pdf  # noqa: F401 - a missing extra is told first
     toolkit = app.toolkit()
     plan = toolkit.erase(identities, dry_run=dry_run, request_id=request_id)
     if notices_dir and not dry_run:
         paths = toolkit.write_notices(plan.notices, notices_dir, lang=lang, request_id=request_id)
         click.echo(f"dsr: wrote {len(paths)} Art. 19 letter(s) to {notices_dir}", err=True)
+    if receipt and plan.receipt_id is not None:
+        from pathlib import Path
+
+        from dsr.ledger.receipts import render_receipt
+        from dsr.portability.storage import write_private
+
+        body = toolkit.ledger.receipt(plan.receipt_id)
+        write_private(Path(receipt), render_receipt(body, receipt))
+        click.echo(f"dsr: wrote the erasure's receipt to {receipt}", err=True)
     emit(plan.to_json(), as_json, _human_erase)
     return EXIT_WITHHELD if plan.withheld else 0
 

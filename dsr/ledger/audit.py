@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 
 from dsr.crypto.keys import KeyProvider, derive, key_check
 from dsr.errors import AuditError, KeyError_, ValidationError
-from dsr.ledger.tables import audit, settings
+from dsr.ledger.tables import audit, receipts, settings
 
 GENESIS = "0" * 64
 
@@ -210,6 +210,8 @@ class AuditVerdict:
     first_broken: int | None
     reason: str | None
     head: str | None
+    #: erasure receipts checked against the hash their audit entry sealed
+    receipts: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -218,6 +220,7 @@ class AuditVerdict:
             "first_broken": self.first_broken,
             "reason": self.reason,
             "head": self.head,
+            "receipts": self.receipts,
         }
 
 
@@ -253,9 +256,14 @@ def verify(conn: Connection, keys: KeyProvider, expect_head: str | None = None) 
     prev_mac = GENESIS
     expected_seq = 1
     count = 0
+    sealed: dict[int, tuple[int, str]] = {}
     rows = conn.execute(select(audit).order_by(audit.c.seq)).mappings()
     for row in rows:
         count += 1
+        if row["action"] == "erase" and row["details"] and "receipt_sha256" in row["details"]:
+            details = json.loads(row["details"])
+            if details.get("receipt") is not None:
+                sealed[int(details["receipt"])] = (int(row["seq"]), str(details["receipt_sha256"]))
         seq = int(row["seq"])
         if seq != expected_seq:
             return AuditVerdict(
@@ -280,7 +288,14 @@ def verify(conn: Connection, keys: KeyProvider, expect_head: str | None = None) 
             "removed from the end (or it belongs to another database)",
             None,
         )
-    return AuditVerdict(True, count, None, None, prev_mac if count else None)
+    head = prev_mac if count else None
+    if inspect(conn).has_table(receipts.name):
+        from dsr.ledger.receipts import check_receipts
+
+        broken = check_receipts(conn, sealed)
+        if broken is not None:
+            return AuditVerdict(False, count, broken[0] or None, broken[1], head, len(sealed))
+    return AuditVerdict(True, count, None, None, head, len(sealed))
 
 
 def count(conn: Connection) -> int:

@@ -259,3 +259,39 @@ answers = Table(
     Column("claimed_at", DateTime),
 )
 Index("ix_dsr_answers_request", answers.c.request_id)
+
+
+#: People who must not be re-created (Art. 17 erasure; Art. 21(3) objection to direct
+#: marketing): one keyed pseudonym per normalised identity, never the value. Importers, CRM
+#: syncs and sign-up flows ask :func:`dsr.ledger.suppression.suppressed` before they add anyone.
+suppressions = Table(
+    "dsr_suppressions",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("identity", String(40), nullable=False),
+    Column("identity_type", String(40), nullable=False),
+    Column("reason", String(20), nullable=False),
+    Column("request_id", Integer),
+    Column("created_at", DateTime, nullable=False),
+    #: lifted when the person came back by their own choice (with why, no personal data)
+    Column("lifted_at", DateTime),
+    Column("lifted_reason", Text),
+)
+Index("ix_dsr_suppressions_identity", suppressions.c.identity)
+
+
+#: Proof of erasure (issue "erasure you can prove"): one receipt per erasure (and per purge
+#: run), its body canonical JSON with no personal data (tables, counts, keyed digests of the
+#: record keys, what was kept with its legal ground and end date), its SHA-256 sealed into the
+#: chained audit entry of the same work, so ``dsr audit verify`` detects an altered receipt.
+receipts = Table(
+    "dsr_receipts",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(20), nullable=False),
+    Column("request_id", Integer),
+    Column("subject", String(40)),
+    Column("created_at", DateTime, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+)

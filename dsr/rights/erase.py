@@ -197,6 +197,12 @@ class ErasurePlan:
     ledger_requests: list[int] = field(default_factory=list)
     dry_run: bool = False
     applied: bool = False
+    #: the lookup run again before commit found exactly the rows reported kept
+    verified: bool = False
+    #: identities recorded as suppressed (not to be re-created by importers)
+    suppressed: int = 0
+    #: the receipt this erasure left in the ledger (:mod:`dsr.ledger.receipts`)
+    receipt_id: int | None = None
 
     @property
     def withheld(self) -> bool:
@@ -250,6 +256,8 @@ class ErasurePlan:
                 }
                 for k in self.kept
             ],
+            "verified": self.verified,
+            "suppressed": self.suppressed,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -262,6 +270,8 @@ class ErasurePlan:
             "notices": [n.to_json() for n in self.notices],
             "packages_erased": len(self.packages),
             "ledger_identities_erased": self.ledger_identities(),
+            "verified": self.verified,
+            "suppressed": self.suppressed,
             "steps": [s.to_json() for s in self.steps],
         }
 
@@ -909,6 +919,19 @@ def apply_erasure(
         _forget_ledger_notes(conn, step, graph, noted)
         if after_step is not None:
             after_step(step)
+    verify_erased(conn, graph, plan)
+    plan.verified = True
+    from dsr.ledger.suppression import suppress
+
+    plan.suppressed = suppress(
+        conn,
+        keys,
+        plan.identities,
+        reason="erasure",
+        clock=clock,
+        request_id=request_id,
+        shared=catalog.shared_identity_types,
+    )
     since = now.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0)
     for k in plan.kept:
         if k.action == "restricted":
@@ -934,6 +957,8 @@ def apply_erasure(
             .values(deleted_at=since)
         )
     summary = plan.summary()
+    plan.receipt_id, summary["receipt_sha256"] = _receipt(conn, keys, plan, now, request_id)
+    summary["receipt"] = plan.receipt_id
     if request_id is not None:
         from dsr.ledger.requests import record_outcome
 
@@ -943,6 +968,94 @@ def apply_erasure(
     )
     plan.applied = True
     return plan
+
+
+def receipt_body(
+    keys: KeyProvider, plan: ErasurePlan, at: datetime, request_id: int | None
+) -> dict[str, Any]:
+    """What the erasure's receipt says (no personal data: keys as keyed digests)."""
+    from dsr.ledger.receipts import key_digests
+
+    by_table: dict[str, list[str]] = {}
+    bulk: set[str] = set()
+    for step in plan.steps:
+        if step.reference is not None:
+            continue
+        if step.where is not None:
+            bulk.add(step.table)
+        by_table.setdefault(step.table, []).extend(key_text(k) for k in step.keys)
+    return {
+        "receipt": "dsr-erasure-receipt",
+        "version": 1,
+        "request_id": request_id,
+        "subject": plan.subject,
+        "at": at.astimezone(timezone.utc).isoformat(),
+        "erased": [
+            {
+                "table": e["table"],
+                "rows": e["rows"],
+                "action": e["action"],
+                # a set-based statement erased rows it did not list one by one
+                "keys": None
+                if e["table"] in bulk
+                else key_digests(keys, e["table"], by_table.get(e["table"], [])),
+            }
+            for e in plan.erased()
+        ],
+        "kept": [
+            {
+                "table": k.table,
+                "rows": len(k.keys),
+                "action": k.action,
+                "basis": k.basis,
+                "reason": k.reason,
+                "legal_reference": k.legal_reference,
+                "until": k.until.isoformat() if k.until else None,
+                "keys": key_digests(keys, k.table, [key_text(x) for x in k.keys]),
+            }
+            for k in plan.kept
+        ],
+        "references_detached": plan.detached(),
+        "packages_erased": len(plan.packages),
+        "verified": plan.verified,
+        "suppressed": plan.suppressed,
+    }
+
+
+def _receipt(
+    conn: Connection, keys: KeyProvider, plan: ErasurePlan, at: datetime, request_id: int | None
+) -> tuple[int, str]:
+    from dsr.ledger.receipts import store_receipt
+
+    body = receipt_body(keys, plan, at, request_id)
+    return store_receipt(
+        conn, body, kind="erasure", request_id=request_id, subject=plan.subject, at=at
+    )
+
+
+def verify_erased(conn: Connection, graph: SubjectGraph, plan: ErasurePlan) -> None:
+    """After the erasure's statements, in their transaction: look the person up again over
+    every catalogued table. What is found must be exactly rows the plan reports as kept;
+    anything else (a row a concurrent writer added, a lookup the plan missed) is an
+    :class:`~dsr.errors.ErasureError`, and the caller's transaction rolls the whole erasure
+    back. The error names tables and counts only."""
+    remaining = graph.resolve(conn, list(plan.identities))
+    kept: dict[str, set[str]] = {}
+    for k in plan.kept:
+        kept.setdefault(k.table, set()).update(key_text(key) for key in k.keys)
+    left = []
+    for rec in remaining.tables:
+        allowed = kept.get(rec.table.name, set())
+        extra = sum(1 for m in rec.rows if rec.table.keyless or key_text(m.key) not in allowed)
+        if extra:
+            left.append(f"{rec.table.name} ({extra})")
+    if left:
+        raise ErasureError(
+            "after its statements the person's lookup still finds rows the plan does not "
+            f"report as kept, in {', '.join(left)}; the erasure was rolled back, nothing was "
+            "changed",
+            where="verification",
+        )
 
 
 def _detach(conn: Connection, step: Step) -> None:

@@ -289,17 +289,9 @@ def _iso(value: datetime | None) -> str | None:
 
 def render_record_html(record: DpoRecord) -> str:
     """The record as a page (English: it is the controller's internal document)."""
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+    from dsr.render.html import template_environment
 
-    from dsr._resources import resource_path
-
-    env = Environment(
-        loader=FileSystemLoader(str(resource_path("reports"))),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    env = template_environment().overlay()
     env.filters["t"] = _time_text
     return env.get_template("dpo_record.html").render(r=record, data=record.to_json())
 

@@ -157,6 +157,7 @@ def test_intact_chain_verifies_with_its_head(
         "first_broken": None,
         "reason": None,
         "head": last_mac,
+        "receipts": 0,
     }
     code = main(["--database-url", db_url, "--key-file", str(key_file), "audit", "verify"])
     assert code == 0 and "intact: 5 entries" in capsys.readouterr().out

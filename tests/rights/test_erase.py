@@ -264,6 +264,9 @@ def test_dry_run_equals_the_real_run_and_changes_nothing(
     real = erase(engine, catalog, keys, people, clock=CLOCK)
     d, r = dry.to_json(), real.to_json()
     assert d.pop("dry_run") is True and r.pop("dry_run") is False
+    # what only a real run does: verify itself before commit, suppress the person
+    assert (d.pop("verified"), d.pop("suppressed")) == (False, 0)
+    assert r.pop("verified") is True and r.pop("suppressed") >= 1
     assert d == r
     assert snapshot(engine) != before
 
@@ -304,6 +307,48 @@ def test_failure_mid_way_rolls_everything_back(
         assert audit.count(c) == 0
         assert c.execute(select(restrictions)).first() is None
     # the next run does the whole erasure
+    erase(engine, catalog, keys, DUAL, clock=CLOCK)
+    assert _resolve(engine, catalog, DUAL) == {"invoices": [1]}
+
+
+def test_the_erasure_verifies_itself_before_commit_and_rolls_back_what_remains(
+    engine: Engine, catalog: Catalog, keys: StaticKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row the plan did not know (a sign-up written in the erasure's own transaction while
+    it ran) is found by the lookup the erasure runs again before commit: nothing is changed,
+    and nothing recorded."""
+    from sqlalchemy import Connection, insert
+
+    from dsr.errors import ErasureError
+    from dsr.rights import erase as erase_module
+
+    before = snapshot(engine)
+    real_apply = erase_module.apply_erasure
+
+    def apply_with_interloper(conn: Connection, *args: object, **kwargs: object) -> object:
+        def sign_up_again(step: Step) -> None:
+            if step.table == "newsletter_subscriptions" and step.reference is None:
+                conn.execute(
+                    insert(s.newsletter_subscriptions).values(
+                        id=99,
+                        email=DUAL_EMAIL,
+                        first_name="Dora",
+                        topics="Azure",
+                        consented_at=datetime(2026, 11, 25),
+                        consent_text_version="NL-2023",
+                    )
+                )
+
+        return real_apply(conn, *args, **{**kwargs, "after_step": sign_up_again})  # type: ignore[arg-type]
+
+    monkeypatch.setattr(erase_module, "apply_erasure", apply_with_interloper)
+    with pytest.raises(ErasureError, match=r"newsletter_subscriptions \(1\)"):
+        erase(engine, catalog, keys, DUAL, clock=CLOCK)
+    assert snapshot(engine) == before
+    with engine.connect() as c:
+        assert audit.count(c) == 0
+    monkeypatch.setattr(erase_module, "apply_erasure", real_apply)
+    # without the interloper the same erasure passes its own verification
     erase(engine, catalog, keys, DUAL, clock=CLOCK)
     assert _resolve(engine, catalog, DUAL) == {"invoices": [1]}
 
