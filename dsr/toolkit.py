@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from dsr.rights.erase import ErasurePlan, StepHook
     from dsr.rights.notices import Notice
     from dsr.rights.rectify import Assignment, RectificationPlan
+    from dsr.rights.residue import ResidueReport
     from dsr.rights.restrict import RestrictionResult
     from dsr.subject.graph import SubjectGraph, SubjectRecord
 
@@ -345,6 +346,50 @@ class Toolkit:
     def is_suppressed(self, *identities: str | Identity) -> bool:
         """Whether any of ``identities`` belongs to an erased person not to be re-created."""
         return bool(self.suppressed(identities))
+
+    # -- residue (what an erasure may leave in files) -------------------------------------
+
+    def residue_scan(
+        self,
+        identities: Sequence[str | Identity],
+        *,
+        values: Sequence[str] = (),
+        paths: Sequence[str | Path] = (),
+        request_id: int | None = None,
+        receipt_id: int | None = None,
+    ) -> ResidueReport:
+        """Scan the files dsr can reach for the person's values (:mod:`dsr.rights.residue`)
+        and record the result in the audit trail (counts and places, never a value)."""
+        from dsr.crypto.keys import pseudonym
+        from dsr.ledger.audit import append
+        from dsr.rights.residue import residue_scan
+        from dsr.subject.identity import parse_identities
+
+        report = residue_scan(self, identities, values=values, paths=paths)
+        if self.ledger.state().status == "current":
+            ids = parse_identities(identities, self.catalog)
+            with self.engine.begin() as conn:
+                append(
+                    conn,
+                    self.keys,
+                    "residue.scan",
+                    details={
+                        "clean": report.clean,
+                        "findings": len(report.findings),
+                        "files": len(report.scanned),
+                        "receipt": receipt_id,
+                    },
+                    subject=pseudonym(self.keys, ids),
+                    request_id=request_id,
+                    at=self.clock.now(),
+                )
+        return report
+
+    def compact(self, tables: Sequence[str]) -> str:
+        """Rewrite storage so nothing erased stays in free space (VACUUM / OPTIMIZE TABLE)."""
+        from dsr.rights.residue import compact
+
+        return compact(self, tables)
 
     # -- Art. 16-18 ----------------------------------------------------------------------
 

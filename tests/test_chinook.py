@@ -298,6 +298,28 @@ def test_erase_keeps_statutory_invoices_and_touches_nobody_else(
     assert leonie._mapping[n["LastName"]] != "Köhler"
 
 
+def test_an_erasure_by_a_phone_number_two_employees_share_is_refused_and_changes_nothing(
+    writable: tuple[Engine, Catalog, str],
+) -> None:
+    """Jane's e-mail address with the office number she shares with Nancy: erasing would
+    anonymise Nancy's record too. Refused before anything changes, nobody suppressed."""
+    from dsr.errors import ErasureError
+    from dsr.ledger.suppression import suppressed
+    from dsr.subject.identity import parse_identities
+
+    engine, catalog, _ = writable
+    n = _names(engine)
+    emp = _table(engine, n["Employee"])
+    with engine.connect() as conn:
+        before = conn.execute(select(emp).order_by(emp.c[n["EmployeeId"]])).all()
+    ids = [f"email={JANE}", "phone=+1 (403) 262-3443"]
+    with pytest.raises(ErasureError, match="may name several people"):
+        erase(engine, catalog, KEYS, ids, clock=CLOCK)
+    with engine.connect() as conn:
+        assert conn.execute(select(emp).order_by(emp.c[n["EmployeeId"]])).all() == before
+        assert suppressed(conn, KEYS, parse_identities(ids, catalog)) == []
+
+
 @pytest.mark.parametrize("who", [LEONIE, JANE, NANCY, "phone=+1 (403) 262-3443"])
 def test_resolve_finds_exactly_what_the_nested_statements_find(
     chinook: tuple[str, Catalog], who: str

@@ -14,7 +14,7 @@ from dsr.cli.hold import hold_group
 from dsr.cli.ledger import audit_group, init_command, migrate_command, request_group
 from dsr.cli.letter import letter_command
 from dsr.cli.purge import purge_command
-from dsr.cli.rights import erase_command, rectify_command, restrict_group
+from dsr.cli.rights import erase_command, rectify_command, residue_scan_command, restrict_group
 from dsr.cli.serve import serve_command, user_group
 from dsr.cli.suppression import suppression_group
 
@@ -24,6 +24,7 @@ ALL: list[click.Command] = [
     download_command,
     rectify_command,
     erase_command,
+    residue_scan_command,
     restrict_group,
     purge_command,
     hold_group,

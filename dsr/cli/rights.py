@@ -78,6 +78,12 @@ def rectify_command(
     type=click.Path(dir_okay=False, writable=True),
     help="Write the erasure's receipt here: .json, .html or .pdf (mode 0600).",
 )
+@click.option(
+    "--compact",
+    is_flag=True,
+    help="Then rewrite storage (SQLite VACUUM; VACUUM / OPTIMIZE TABLE of the tables "
+    "touched) and scan for residue; the scan is audited with the receipt.",
+)
 @_request_option
 @json_option
 @pass_app
@@ -88,6 +94,7 @@ def erase_command(
     notices_dir: str | None,
     lang: str,
     receipt: str | None,
+    compact: bool,
     request_id: int | None,
     as_json: bool,
 ) -> int:
@@ -96,8 +103,19 @@ def erase_command(
     Exit code 3 when something was kept (statutory retention, a legal hold, a reference);
     the output lists it with the reason and until when.
     """
-    if receipt and dry_run:
-        raise click.UsageError("a dry run leaves no receipt", ctx=click.get_current_context())
+    if (receipt or compact) and dry_run:
+        raise click.UsageError(
+            "a dry run leaves no receipt and nothing to compact", ctx=click.get_current_context()
+        )
+    if receipt:  # what would stop the receipt is found before anything is erased
+        import os
+        from pathlib import Path
+
+        folder = Path(receipt).parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise click.BadParameter(f"cannot write into {folder}", param_hint="--receipt")
+        if not receipt.lower().endswith((".json", ".html", ".pdf")):
+            raise click.BadParameter("name a .json, .html or .pdf file", param_hint="--receipt")
     if receipt and receipt.lower().endswith(".pdf"):
         from dsr.render.pdf import html_to_pdf  # noqa: F401 - a missing extra is told first
     toolkit = app.toolkit()
@@ -105,6 +123,17 @@ def erase_command(
     if notices_dir and not dry_run:
         paths = toolkit.write_notices(plan.notices, notices_dir, lang=lang, request_id=request_id)
         click.echo(f"dsr: wrote {len(paths)} Art. 19 letter(s) to {notices_dir}", err=True)
+    data = plan.to_json()
+    if compact and not dry_run:
+        touched = [e["table"] for e in plan.erased()]
+        data["compacted"] = toolkit.compact(touched)
+        scan = toolkit.residue_scan(identities, request_id=request_id, receipt_id=plan.receipt_id)
+        data["residue"] = scan.to_json()
+        click.echo(
+            f"dsr: {data['compacted']}; residue scan: "
+            + ("clean" if scan.clean else f"{len(scan.findings)} finding(s), see 'residue'"),
+            err=True,
+        )
     if receipt and plan.receipt_id is not None:
         from pathlib import Path
 
@@ -114,8 +143,50 @@ def erase_command(
         body = toolkit.ledger.receipt(plan.receipt_id)
         write_private(Path(receipt), render_receipt(body, receipt))
         click.echo(f"dsr: wrote the erasure's receipt to {receipt}", err=True)
-    emit(plan.to_json(), as_json, _human_erase)
+    emit(data, as_json, _human_erase)
     return EXIT_WITHHELD if plan.withheld else 0
+
+
+@click.command("residue-scan", short_help="Where an erased person's values may still lie.")
+@identities_argument
+@click.option("--value", "values", multiple=True, help="Another value to look for (repeatable).")
+@click.option(
+    "--path",
+    "paths",
+    multiple=True,
+    type=click.Path(exists=True),
+    help="Another file or folder dsr wrote to (repeatable).",
+)
+@_request_option
+@json_option
+@pass_app
+def residue_scan_command(
+    app: AppContext,
+    identities: tuple[str, ...],
+    values: tuple[str, ...],
+    paths: tuple[str, ...],
+    request_id: int | None,
+    as_json: bool,
+) -> int:
+    """Scan the database files (SQLite with -wal and -journal), the export storage and any
+    --path for the identities and --value texts, UTF-8 and UTF-16LE, ignoring case; say
+    where (file, offset, page and its kind), never the value. On PostgreSQL and MariaDB, say
+    what only VACUUM / OPTIMIZE TABLE or time removes. Exit 3 when something was found."""
+    report = app.toolkit().residue_scan(
+        identities, values=values, paths=paths, request_id=request_id
+    )
+
+    def text(d: dict[str, Any]) -> str:
+        lines = [f"scanned {len(d['scanned'])} file(s): " + ("clean" if d["clean"] else "found")]
+        for f in d["findings"]:
+            where = f" page {f['page']} ({f['page_kind']})" if "page" in f else ""
+            at = f"{f['location']} at {f['offset']}{where}"
+            lines.append(f"  {f['needle']}: {at}, {f['encoding']}")
+        lines += [f"  note: {n}" for n in d["notes"]]
+        return "\n".join(lines)
+
+    emit(report.to_json(), as_json, text)
+    return EXIT_WITHHELD if not report.clean else 0
 
 
 class _RestrictGroup(click.Group):

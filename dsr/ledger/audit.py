@@ -294,7 +294,12 @@ def verify(conn: Connection, keys: KeyProvider, expect_head: str | None = None) 
 
         broken = check_receipts(conn, sealed)
         if broken is not None:
-            return AuditVerdict(False, count, broken[0] or None, broken[1], head, len(sealed))
+            return AuditVerdict(False, count, broken[0] or None, broken[1], head, 0)
+    elif sealed:
+        first = min(seq for seq, _ in sealed.values())
+        return AuditVerdict(
+            False, count, first, "the receipts table is gone: erasure receipts were removed", head
+        )
     return AuditVerdict(True, count, None, None, head, len(sealed))
 
 

@@ -86,6 +86,9 @@ def check_receipts(conn: Connection, sealed: dict[int, tuple[int, str]]) -> tupl
         actual = hashlib.sha256(row.body.encode()).hexdigest()
         if not (hmac.compare_digest(actual, digest) and hmac.compare_digest(row.sha256, digest)):
             return seq, f"receipt {row.id} does not match its audit entry: altered"
+        body = json.loads(row.body)
+        if (body.get("request_id"), body.get("subject")) != (row.request_id, row.subject):
+            return seq, f"receipt {row.id}: its request or person columns were altered"
     missing = sorted(set(sealed) - seen)
     if missing:
         return sealed[missing[0]][0], f"receipt {missing[0]} was removed"

@@ -94,7 +94,8 @@ def lift(
     clock: Clock,
 ) -> int:
     """Lift the suppression of ``identities`` (the person came back by their own choice):
-    ``reason`` says how that is known (no personal data). Audited; how many were lifted."""
+    ``reason`` says how that is known (a ticket reference; it is kept with the suppression,
+    not in the audit chain, in case it names someone). Audited; how many were lifted."""
     reason = reason.strip()
     if not reason or len(reason) > 500:
         raise RequestError("say why the suppression is lifted (1-500 characters)", where="--reason")
@@ -105,11 +106,11 @@ def lift(
         .values(lifted_at=utc_naive(clock.now()), lifted_reason=reason)
     ).rowcount
     if done:
-        append(
+        append(  # the reason stays with the suppression, out of the unchangeable chain
             conn,
             keys,
             "suppression.lift",
-            details={"identities": done, "reason": reason},
+            details={"identities": done},
             subject=pseudonym(keys, list(identities)),
             at=clock.now(),
         )

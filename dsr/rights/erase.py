@@ -272,6 +272,7 @@ class ErasurePlan:
             "ledger_identities_erased": self.ledger_identities(),
             "verified": self.verified,
             "suppressed": self.suppressed,
+            "receipt": self.receipt_id,
             "steps": [s.to_json() for s in self.steps],
         }
 
@@ -432,6 +433,12 @@ def _find_rows(
             n = int(
                 conn.execute(select(func.count()).select_from(sa).where(where), params).scalar_one()
             )
+            if n > 1:
+                for pname, party in t.parties.items():
+                    cond = graph.condition(t.name, pname, idmap) if party.one_row else None
+                    if cond is not None:
+                        count = select(func.count()).select_from(sa).where(cond)
+                        _refuse_ambiguous(t, pname, int(conn.execute(count, params).scalar_one()))
             if n:
                 bulk[t.name] = Step(t.name, "delete", [], rows=n, where=where, params=params)
             continue
@@ -450,12 +457,29 @@ def _find_rows(
                     )
                 continue
             width = len(t.key)
-            for row in conn.execute(stmt, bind_values(stmt, idmap)).all():
+            found = conn.execute(stmt, bind_values(stmt, idmap)).all()
+            if t.parties[pname].one_row:
+                _refuse_ambiguous(t, pname, len(found))
+            for row in found:
                 key = row_key(row, width)
                 by_key.setdefault(key, _Row(t.name, key, set())).parties.add(pname)
         if by_key:
             out[t.name] = [by_key[k] for k in sort_keys(list(by_key))]
     return out
+
+
+def _refuse_ambiguous(t: Table, party: str, rows: int) -> None:
+    """A party the catalog says a person is on at most once, matched more than once: the
+    identities name several people there (a telephone number a household shares), and
+    erasing would destroy someone else's data. Refused before anything is changed."""
+    if rows > 1:
+        raise ErasureError(
+            f"the identities match {rows} rows of party {party!r} in table {t.name!r}, where "
+            "the catalog expects one person to have one: they may name several people (a "
+            "shared telephone number, say); erase by identities that name the person alone "
+            "(nothing was changed)",
+            where=t.name,
+        )
 
 
 def _protected(
@@ -923,15 +947,16 @@ def apply_erasure(
     plan.verified = True
     from dsr.ledger.suppression import suppress
 
-    plan.suppressed = suppress(
-        conn,
-        keys,
-        plan.identities,
-        reason="erasure",
-        clock=clock,
-        request_id=request_id,
-        shared=catalog.shared_identity_types,
-    )
+    if plan.erased() or plan.kept:  # an identity that found nobody suppresses nobody
+        plan.suppressed = suppress(
+            conn,
+            keys,
+            plan.identities,
+            reason="erasure",
+            clock=clock,
+            request_id=request_id,
+            shared=catalog.shared_identity_types,
+        )
     since = now.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0)
     for k in plan.kept:
         if k.action == "restricted":
@@ -990,6 +1015,8 @@ def receipt_body(
         "request_id": request_id,
         "subject": plan.subject,
         "at": at.astimezone(timezone.utc).isoformat(),
+        # what the erasure and its verification looked the person up by (types, no values)
+        "identity_types": sorted({i.type for i in plan.identities}),
         "erased": [
             {
                 "table": e["table"],
@@ -1035,24 +1062,28 @@ def _receipt(
 
 def verify_erased(conn: Connection, graph: SubjectGraph, plan: ErasurePlan) -> None:
     """After the erasure's statements, in their transaction: look the person up again over
-    every catalogued table. What is found must be exactly rows the plan reports as kept;
-    anything else (a row a concurrent writer added, a lookup the plan missed) is an
+    every catalogued table. What is found must be rows the plan reports as kept or as
+    anonymised (an anonymised row can still be reached through a kept one it belongs to);
+    a row the plan never saw (a concurrent writer's, a lookup the plan missed) is an
     :class:`~dsr.errors.ErasureError`, and the caller's transaction rolls the whole erasure
     back. The error names tables and counts only."""
     remaining = graph.resolve(conn, list(plan.identities))
-    kept: dict[str, set[str]] = {}
+    allowed: dict[str, set[str]] = {}
     for k in plan.kept:
-        kept.setdefault(k.table, set()).update(key_text(key) for key in k.keys)
+        allowed.setdefault(k.table, set()).update(key_text(key) for key in k.keys)
+    for step in plan.steps:
+        if step.reference is None and step.kind == "update":
+            allowed.setdefault(step.table, set()).update(key_text(key) for key in step.keys)
     left = []
     for rec in remaining.tables:
-        allowed = kept.get(rec.table.name, set())
-        extra = sum(1 for m in rec.rows if rec.table.keyless or key_text(m.key) not in allowed)
+        ok = allowed.get(rec.table.name, set())
+        extra = sum(1 for m in rec.rows if rec.table.keyless or key_text(m.key) not in ok)
         if extra:
             left.append(f"{rec.table.name} ({extra})")
     if left:
         raise ErasureError(
-            "after its statements the person's lookup still finds rows the plan does not "
-            f"report as kept, in {', '.join(left)}; the erasure was rolled back, nothing was "
+            "after its statements the person's lookup still finds rows the plan neither "
+            f"erased nor kept, in {', '.join(left)}; the erasure was rolled back, nothing was "
             "changed",
             where="verification",
         )

@@ -265,8 +265,8 @@ def test_dry_run_equals_the_real_run_and_changes_nothing(
     d, r = dry.to_json(), real.to_json()
     assert d.pop("dry_run") is True and r.pop("dry_run") is False
     # what only a real run does: verify itself before commit, suppress the person
-    assert (d.pop("verified"), d.pop("suppressed")) == (False, 0)
-    assert r.pop("verified") is True and r.pop("suppressed") >= 1
+    assert (d.pop("verified"), d.pop("suppressed"), d.pop("receipt")) == (False, 0, None)
+    assert r.pop("verified") is True and r.pop("suppressed") >= 1 and r.pop("receipt")
     assert d == r
     assert snapshot(engine) != before
 
@@ -497,3 +497,49 @@ def test_erased_rows_take_their_supplements_and_restriction_marks_along(
         marks = [(r.table_name, r.row_key) for r in c.execute(select(restrictions))]
     assert notes == [("mca_acceptances", "1")]  # Carla's, on a row that stays
     assert marks == [("customers", "3")]  # the anonymised row keeps its mark
+
+
+def test_rows_the_erasure_anonymised_may_still_be_reached_and_it_commits(
+    engine: Engine, keys: StaticKeys, tmp_path: Path
+) -> None:
+    """A note on a kept invoice is anonymised yet still reached through the invoice; a card
+    whose member number cannot be cleared (an integer NOT NULL) is anonymised yet still found
+    by it. Both are what the plan said: the verification lets them pass."""
+    import shutil
+
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    shutil.copy(Path(__file__).parents[2] / "policies" / "comparex.yaml", folder)
+    shutil.copy(Path(__file__).parent / "data" / "anonymised_but_reachable.yaml", folder)
+    with engine.begin() as c:
+        c.execute(
+            text(
+                "CREATE TABLE invoice_notes (id INTEGER PRIMARY KEY, "
+                "invoice_id INTEGER NOT NULL, note VARCHAR(200))"
+            )
+        )
+        c.execute(
+            text(
+                "CREATE TABLE loyalty_cards (id INTEGER PRIMARY KEY, "
+                "member_no INTEGER NOT NULL, email VARCHAR(200), name VARCHAR(200))"
+            )
+        )
+        c.execute(text("INSERT INTO invoice_notes VALUES (1, 1, 'paid late')"))
+        c.execute(
+            text("INSERT INTO loyalty_cards VALUES (1, 1001, 'card@example.org', 'Card Holder')")
+        )
+    catalog = load_catalog(folder)
+    try:
+        plan = erase(engine, catalog, keys, DUAL, clock=CLOCK)
+        assert plan.verified and ("invoice_notes", "anonymised") in {
+            (e["table"], e["action"]) for e in plan.erased()
+        }
+        card = erase(engine, catalog, keys, ["customer_number=1001"], clock=CLOCK)
+        assert card.verified
+        with engine.connect() as c:
+            assert c.execute(text("SELECT note FROM invoice_notes")).scalar_one() is None
+            assert c.execute(text("SELECT email FROM loyalty_cards")).scalar_one() is None
+    finally:
+        with engine.begin() as c:
+            c.execute(text("DROP TABLE invoice_notes"))
+            c.execute(text("DROP TABLE loyalty_cards"))

@@ -121,3 +121,27 @@ def test_every_erasure_leaves_a_receipt_the_audit_trail_seals(
     verdict = json.loads(capsys.readouterr().out)
     assert not verdict["ok"] and f"receipt {first.id} does not match" in verdict["reason"]
     assert main(["--database-url", db_url, "erase", *DUAL, "--dry-run", "--receipt", "x.json"]) == 2
+
+
+def test_a_receipt_dropped_or_moved_to_another_request_fails_the_audit(tk: dsr.Toolkit) -> None:
+    from _rights_seed import DUAL
+    from sqlalchemy import text, update
+
+    from dsr.ledger.tables import receipts
+
+    tk.erase(DUAL)
+    assert tk.ledger.verify().ok
+    with tk.engine.begin() as conn:
+        conn.execute(update(receipts).values(request_id=42))
+    verdict = tk.ledger.verify()
+    assert not verdict.ok and "request or person columns were altered" in str(verdict.reason)
+    with tk.engine.begin() as conn:
+        conn.execute(text("DROP TABLE dsr_receipts"))
+    verdict = tk.ledger.verify()
+    assert not verdict.ok and "receipts table is gone" in str(verdict.reason)
+
+
+def test_an_erasure_that_found_nobody_suppresses_nobody(tk: dsr.Toolkit) -> None:
+    plan = tk.erase(["email=typo@nowhere.example"])
+    assert not plan.erased() and plan.suppressed == 0
+    assert not tk.is_suppressed("email=typo@nowhere.example")

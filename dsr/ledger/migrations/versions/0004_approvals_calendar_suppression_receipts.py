@@ -25,11 +25,23 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("dsr_answers") as batch:
-        batch.add_column(sa.Column("claimed_by", sa.String(100), nullable=True))
-        batch.add_column(sa.Column("claimed_at", sa.DateTime(), nullable=True))
-    with op.batch_alter_table("dsr_requests") as batch:
-        batch.add_column(sa.Column("calendar", sa.String(60), nullable=True))
+    # written to be rerun on what an earlier attempt (or an earlier draft of 0004) left
+    inspector = sa.inspect(op.get_bind())
+    answers = {c["name"] for c in inspector.get_columns("dsr_answers")}
+    if "claimed_by" not in answers:
+        with op.batch_alter_table("dsr_answers") as batch:
+            batch.add_column(sa.Column("claimed_by", sa.String(100), nullable=True))
+            batch.add_column(sa.Column("claimed_at", sa.DateTime(), nullable=True))
+    if "calendar" not in {c["name"] for c in inspector.get_columns("dsr_requests")}:
+        with op.batch_alter_table("dsr_requests") as batch:
+            batch.add_column(sa.Column("calendar", sa.String(60), nullable=True))
+    if not inspector.has_table("dsr_suppressions"):
+        _suppressions()
+    if not inspector.has_table("dsr_receipts"):
+        _receipts()
+
+
+def _suppressions() -> None:
     op.create_table(
         "dsr_suppressions",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
@@ -42,6 +54,9 @@ def upgrade() -> None:
         sa.Column("lifted_reason", sa.Text()),
     )
     op.create_index("ix_dsr_suppressions_identity", "dsr_suppressions", ["identity"])
+
+
+def _receipts() -> None:
     op.create_table(
         "dsr_receipts",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
