@@ -260,7 +260,11 @@ def verify(conn: Connection, keys: KeyProvider, expect_head: str | None = None) 
     rows = conn.execute(select(audit).order_by(audit.c.seq)).mappings()
     for row in rows:
         count += 1
-        if row["action"] == "erase" and row["details"] and "receipt_sha256" in row["details"]:
+        if (
+            row["action"] in ("erase", "purge.run")
+            and row["details"]
+            and "receipt_sha256" in row["details"]
+        ):
             details = json.loads(row["details"])
             if details.get("receipt") is not None:
                 sealed[int(details["receipt"])] = (int(row["seq"]), str(details["receipt_sha256"]))

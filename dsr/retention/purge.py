@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from types import FrameType
 from typing import Any
 
@@ -76,6 +76,8 @@ class PurgeReport:
     packages_deleted: int | None = None
     #: restriction marks of erasure-kept rows this run deleted at the end of their period
     restrictions_ended: int = 0
+    #: the run's receipt in the ledger (:mod:`dsr.ledger.receipts`); None for a dry run
+    receipt_id: int | None = None
 
     @property
     def withheld(self) -> int:
@@ -92,6 +94,7 @@ class PurgeReport:
             "vacuumed": self.vacuumed,
             "packages_deleted": self.packages_deleted,
             "restrictions_ended": self.restrictions_ended,
+            "receipt": self.receipt_id,
             "seconds": {k: round(v, 3) for k, v in self.timings.items()},
         }
 
@@ -371,6 +374,37 @@ def execute(
                     .values(finished_at=utc_naive(clock.now()))
                 )
     with engine.begin() as conn:
+        from dsr.ledger.receipts import store_receipt
+
+        rules = [
+            {
+                "rule": s.rule.id,
+                "table": s.table,
+                "action": s.action,
+                "rows": s.done,
+                "withheld": s.withheld,
+            }
+            for s in plan.steps
+        ]
+        now = clock.now()
+        # the purge run's proof: what each rule removed, as of when (no personal data)
+        body = {
+            "receipt": "dsr-purge-receipt",
+            "version": 1,
+            "request_id": None,
+            "subject": None,
+            "run": report.run_id,
+            "as_of": plan.as_of.isoformat(),
+            "at": now.astimezone(timezone.utc).isoformat(),
+            "stopped": report.stopped,
+            "rules": [
+                {**r, "legal_reference": s.rule.legal_reference.get("en") or None}
+                for r, s in zip(rules, plan.steps, strict=True)
+            ],
+        }
+        report.receipt_id, digest = store_receipt(
+            conn, body, kind="purge", request_id=None, subject=None, at=now
+        )
         audit.append(
             conn,
             keys,
@@ -379,18 +413,11 @@ def execute(
                 "run": report.run_id,
                 "as_of": plan.as_of.isoformat(),
                 "stopped": report.stopped,
-                "rules": [
-                    {
-                        "rule": s.rule.id,
-                        "table": s.table,
-                        "action": s.action,
-                        "rows": s.done,
-                        "withheld": s.withheld,
-                    }
-                    for s in plan.steps
-                ],
+                "rules": rules,
+                "receipt": report.receipt_id,
+                "receipt_sha256": digest,
             },
-            at=clock.now(),
+            at=now,
         )
 
 

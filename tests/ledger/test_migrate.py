@@ -136,10 +136,10 @@ def test_a_ledger_made_before_versioning_and_filled_by_the_demo_upgrades_keeping
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from dsr.rights import erase as erase_module
+    from dsr.ledger import receipts
 
-    # the release before versioning wrote no erasure receipts (its audit entries seal none)
-    monkeypatch.setattr(erase_module, "_receipt", lambda *args, **kwargs: (None, None))
+    # the release before versioning wrote no receipts (its audit entries seal none)
+    monkeypatch.setattr(receipts, "store_receipt", lambda *args, **kwargs: (None, None))
     demo = run_demo(tmp_path / "demo", engine=engine)
     key = Path(demo.key_file)
     _make_unversioned(engine)

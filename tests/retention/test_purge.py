@@ -279,6 +279,39 @@ def test_dry_run_counts_equal_the_real_run(db_url: str) -> None:
     engine.dispose()
 
 
+def test_a_purge_run_leaves_a_receipt_the_audit_trail_seals(db_url: str) -> None:
+    import json as json_module
+
+    from sqlalchemy import update
+
+    from dsr.ledger.audit import verify
+    from dsr.ledger.tables import receipts
+
+    engine = connect(db_url)
+    seed(engine, logs=50, log_start=datetime(2025, 9, 1))
+    catalog = load_catalog()
+    dry = purge(
+        engine, catalog, KEYS, as_of=datetime(2031, 1, 1, 1, 0, tzinfo=BERLIN), dry_run=True
+    )
+    assert dry.receipt_id is None
+    real = purge(engine, catalog, KEYS, as_of=datetime(2031, 1, 1, 1, 0, tzinfo=BERLIN))
+    assert real.receipt_id is not None
+    with engine.connect() as conn:
+        row = conn.execute(select(receipts).where(receipts.c.id == real.receipt_id)).one()
+        body = json_module.loads(row.body)
+        assert row.kind == "purge" and body["run"] == real.run_id
+        rules = {(r["rule"], r["table"]): r for r in body["rules"]}
+        assert rules[("customer_relationship", "customers")]["rows"] == 2
+        assert all(r["legal_reference"] for r in body["rules"])
+        assert verify(conn, KEYS).ok and verify(conn, KEYS).receipts == 1
+    with engine.begin() as conn:
+        conn.execute(update(receipts).values(body=row.body.replace('"rows":2', '"rows":0')))
+    with engine.connect() as conn:
+        verdict = verify(conn, KEYS)
+    assert not verdict.ok and "does not match its audit entry" in str(verdict.reason)
+    engine.dispose()
+
+
 def _cli(url: str, *args: str) -> list[str]:
     return ["--database-url", url, *args]
 
