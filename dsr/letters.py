@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
@@ -41,6 +41,9 @@ from dsr.ledger.requests import Request, get_request, record_outcome, reference
 from dsr.rights import LETTER_KINDS, REFUSAL_GROUNDS
 from dsr.subject.graph import SubjectGraph
 from dsr.subject.identity import parse_identity
+
+if TYPE_CHECKING:
+    from dsr.subject.reach import NotSearched
 
 KINDS = LETTER_KINDS
 GROUNDS = REFUSAL_GROUNDS
@@ -197,7 +200,7 @@ def build_letter(
                 Section(
                     title=n["title"],
                     paragraphs=[n["intro"]],
-                    items=missing,
+                    items=[m.text(lang) for m in missing],
                     after=[n["kept"], n["offer_new"]],
                 )
             )
@@ -212,10 +215,10 @@ def build_letter(
         shown = ", ".join(parse_identity(i, catalog).value for i in req.identities or ())
         letter.title = k["title"]
         letter.paragraphs = [k["body"].format(**what, identities=shown)]
-        letter.items = missing
+        letter.items = [m.text(lang) for m in missing]
         n = texts(lang)["not_searched"]
         letter.sections = [Section(title="", paragraphs=[n["kept"], k["offer"].format(**what)])]
-        letter.details = {"tables": sorted(set(_not_searched_tables(req, catalog)))}
+        letter.details = {"tables": sorted({m.table for m in missing})}
     else:
         _require_work_done(req)
         letter.title = k["title"]
@@ -320,19 +323,12 @@ def _require_work_done(req: Request) -> None:
         )
 
 
-def _not_searched_tables(req: Request, catalog: Catalog) -> list[str]:
-    from dsr.subject.reach import unsearched
-
-    types = {parse_identity(i, catalog).type for i in req.identities or ()}
-    return [u.table.name for u in unsearched(catalog, types)]
-
-
-def _not_searched(req: Request, catalog: Catalog, lang: str) -> list[str]:
-    """What the request's identities cannot search, one sentence each (Art. 11(2))."""
+def _not_searched(req: Request, catalog: Catalog, lang: str) -> list[NotSearched]:
+    """What the request's identities cannot search (Art. 11(2))."""
     from dsr.subject.reach import not_searched
 
     types = {parse_identity(i, catalog).type for i in req.identities or ()}
-    return [n.text(lang) for n in not_searched(catalog, types, lang)]
+    return not_searched(catalog, types, lang)
 
 
 def addressees(req: Request, catalog: Catalog) -> list[str]:

@@ -477,18 +477,14 @@ def approve(
         claim_answer,
         get_answer,
         release_claim,
+        require_four_eyes,
     )
-    from dsr.ledger.audit import default_actor
 
     with tk.engine.connect() as conn:
         answer = get_answer(conn, answer_id)
         token = answer_token(conn, tk.keys, answer_id)
-    if answer.state == "prepared" and answer.prepared_by == default_actor():
-        raise RequestError(
-            f"answer {answer_id} was prepared by {answer.prepared_by}: another person "
-            "approves it (four eyes)",
-            where="answer",
-        )
+    if answer.state == "prepared":  # before the claim: nothing is held for a refusal
+        require_four_eyes(answer_id, answer.prepared_by)
     with tk.engine.begin() as conn:
         answer = claim_answer(conn, answer_id, clock=tk.clock)
     try:
@@ -639,9 +635,12 @@ def _answered(view: RequestView) -> bool:
     letters = {letter["kind"] for letter in view.letters}
     if letters & {"completion", "negative"}:
         return True
+    from dsr.ledger.answers import KINDS_BY_TYPE
+
     approved = {a.kind for a in view.answers if a.state == "approved"}
-    wanted = {"access": {"report"}, "portability": {"package", "report"}}
-    return bool(approved & wanted.get(view.request.type, set()))
+    # an approved erasure alone is not enough: its completion letter tells the person
+    downloads = set(KINDS_BY_TYPE.get(view.request.type, ())) - {"erasure"}
+    return bool(approved & downloads)
 
 
 def expire_unverified(tk: Toolkit, *, after: timedelta = UNVERIFIED_LIFETIME) -> list[int]:

@@ -134,6 +134,27 @@ def request_option(f: F) -> F:
     )(f)
 
 
+def write_document(data: bytes, output: str | None, said: str) -> None:
+    """A document to ``output`` (mode 0600, written aside and renamed; ``said`` goes to
+    stderr), or to stdout without one: reports, letters and records hold personal data."""
+    if output:
+        from dsr.portability.storage import write_private
+
+        write_private(Path(output), data)
+        click.echo(f"dsr: {said} to {output}", err=True)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+
+
+def require_writable_folder(target: str, param_hint: str) -> None:
+    """Refuse, before anything is changed, a file whose folder cannot be written: a letter or
+    receipt that fails after the work is done would leave the work without its document."""
+    folder = Path(target).parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise click.BadParameter(f"cannot write into {folder}", param_hint=param_hint)
+
+
 def to_jsonable(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import click
 
-from dsr.cli._common import AppContext, identities_argument, pass_app, request_option
+from dsr.cli._common import (
+    AppContext,
+    identities_argument,
+    pass_app,
+    request_option,
+    write_document,
+)
 from dsr.render import FORMATS
 
 
@@ -69,11 +72,4 @@ def access(
         from dsr.render.jsonout import render_json
 
         data = render_json(report)
-    if output:
-        from dsr.portability.storage import write_private
-
-        write_private(Path(output), data)
-        click.echo(f"dsr: wrote {fmt} report ({report.row_count} records) to {output}", err=True)
-    else:
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
+    write_document(data, output, f"wrote {fmt} report ({report.row_count} records)")

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import re
-import sys
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from dsr.cli._common import AppContext, emit, identities_argument, json_option, pass_app
+from dsr.cli._common import (
+    AppContext,
+    emit,
+    identities_argument,
+    json_option,
+    pass_app,
+    require_writable_folder,
+    write_document,
+)
 from dsr.errors import LedgerError
 from dsr.rights import REQUEST_TYPES
 
@@ -290,14 +297,7 @@ def request_record(app: AppContext, request_id: int, fmt: str, output: str | Non
             document = html_to_pdf(html)
         else:
             document = html.encode("utf-8")
-    if output:
-        from dsr.portability.storage import write_private
-
-        write_private(Path(output), document)
-        click.echo(f"dsr: wrote the record of request {request_id} to {output}", err=True)
-    else:
-        sys.stdout.buffer.write(document)
-        sys.stdout.buffer.flush()
+    write_document(document, output, f"wrote the record of request {request_id}")
 
 
 @request_group.command("extend", short_help="Extend the period by one or two months, with reasons.")
@@ -328,14 +328,10 @@ def request_extend(
     With --letter FILE the extension notice to the person is written there too (HTML, or
     PDF for a .pdf name) and recorded on the request as sent.
     """
-    import os
-
     tk = app.toolkit()
     fmt = "pdf" if letter and letter.lower().endswith(".pdf") else "html"
     if letter:  # what would stop the letter is found before the extension is recorded
-        folder = Path(letter).parent
-        if not folder.is_dir() or not os.access(folder, os.W_OK):
-            raise click.BadParameter(f"cannot write into {folder}", param_hint="--letter")
+        require_writable_folder(letter, "--letter")
         if fmt == "pdf":
             from dsr.render.pdf import html_to_pdf  # noqa: F401 - a missing extra is told first
     req = tk.ledger.extend(request_id, months, reason)

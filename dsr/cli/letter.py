@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import click
 
-from dsr.cli._common import AppContext, emit, json_option, pass_app
+from dsr.cli._common import AppContext, emit, json_option, pass_app, write_document
 from dsr.rights import LETTER_KINDS, REFUSAL_GROUNDS
 
 
@@ -73,13 +70,6 @@ def letter_command(
     letter, document = app.toolkit().ledger.letter(
         request_id, kind, lang=lang, fmt=fmt, grounds=grounds, reasons=reasons, partial=partial
     )
-    if output:
-        from dsr.portability.storage import write_private
-
-        write_private(Path(output), document)
-        click.echo(f"dsr: wrote the {kind} letter for request {request_id} to {output}", err=True)
-        if as_json:
-            emit({"request": request_id, "kind": kind, "file": output, "lang": lang}, True)
-    else:
-        sys.stdout.buffer.write(document)
-        sys.stdout.buffer.flush()
+    write_document(document, output, f"wrote the {kind} letter for request {request_id}")
+    if output and as_json:
+        emit({"request": request_id, "kind": kind, "file": output, "lang": lang}, True)

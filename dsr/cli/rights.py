@@ -7,7 +7,14 @@ from typing import Any
 
 import click
 
-from dsr.cli._common import AppContext, emit, identities_argument, json_option, pass_app
+from dsr.cli._common import (
+    AppContext,
+    emit,
+    identities_argument,
+    json_option,
+    pass_app,
+    require_writable_folder,
+)
 from dsr.cli._common import request_option as _request_option
 from dsr.errors import ValidationError
 
@@ -108,12 +115,7 @@ def erase_command(
             "a dry run leaves no receipt and nothing to compact", ctx=click.get_current_context()
         )
     if receipt:  # what would stop the receipt is found before anything is erased
-        import os
-        from pathlib import Path
-
-        folder = Path(receipt).parent
-        if not folder.is_dir() or not os.access(folder, os.W_OK):
-            raise click.BadParameter(f"cannot write into {folder}", param_hint="--receipt")
+        require_writable_folder(receipt, "--receipt")
         if not receipt.lower().endswith((".json", ".html", ".pdf")):
             raise click.BadParameter("name a .json, .html or .pdf file", param_hint="--receipt")
     if receipt and receipt.lower().endswith(".pdf"):

@@ -91,24 +91,14 @@ def prepare_answer(
     if kind not in KINDS:
         raise RequestError(f"an answer is one of {', '.join(KINDS)}", where="kind")
     now = utc_naive(clock.now())
-    withdrawn = conn.execute(
-        select(answers.c.id).where(
-            answers.c.request_id == request_id,
-            answers.c.kind == kind,
-            answers.c.approved_at.is_(None),
-            answers.c.withdrawn_at.is_(None),
-        )
-    ).all()
-    conn.execute(
-        update(answers)
-        .where(
-            answers.c.request_id == request_id,
-            answers.c.kind == kind,
-            answers.c.approved_at.is_(None),
-            answers.c.withdrawn_at.is_(None),
-        )
-        .values(withdrawn_at=now)
+    same_kind_waiting = (
+        answers.c.request_id == request_id,
+        answers.c.kind == kind,
+        answers.c.approved_at.is_(None),
+        answers.c.withdrawn_at.is_(None),
     )
+    withdrawn = conn.execute(select(answers.c.id).where(*same_kind_waiting)).all()
+    conn.execute(update(answers).where(*same_kind_waiting).values(withdrawn_at=now))
     inserted = conn.execute(
         answers.insert().values(
             request_id=request_id,
@@ -233,6 +223,16 @@ def release_claim(conn: Connection, answer_id: int) -> None:
     )
 
 
+def require_four_eyes(answer_id: int, prepared_by: str) -> None:
+    """The acting approver did not prepare the answer themselves (four eyes)."""
+    if default_actor() == prepared_by:
+        raise RequestError(
+            f"answer {answer_id} was prepared by {prepared_by}: another person approves it "
+            "(four eyes)",
+            where="answer",
+        )
+
+
 def approve_answer(
     conn: Connection, keys: KeyProvider, answer_id: int, *, clock: Clock
 ) -> tuple[Answer, str | None]:
@@ -244,12 +244,7 @@ def approve_answer(
     if row is None:
         raise RequestError(f"no answer {answer_id}", where="answer")
     approver = default_actor()
-    if approver == row.prepared_by:
-        raise RequestError(
-            f"answer {answer_id} was prepared by {approver}: another person approves it "
-            "(four eyes)",
-            where="answer",
-        )
+    require_four_eyes(answer_id, row.prepared_by)
     now = utc_naive(clock.now())
     done = conn.execute(
         update(answers)

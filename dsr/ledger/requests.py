@@ -346,8 +346,6 @@ def requests_of(
     on the portal, that identity was verified for it: a request someone else made in their name
     and never proved is not theirs. A request staff registered counts as given. Every entry is
     decrypted to compare: the register holds hundreds or thousands of requests, not millions."""
-    from dsr.ledger.tables import verifications
-
     wanted = {i.spec for i in identities if i.type not in shared}
     if not wanted:
         return []
@@ -359,23 +357,32 @@ def requests_of(
             matched.append((row, given, common))
     if not matched:
         return []
-    checks: dict[int, set[str]] = {}
-    portal_made: set[int] = set()
+    proofs = _proofs(conn, [int(row.id) for row, _, _ in matched])
+    out = []
+    for row, given, common in matched:
+        proven = proofs.get(int(row.id))
+        if proven is not None and not any(
+            pseudonym(keys, [parse_identity(c)]) in proven for c in common
+        ):
+            continue
+        out.append(_from_row(row, given))
+    return out
+
+
+def _proofs(conn: Connection, request_ids: Sequence[int]) -> dict[int, set[str]]:
+    """For each portal request among ``request_ids`` (one a code was sent for), the keyed
+    pseudonyms of the identities proved for it; a request staff registered is absent."""
+    from dsr.ledger.tables import verifications
+
+    out: dict[int, set[str]] = {}
     for v in conn.execute(
         select(
             verifications.c.request_id, verifications.c.identity, verifications.c.verified_at
-        ).where(verifications.c.request_id.in_([int(row.id) for row, _, _ in matched]))
+        ).where(verifications.c.request_id.in_(list(request_ids)))
     ):
-        portal_made.add(v.request_id)
+        proven = out.setdefault(int(v.request_id), set())
         if v.verified_at is not None:
-            checks.setdefault(v.request_id, set()).add(v.identity)
-    out = []
-    for row, given, common in matched:
-        if int(row.id) in portal_made:
-            proven = checks.get(int(row.id), set())
-            if not any(pseudonym(keys, [parse_identity(c)]) in proven for c in common):
-                continue
-        out.append(_from_row(row, given))
+            proven.add(v.identity)
     return out
 
 
@@ -400,17 +407,10 @@ def earlier_requests(
         request = get_request(conn, keys, request.id, with_identities=True)
     if not request.identities:
         return []
-    from dsr.ledger.tables import verifications
-
     start = request.received - REPEAT_WINDOW
     mine = [parse_identity(spec) for spec in request.identities]
-    rows = conn.execute(
-        select(verifications.c.identity, verifications.c.verified_at).where(
-            verifications.c.request_id == request.id
-        )
-    ).all()
-    if rows:  # a portal request: only what was proved for it says whose it is
-        proven = {r.identity for r in rows if r.verified_at is not None}
+    proven = _proofs(conn, [request.id]).get(request.id)
+    if proven is not None:  # a portal request: only what was proved for it says whose it is
         mine = [i for i in mine if pseudonym(keys, [i]) in proven]
     return [
         r

@@ -41,14 +41,7 @@ def suppress(
     wanted = {pseudonym(keys, [i]): i for i in identities if i.type not in shared}
     if not wanted:
         return 0
-    have = {
-        r.identity
-        for r in conn.execute(
-            select(suppressions.c.identity).where(
-                suppressions.c.identity.in_(list(wanted)), suppressions.c.lifted_at.is_(None)
-            )
-        )
-    }
+    have = _active(conn, list(wanted))
     now = utc_naive(clock.now())
     rows = [
         {
@@ -74,15 +67,18 @@ def suppressed(
     wanted = {pseudonym(keys, [i]): i for i in identities}
     if not wanted:
         return []
-    found = {
-        r.identity
-        for r in conn.execute(
-            select(suppressions.c.identity).where(
-                suppressions.c.identity.in_(list(wanted)), suppressions.c.lifted_at.is_(None)
-            )
-        )
-    }
+    found = _active(conn, list(wanted))
     return [i for digest, i in wanted.items() if digest in found]
+
+
+def _active(conn: Connection, digests: list[str]) -> set[str]:
+    """Those of the pseudonyms ``digests`` suppressed and not lifted."""
+    rows = conn.execute(
+        select(suppressions.c.identity).where(
+            suppressions.c.identity.in_(digests), suppressions.c.lifted_at.is_(None)
+        )
+    )
+    return {r.identity for r in rows}
 
 
 def lift(

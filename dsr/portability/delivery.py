@@ -366,6 +366,11 @@ def renew_link(conn: Connection, keys: KeyProvider, package_id: str, expires_at:
     return make_token(keys, package_id, expires_at)
 
 
+def delivered_what(media_type: str | None) -> str:
+    """What a sealed delivery is to the person: ``package`` (Art. 20 ZIP) or ``report``."""
+    return "package" if media_type in (None, PACKAGE_MEDIA_TYPE) else "report"
+
+
 def package_state(engine: Engine, keys: KeyProvider, token: str, *, clock: Clock) -> dict[str, Any]:
     """What a token would redeem, without redeeming it: ``state`` ``ready``, ``used``,
     ``expired`` or ``invalid`` (tampered, malformed, unknown); for a ready one its media type

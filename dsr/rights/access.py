@@ -1048,6 +1048,7 @@ def _register_part(
     from dsr.ledger.requests import get_request, reference, requests_of
     from dsr.ledger.tables import exports
     from dsr.letters import letters_of
+    from dsr.portability.delivery import delivered_what
 
     if not ledger_present(conn):
         return None, []
@@ -1090,8 +1091,9 @@ def _register_part(
         local = value.replace(tzinfo=timezone.utc).astimezone(zone).replace(tzinfo=None)
         return datetime_text(local, lang) + str(texts(lang)["time_zone_suffix"])
 
-    register = [
-        RegisterEntry(
+    def entry(r: Any) -> RegisterEntry:
+        sent = tuple(dict.fromkeys(x["kind"] for x in letters_of(r)))
+        return RegisterEntry(
             request_id=r.id,
             reference=reference(r.id),
             type=r.type,
@@ -1100,13 +1102,11 @@ def _register_part(
             status=r.status,
             outcome=r.outcome,
             closed_text=when(r.closed_at),
-            letters=tuple(dict.fromkeys(x["kind"] for x in letters_of(r))),
-            letter_titles=tuple(
-                dict.fromkeys(str(kinds.get(x["kind"], x["kind"])) for x in letters_of(r))
-            ),
+            letters=sent,
+            letter_titles=tuple(str(kinds.get(k, k)) for k in sent),
             deliveries=tuple(
                 {
-                    "what": "package" if d.media_type in (None, "application/zip") else "report",
+                    "what": delivered_what(d.media_type),
                     "created_at": d.created_at.replace(tzinfo=timezone.utc).isoformat(),
                     "downloaded_at": d.downloaded_at.replace(tzinfo=timezone.utc).isoformat()
                     if d.downloaded_at
@@ -1117,9 +1117,8 @@ def _register_part(
                 for d in delivered.get(r.id, [])
             ),
         )
-        for r in mine
-    ]
-    return cover, register
+
+    return cover, [entry(r) for r in mine]
 
 
 def _restricted_rows(

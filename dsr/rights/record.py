@@ -75,6 +75,7 @@ def dpo_record(tk: Toolkit, request_id: int) -> DpoRecord:
     from dsr.ledger.tables import audit, exports
     from dsr.ledger.verification import identity_checks
     from dsr.letters import letters_of
+    from dsr.portability.delivery import PACKAGE_MEDIA_TYPE, delivered_what
     from dsr.subject.identity import parse_identities
     from dsr.subject.reach import unsearched
 
@@ -114,10 +115,8 @@ def dpo_record(tk: Toolkit, request_id: int) -> DpoRecord:
             deliveries.append(
                 {
                     "package": details["package"],
-                    "what": "package"
-                    if details.get("media_type") in (None, "application/zip")
-                    else "report",
-                    "media_type": details.get("media_type") or "application/zip",
+                    "what": delivered_what(details.get("media_type")),
+                    "media_type": details.get("media_type") or PACKAGE_MEDIA_TYPE,
                     "sha256": details.get("sha256"),
                     "size": details.get("size"),
                     "prepared_at": _iso(entry.at),
